@@ -1,0 +1,177 @@
+"""Composers for product matching, product questions and the cash-flow health report."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from finassist.assistant.compose import count, days, money, percent, template
+from finassist.assistant.handlers import Answer, TurnInput, _fmt, handler
+from finassist.finance.base import ToolResult, jsonable
+
+HIGH_OVERDUE_RATE = Decimal("0.1")
+HIGH_TOP1_SHARE = Decimal("0.7")
+
+
+def _driver_value(driver: dict[str, Any]) -> str:
+    value, unit = driver["value"], str(driver.get("unit") or "")
+    if unit in ("ratio", "比例", "%"):
+        return percent(value)
+    if unit == "元":
+        return money(value)
+    if unit == "天":
+        return days(value)
+    return f"{value}{(' ' + unit) if unit else ''}"
+
+
+@handler("product_match")
+def product_match(turn: TurnInput) -> Answer:
+    result = turn.call("recommend_products", enterprise_id=turn.enterprise_id)
+    rec = result.data
+    if not rec.get("recommended_product"):
+        return Answer(
+            [
+                _fmt(
+                    "recommend.none",
+                    name=turn.name,
+                    rationale=rec.get("rationale", ""),
+                    cite=turn.book.cite_tool(result),
+                )
+            ],
+            recommendation=rec,
+        )
+    low, high = rec["recommended_rate_range"]
+    lines = [
+        _fmt(
+            "recommend.summary",
+            name=turn.name,
+            product=rec["recommended_product_name"],
+            amount=money(rec["recommended_amount"]),
+            low=low,
+            high=high,
+            confidence=percent(rec["confidence"]),
+            risk=rec["risk_score"],
+            cite=turn.book.cite_value(result, rec["recommended_amount"], rec["risk_score"]),
+        ),
+        template("recommend.drivers"),
+    ]
+    for driver in rec.get("drivers", [])[:3]:
+        lines.append(
+            _fmt(
+                "recommend.driver",
+                label=driver["name"],
+                value=_driver_value(driver),
+                cite=turn.book.cite_value(result, driver["value"], kinds=("metric",)),
+            )
+        )
+    if rec.get("rationale"):
+        lines.append(_fmt("recommend.rationale", rationale=rec["rationale"]))
+    if rec.get("risk_reasons"):
+        lines.append(_fmt("recommend.reasons", reasons="；".join(rec["risk_reasons"])))
+    if rec.get("escalate_to_human"):
+        lines.append(template("recommend.escalate"))
+    return Answer(lines, recommendation=jsonable(rec))
+
+
+def _product_named(text: str, products: list[dict[str, Any]]) -> dict[str, Any] | None:
+    for product in sorted(products, key=lambda p: len(p["name"]), reverse=True):
+        if product["name"] in text or product["code"] in text:
+            return product
+    if "保理" in text:
+        return next((p for p in products if p["code"] == "reverse_factoring"), None)
+    return None
+
+
+@handler("product_info")
+def product_info(turn: TurnInput) -> Answer:
+    listing = turn.call("list_products")
+    products = listing.data["products"]
+    chosen = _product_named(turn.text, products)
+    if chosen is None:
+        lines = [_fmt("product.list_head", n=count(len(products)))]
+        for product in products:
+            lines.append(
+                _fmt(
+                    "product.list_item",
+                    name=product["name"],
+                    summary=product.get("summary") or product.get("description", ""),
+                    cite=turn.book.cite_value(listing, product["code"], kinds=("product",)),
+                )
+            )
+        return Answer(lines)
+    result = turn.call("get_product", product=chosen["code"])
+    product = result.data.get("product", result.data)
+    cite = turn.book.cite_value(result, product["code"], kinds=("product",))
+    lines = [_fmt("product.detail", name=product["name"], description=product["description"],
+                  cite=cite)]
+    if product.get("fits_when"):
+        fits = product["fits_when"]
+        lines.append(_fmt("product.fits", fits="；".join(fits) if isinstance(fits, list) else fits))
+    rate = product.get("rate_range")
+    if rate:
+        lines.append(_fmt("product.rate", low=rate[0], high=rate[1],
+                          term=product.get("term", ""), cite=cite))
+    if product.get("materials"):
+        lines.append(_fmt("product.materials", materials="、".join(product["materials"])))
+    return Answer(lines)
+
+
+def _watch_items(behavior: ToolResult, concentration: ToolResult, risk: ToolResult) -> list[str]:
+    items = []
+    if Decimal(behavior.data["overdue_rate"]) >= HIGH_OVERDUE_RATE:
+        items.append("逾期率偏高")
+    if behavior.data["months_with_early_payment_request"] >= 3:
+        items.append("频繁申请提前回款")
+    if Decimal(concentration.data["top1_share"]) >= HIGH_TOP1_SHARE:
+        items.append("客户集中度偏高")
+    if risk.data["events"]:
+        items.append("存在风险事件")
+    return items
+
+
+@handler("report")
+def report(turn: TurnInput) -> Answer:
+    eid = turn.enterprise_id
+    flow = turn.call("get_cashflow", enterprise_id=eid, months=12)
+    behavior = turn.call("get_payment_behavior", enterprise_id=eid, months=12)
+    conc = turn.call("get_concentration", enterprise_id=eid, months=12, side="sales")
+    risk = turn.call("get_risk_signals", enterprise_id=eid)
+    b, c = behavior.data, conc.data
+    lines = [
+        _fmt("report.title", name=turn.name, as_of=turn.tools.as_of.isoformat()),
+        _fmt(
+            "report.scale",
+            sales=money(c["total"]),
+            inflow=money(flow.data["inflow"]),
+            outflow=money(flow.data["outflow"]),
+            cite=turn.book.cite_value(conc, c["total"])
+            + turn.book.cite_value(flow, flow.data["inflow"], flow.data["outflow"]),
+        ),
+        _fmt("report.dso", dso=days(b["dso_days"]), cite=turn.book.cite_value(behavior, b["dso_days"])),
+        _fmt(
+            "report.overdue",
+            count=count(b["overdue_count"]),
+            amount=money(b["overdue_outstanding"]),
+            rate=percent(b["overdue_rate"]),
+            cite=turn.book.cite_value(behavior, b["overdue_outstanding"], b["overdue_rate"]),
+        ),
+        _fmt(
+            "report.concentration",
+            top1=percent(c["top1_share"]),
+            top5=percent(c["top5_share"]),
+            cite=turn.book.cite_value(conc, c["top1_share"], c["top5_share"]),
+        ),
+        _fmt(
+            "report.risk",
+            level=risk.data["risk_level"],
+            n=count(len(risk.data["events"])),
+            cite=turn.book.cite_tool(risk),
+        ),
+    ]
+    watch = _watch_items(behavior, conc, risk)
+    lines.append(
+        _fmt("report.conclusion_watch", items="、".join(watch))
+        if watch
+        else template("report.conclusion_good")
+    )
+    return Answer(lines)

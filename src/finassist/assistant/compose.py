@@ -1,0 +1,148 @@
+"""Composing a grounded answer: number the evidence, cite it, format figures the same way.
+
+Every figure in a composed answer is formatted by :func:`money`, :func:`percent`, :func:`days`
+or :func:`count` from a value that a tool returned, and the sentence cites the evidence that
+holds that value. The evidence guard then re-checks the finished text.
+
+>>> money(Decimal("1234567.8"))
+'1,234,567.80 元'
+>>> percent(Decimal("0.35214"))
+'35.21%'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from finassist.assistant.types import Evidence
+from finassist.finance.base import Record, ToolResult, jsonable
+
+TWO_PLACES = Decimal("0.01")
+ONE_PLACE = Decimal("0.1")
+
+
+def money(value: Decimal | int | None) -> str:
+    """Yuan with thousands separators and two decimals: ``1,234,567.80 元``."""
+    value = Decimal(value or 0).quantize(TWO_PLACES, ROUND_HALF_UP)
+    return f"{value:,.2f} 元"
+
+
+def percent(ratio: Decimal | float | None) -> str:
+    """A 0..1 ratio as a percentage with two decimals."""
+    value = (Decimal(str(ratio or 0)) * 100).quantize(TWO_PLACES, ROUND_HALF_UP)
+    return f"{value}%"
+
+
+def days(value: Decimal | float | int | None) -> str:
+    """Days with one decimal."""
+    return f"{Decimal(str(value or 0)).quantize(ONE_PLACE, ROUND_HALF_UP)} 天"
+
+
+def count(value: int) -> str:
+    """A count, as is."""
+    return str(int(value))
+
+
+@lru_cache(maxsize=1)
+def templates() -> dict[str, Any]:
+    """The Chinese answer templates (``data/templates.yaml``), parsed once."""
+    text = resources.files("finassist.assistant").joinpath("data/templates.yaml").read_text("utf-8")
+    return yaml.safe_load(text)
+
+
+def template(path: str) -> str:
+    """The template at a dotted path, e.g. ``cashflow.summary``."""
+    node: Any = templates()
+    for part in path.split("."):
+        node = node[part]
+    return str(node)
+
+
+def _values(data: Any) -> Iterable[Any]:
+    if isinstance(data, dict):
+        for value in data.values():
+            yield from _values(value)
+    elif isinstance(data, list | tuple):
+        for value in data:
+            yield from _values(value)
+    else:
+        yield data
+
+
+@dataclass
+class EvidenceBook:
+    """The numbered evidence of one reply; ``cite`` adds items and returns ``[n][m]``."""
+
+    items: list[Evidence] = field(default_factory=list)
+    _index: dict[str, int] = field(default_factory=dict)
+
+    def add(self, evidence: Evidence) -> int:
+        """Number of ``evidence`` in this reply (added once, whatever how often it is cited)."""
+        if evidence.id not in self._index:
+            self.items.append(evidence)
+            self._index[evidence.id] = len(self.items)
+        return self._index[evidence.id]
+
+    def cite_records(self, records: Iterable[Record]) -> str:
+        """Cite each record: ``[1][2]``."""
+        numbers = sorted({self.add(Evidence.from_record(r)) for r in records})
+        return "".join(f"[{n}]" for n in numbers)
+
+    def cite_value(self, result: ToolResult, *values: Any, kinds: tuple[str, ...] = ()) -> str:
+        """Cite, for each value, the first record of ``result`` whose data holds that value.
+
+        A value no record holds is cited through the tool's own output (see
+        :meth:`tool_evidence`), which is evidence too: the tool computed it from the database.
+        """
+        chosen: list[Record] = []
+        missing = False
+        for value in values:
+            wanted = jsonable(value)
+            record = next(
+                (
+                    r
+                    for r in result.records
+                    if (not kinds or r.kind in kinds)
+                    and any(jsonable(v) == wanted for v in _values(r.data))
+                ),
+                None,
+            )
+            if record is None:
+                missing = True
+            elif record not in chosen:
+                chosen.append(record)
+        cite = self.cite_records(chosen)
+        if missing:
+            cite += f"[{self.add(tool_evidence(result))}]"
+        return cite
+
+    def cite_tool(self, result: ToolResult) -> str:
+        """Cite the tool's output as a whole."""
+        return f"[{self.add(tool_evidence(result))}]"
+
+
+def tool_evidence(result: ToolResult) -> Evidence:
+    """The tool's structured output as one evidence item (figures it computed)."""
+    args = ", ".join(f"{k}={v}" for k, v in sorted(jsonable(result.args).items()))
+    return Evidence(
+        id=f"tool:{result.tool}:{args}",
+        kind="tool",
+        source=f"计算·{result.tool}",
+        data=result.data,
+        text=f"工具 {result.tool}（{args}）的计算结果",
+    )
+
+
+def iso(value: date | str | None) -> str:
+    """A date as ``YYYY-MM-DD`` (``—`` when absent)."""
+    if value is None:
+        return "—"
+    return value.isoformat() if isinstance(value, date) else str(value)

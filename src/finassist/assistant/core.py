@@ -1,0 +1,262 @@
+"""One turn: normalise -> classify -> resolve the company -> gather evidence -> answer -> check.
+
+>>> assistant = Assistant(Database.from_settings(settings))          # doctest: +SKIP
+>>> reply = assistant.ask("华东汽车近12个月的现金流怎么样？", manager_id="M001")  # doctest: +SKIP
+>>> reply.text, [e.id for e in reply.evidence]                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+
+import finassist.assistant.advice  # noqa: F401  (registers the product and report composers)
+from finassist.assistant import guard, policy
+from finassist.assistant.compose import template
+from finassist.assistant.handlers import HANDLERS, Answer, TurnInput
+from finassist.assistant.session import Session, SessionState, SessionStore
+from finassist.assistant.slots import (
+    explicit_company,
+    has_pronoun,
+    parse_window,
+    pick_candidate,
+    residual_name,
+)
+from finassist.assistant.types import Reply
+from finassist.errors import AccessDenied, NotFound
+from finassist.finance.base import Caller, ToolContext
+from finassist.finance.directory import EnterpriseDirectory, Match
+from finassist.nlp.intent import UNKNOWN, IntentRouter
+from finassist.nlp.normalize import normalize_message
+from finassist.store import Database
+from finassist.store.schema import managers
+
+MAX_CANDIDATES = 5
+CLARIFY = "clarify"
+NOT_FOUND = "not_found"
+
+
+@dataclass
+class Understanding:
+    """What the assistant made of a message before gathering evidence."""
+
+    intent: str
+    enterprise: dict[str, str] | None = None
+    reply: str | None = None  # set when the turn ends in a question or a refusal
+    reply_intent: str | None = None
+    pending: dict[str, Any] | None = None
+    window: dict[str, int] = field(default_factory=dict)
+
+
+class Assistant:
+    """The grounded supply-chain finance assistant (offline engine: no model needed)."""
+
+    def __init__(
+        self, db: Database, *, as_of: date | None = None, router: IntentRouter | None = None
+    ) -> None:
+        self.db = db
+        self.router = router or IntentRouter.default()
+        self.sessions = SessionStore(db)
+        self._as_of = as_of
+        self._directories: dict[str, EnterpriseDirectory] = {}
+        self._callers: dict[str, Caller] = {}
+        self._keywords = self.router.keywords()
+
+    # -- public --------------------------------------------------------------------------------
+
+    def as_of(self) -> date:
+        """'Today' for analytics: the configured date, else the data's date, else today."""
+        if self._as_of is None:
+            self._as_of = self.db.data_as_of() or date.today()
+        return self._as_of
+
+    def caller(self, manager_id: str) -> Caller:
+        """The relationship manager (or admin) ``manager_id``; unknown ids are refused."""
+        if manager_id not in self._callers:
+            with self.db.read() as conn:
+                role = conn.execute(
+                    select(managers.c.role).where(managers.c.id == manager_id)
+                ).scalar_one_or_none()
+            if role is None:
+                raise AccessDenied(
+                    f"未知的客户经理编号：{manager_id}。请用 --manager 指定有效编号（如 M001）。"
+                )
+            self._callers[manager_id] = Caller(manager_id, is_admin=role == "admin")
+        return self._callers[manager_id]
+
+    def ask(self, text: str, *, manager_id: str, session_id: str | None = None) -> Reply:
+        """Answer one message in a conversation (a new one when ``session_id`` is None)."""
+        message = normalize_message(text)
+        caller = self.caller(manager_id)
+        session = (
+            self.sessions.load(session_id, manager_id, is_admin=caller.is_admin)
+            if session_id
+            else self.sessions.create(manager_id)
+        )
+        tools = ToolContext(self.db, caller, self.as_of())
+        understanding = self._understand(message, session.state, self._directory(caller, tools))
+        reply = self._answer(message, understanding, session, tools)
+        self._remember(session.state, understanding)
+        self.sessions.append(
+            session,
+            user_text=message,
+            reply_text=reply.text,
+            intent=reply.intent,
+            payload={
+                "enterprise_id": reply.enterprise_id,
+                "evidence": [e.to_json() for e in reply.evidence],
+                "recommendation": reply.recommendation,
+                "unverified": reply.unverified,
+            },
+        )
+        return reply
+
+    # -- understanding ---------------------------------------------------------------------------
+
+    def _directory(self, caller: Caller, tools: ToolContext) -> EnterpriseDirectory:
+        if caller.manager_id not in self._directories:
+            directory = EnterpriseDirectory(tools)
+            directory.warm_up()
+            self._directories[caller.manager_id] = directory
+        return self._directories[caller.manager_id]
+
+    def _understand(
+        self, text: str, state: SessionState, directory: EnterpriseDirectory
+    ) -> Understanding:
+        intent = self.router.classify(text)
+        result = Understanding(intent=intent.name, window=parse_window(text))
+        named = False
+
+        pending = state.pending or {}
+        candidates = pending.get("candidates") or []
+        if candidates:
+            index = pick_candidate(text, [c["name"] for c in candidates])
+            if index is not None:
+                result.enterprise, named = candidates[index], True
+
+        if result.enterprise is None:
+            mentions = directory.scan(text)
+            if mentions:
+                result.enterprise, named = _entity(mentions[0]), True
+            elif has_pronoun(text) and state.enterprise_id:
+                result.enterprise = {"id": state.enterprise_id, "name": state.enterprise_name or ""}
+            else:
+                found = self._lookup_residual(text, intent.name, directory, result)
+                if result.reply is not None:
+                    result.pending = {"intent": self._carry_intent(intent.name, state),
+                                      "candidates": found}
+                    return result
+                if found:
+                    result.enterprise, named = found[0], True
+
+        if result.intent == UNKNOWN:
+            carried = pending.get("intent") or (state.last_intent if (named or result.window) else None)
+            if carried:
+                result.intent = carried
+            elif named:
+                result.intent = "profile"
+
+        needs = self.router.by_name.get(result.intent)
+        if needs is not None and needs.needs_enterprise and result.enterprise is None:
+            if state.enterprise_id:
+                result.enterprise = {"id": state.enterprise_id, "name": state.enterprise_name or ""}
+            else:
+                result.reply, result.reply_intent = template("ask_enterprise"), CLARIFY
+                result.pending = {"intent": result.intent, "candidates": []}
+        return result
+
+    def _lookup_residual(
+        self, text: str, intent: str, directory: EnterpriseDirectory, result: Understanding
+    ) -> list[dict[str, str]]:
+        """Look up what is left of the message as a (partial, misspelt) company name."""
+        explicit = explicit_company(text, self._keywords)
+        residual = residual_name(explicit or text, self._keywords) or explicit
+        if not residual:
+            return []
+        matches = directory.search(residual, limit=MAX_CANDIDATES)
+        if len(matches) == 1 or (matches and _clear_winner(matches)):
+            return [_entity(matches[0])]
+        if len(matches) > 1:
+            options = "；".join(f"{i}. {m.name}" for i, m in enumerate(matches, start=1))
+            result.reply = template("ask_choice").format(options=options)
+            result.reply_intent = CLARIFY
+            return [_entity(m) for m in matches]
+        if explicit:
+            result.reply = template("not_found").format(name=explicit)
+            result.reply_intent = NOT_FOUND
+        return []
+
+    @staticmethod
+    def _carry_intent(intent: str, state: SessionState) -> str | None:
+        return intent if intent != UNKNOWN else state.last_intent
+
+    # -- answering ---------------------------------------------------------------------------------
+
+    def _answer(
+        self, text: str, understanding: Understanding, session: Session, tools: ToolContext
+    ) -> Reply:
+        ent = understanding.enterprise
+        reply = Reply(session_id=session.id, text="", intent=understanding.intent,
+                      enterprise_id=ent["id"] if ent else None)
+        if understanding.reply is not None:
+            reply.text = understanding.reply
+            reply.intent = understanding.reply_intent or understanding.intent
+            reply.clarification = understanding.reply_intent == CLARIFY
+            return reply
+        if understanding.intent == "handoff":
+            reply.text = policy.handoff_reply(text)
+            return reply
+        if understanding.intent == "greeting":
+            reply.text = policy.small_talk_reply(text)
+            return reply
+        compose = HANDLERS.get(understanding.intent)
+        if compose is None:
+            reply.text = template("unknown")
+            return reply
+        turn = TurnInput(
+            tools=tools,
+            text=text,
+            enterprise_id=ent["id"] if ent else None,
+            enterprise_name=ent["name"] if ent else None,
+            window=understanding.window,
+        )
+        try:
+            answer: Answer = compose(turn)
+        except NotFound:
+            reply.text = template("not_found").format(name=ent["name"] if ent else "")
+            reply.intent = NOT_FOUND
+            understanding.enterprise = None
+            return reply
+        checked = guard.check(answer.text, turn.book.items)
+        reply.text = checked.text
+        if checked.unsupported:
+            reply.unverified = checked.unsupported
+            reply.text += "\n" + template("unverified_note").format(
+                items="、".join(checked.unsupported)
+            )
+        reply.evidence = list(turn.book.items)
+        reply.recommendation = answer.recommendation
+        return reply
+
+    @staticmethod
+    def _remember(state: SessionState, understanding: Understanding) -> None:
+        state.pending = understanding.pending
+        if understanding.enterprise:
+            state.focus(understanding.enterprise["id"], understanding.enterprise["name"])
+        if understanding.reply is None and understanding.intent in HANDLERS:
+            state.last_intent = understanding.intent
+            if understanding.window:
+                state.window = understanding.window
+
+
+def _entity(match: Match) -> dict[str, str]:
+    return {"id": match.id, "name": match.name}
+
+
+def _clear_winner(matches: list[Match]) -> bool:
+    """The best match stands out: an exact name hit, or far ahead of the second."""
+    first, second = matches[0], matches[1]
+    return first.score >= 100 > second.score or first.score - second.score >= 15

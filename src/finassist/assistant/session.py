@@ -1,0 +1,176 @@
+"""Sessions and turns in the database: a conversation can be resumed by id.
+
+A session belongs to one relationship manager; another manager asking for it gets the same
+"not found" as for an id that does not exist. A turn and the session's new state are written in
+one transaction, so a crash never leaves a turn without its state or the other way round.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+
+from finassist.errors import NotFound
+from finassist.store import Database
+from finassist.store.schema import sessions, turns
+
+MAX_REMEMBERED_ENTERPRISES = 5
+
+
+@dataclass
+class SessionState:
+    """The slot memory of a conversation.
+
+    ``enterprise_id``/``enterprise_name``: the company in focus (他们 / 这家 refer to it).
+    ``last_intent`` and ``window``: reused by a follow-up such as 那华信物流呢 or 最近三个月呢.
+    ``pending``: a clarifying question awaiting its answer (``{"intent", "candidates", ...}``).
+    """
+
+    enterprise_id: str | None = None
+    enterprise_name: str | None = None
+    last_intent: str | None = None
+    window: dict[str, int] = field(default_factory=dict)
+    mentioned: list[dict[str, str]] = field(default_factory=list)
+    pending: dict[str, Any] | None = None
+
+    def focus(self, enterprise_id: str, name: str) -> None:
+        """Make this company the one later pronouns refer to."""
+        self.enterprise_id, self.enterprise_name = enterprise_id, name
+        self.mentioned = [m for m in self.mentioned if m["id"] != enterprise_id]
+        self.mentioned.insert(0, {"id": enterprise_id, "name": name})
+        del self.mentioned[MAX_REMEMBERED_ENTERPRISES:]
+
+    @classmethod
+    def from_json(cls, text: str) -> SessionState:
+        data = json.loads(text or "{}")
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+
+
+@dataclass
+class Session:
+    """A loaded conversation: its id, owner, state and how many turns it has."""
+
+    id: str
+    manager_id: str
+    state: SessionState
+    turn_count: int
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class StoredTurn:
+    """One turn as stored."""
+
+    seq: int
+    user_text: str
+    reply_text: str
+    intent: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+
+def _now() -> datetime:
+    return datetime.now().replace(microsecond=0)
+
+
+class SessionStore:
+    """Create, load and append to conversations."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(self, manager_id: str) -> Session:
+        """A new, empty conversation owned by ``manager_id``."""
+        session_id = uuid.uuid4().hex
+        now = _now()
+        with self.db.write() as conn:
+            conn.execute(
+                insert(sessions).values(
+                    id=session_id,
+                    manager_id=manager_id,
+                    title="",
+                    state=SessionState().to_json(),
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        return Session(session_id, manager_id, SessionState(), 0)
+
+    def load(self, session_id: str, manager_id: str, *, is_admin: bool = False) -> Session:
+        """The conversation ``session_id``; :class:`NotFound` if absent or another's."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(sessions.c.manager_id, sessions.c.state, sessions.c.title).where(
+                    sessions.c.id == session_id
+                )
+            ).one_or_none()
+            if row is None or (row.manager_id != manager_id and not is_admin):
+                raise NotFound(f"未找到会话 {session_id}（或它不属于当前客户经理）。")
+            count = conn.execute(
+                select(func.count()).select_from(turns).where(turns.c.session_id == session_id)
+            ).scalar_one()
+        return Session(session_id, row.manager_id, SessionState.from_json(row.state), count, row.title)
+
+    def append(self, session: Session, *, user_text: str, reply_text: str, intent: str,
+               payload: dict[str, Any]) -> StoredTurn:
+        """Store a turn and the session's state together (one transaction)."""
+        now = _now()
+        seq = session.turn_count + 1
+        title = session.title or user_text[:40]
+        with self.db.write() as conn:
+            conn.execute(
+                insert(turns).values(
+                    session_id=session.id,
+                    seq=seq,
+                    user_text=user_text,
+                    reply_text=reply_text,
+                    intent=intent,
+                    payload=json.dumps(payload, ensure_ascii=False),
+                    created_at=now,
+                )
+            )
+            conn.execute(
+                update(sessions)
+                .where(sessions.c.id == session.id)
+                .values(state=session.state.to_json(), updated_at=now, title=title)
+            )
+        session.turn_count, session.title = seq, title
+        return StoredTurn(seq, user_text, reply_text, intent, payload, now)
+
+    def history(self, session_id: str) -> list[StoredTurn]:
+        """Every turn of a conversation, in order."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(turns).where(turns.c.session_id == session_id).order_by(turns.c.seq)
+            ).all()
+        return [
+            StoredTurn(r.seq, r.user_text, r.reply_text, r.intent, json.loads(r.payload),
+                       r.created_at)
+            for r in rows
+        ]
+
+    def list(self, manager_id: str, limit: int = 20) -> list[Session]:
+        """The manager's most recent conversations."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(sessions.c.id, sessions.c.state, sessions.c.title)
+                .where(sessions.c.manager_id == manager_id)
+                .order_by(sessions.c.updated_at.desc())
+                .limit(limit)
+            ).all()
+        return [Session(r.id, manager_id, SessionState.from_json(r.state), -1, r.title) for r in rows]
+
+    def delete(self, session_id: str, manager_id: str) -> None:
+        """Remove a conversation and its turns."""
+        self.load(session_id, manager_id)
+        with self.db.write() as conn:
+            conn.execute(delete(turns).where(turns.c.session_id == session_id))
+            conn.execute(delete(sessions).where(sessions.c.id == session_id))

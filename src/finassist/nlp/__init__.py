@@ -1,0 +1,1 @@
+"""Language understanding: normalisation, intent routing, (later) sentiment, NER and PII."""

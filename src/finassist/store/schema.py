@@ -1,0 +1,234 @@
+"""The relational schema, one SQLAlchemy Core ``MetaData`` for SQLite, PostgreSQL and MySQL.
+
+Money is stored as integer fen (``BIGINT``) so that sums are exact on every backend, and read
+back as ``Decimal`` yuan; rates as integer basis points, read back as ``Decimal`` percent.
+Changes to this file need a migration in ``store/migrations/versions``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+FEN_PER_YUAN = 100
+BP_PER_PERCENT = 100
+
+
+class Money(TypeDecorator[Decimal]):
+    """Decimal yuan in Python, integer fen in the database (exact sums everywhere)."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> int | None:
+        if value is None:
+            return None
+        return int((Decimal(value) * FEN_PER_YUAN).to_integral_value())
+
+    def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
+        if value is None:
+            return None
+        return (Decimal(int(value)) / FEN_PER_YUAN).quantize(Decimal("0.01"))
+
+
+class Rate(TypeDecorator[Decimal]):
+    """Decimal percent in Python (4.35 means 4.35 %), integer basis points in the database."""
+
+    impl = Integer
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> int | None:
+        if value is None:
+            return None
+        return int((Decimal(value) * BP_PER_PERCENT).to_integral_value())
+
+    def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
+        if value is None:
+            return None
+        return (Decimal(int(value)) / BP_PER_PERCENT).quantize(Decimal("0.01"))
+
+
+metadata = MetaData()
+
+ID = String(32)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+enterprises = Table(
+    "enterprises",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("short_name", String(64), nullable=False),
+    Column("aliases", Text, nullable=False, default="[]"),  # JSON list of other names
+    Column("uscc", String(18), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # core | supplier | distributor
+    Column("industry", String(64), nullable=False),
+    Column("region", String(64), nullable=False),
+    Column("rating", String(8), nullable=False),
+    Column("registered_capital", Money, nullable=False),
+    Column("established", Date, nullable=False),
+)
+
+relationships = Table(
+    "relationships",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("core_id", ID, ForeignKey("enterprises.id"), nullable=False),
+    Column("counterparty_id", ID, ForeignKey("enterprises.id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # supplier | distributor
+    Column("payment_terms_days", Integer, nullable=False),
+    Column("since", Date, nullable=False),
+    UniqueConstraint("core_id", "counterparty_id", name="uq_relationship_pair"),
+    Index("ix_relationships_counterparty", "counterparty_id"),
+)
+
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("invoice_no", String(20), primary_key=True),
+    Column("seller_id", ID, ForeignKey("enterprises.id"), nullable=False),
+    Column("buyer_id", ID, ForeignKey("enterprises.id"), nullable=False),
+    Column("amount", Money, nullable=False),  # excluding tax
+    Column("tax", Money, nullable=False),
+    Column("issue_date", Date, nullable=False),
+    Column("due_date", Date, nullable=False),
+    Column("status", String(16), nullable=False),  # unpaid | partial | paid | void
+    Column("paid_date", Date),
+    Column("paid_amount", Money, nullable=False, default=Decimal("0")),
+    Index("ix_invoices_seller_date", "seller_id", "issue_date", "amount"),
+    Index("ix_invoices_buyer_date", "buyer_id", "issue_date", "amount"),
+    Index("ix_invoices_seller_status", "seller_id", "status", "due_date"),
+    Index("ix_invoices_buyer_status", "buyer_id", "status", "due_date"),
+)
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("invoice_no", String(20), ForeignKey("invoices.invoice_no"), nullable=False),
+    Column("payer_id", ID, ForeignKey("enterprises.id"), nullable=False),
+    Column("payee_id", ID, ForeignKey("enterprises.id"), nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("paid_date", Date, nullable=False),
+    Column("kind", String(16), nullable=False),  # regular | early | financing
+    Index("ix_payments_payee_date", "payee_id", "paid_date", "amount"),
+    Index("ix_payments_payer_date", "payer_id", "paid_date", "amount"),
+    Index("ix_payments_invoice", "invoice_no"),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("order_no", String(24), primary_key=True),
+    Column("buyer_id", ID, ForeignKey("enterprises.id"), nullable=False),
+    Column("seller_id", ID, ForeignKey("enterprises.id"), nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("order_date", Date, nullable=False),
+    Column("delivery_date", Date, nullable=False),
+    Column("status", String(16), nullable=False),  # open | delivered | cancelled
+    Column("prepaid_amount", Money, nullable=False, default=Decimal("0")),
+    Index("ix_orders_buyer_date", "buyer_id", "order_date"),
+    Index("ix_orders_seller_date", "seller_id", "order_date"),
+)
+
+financing = Table(
+    "financing",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("product", String(32), nullable=False),  # a product code from the catalogue
+    Column("applicant_id", ID, ForeignKey("enterprises.id"), nullable=False),
+    Column("core_id", ID, ForeignKey("enterprises.id")),
+    Column("bank", String(64), nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("rate", Rate, nullable=False),
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date, nullable=False),
+    # applied | approved | active | repaid | overdue | rejected
+    Column("status", String(16), nullable=False),
+    Index("ix_financing_applicant", "applicant_id", "start_date"),
+)
+
+risk_events = Table(
+    "risk_events",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("enterprise_id", ID, ForeignKey("enterprises.id"), nullable=False),
+    # litigation | execution | abnormal_invoice | tax_violation | admin_penalty
+    Column("kind", String(32), nullable=False),
+    Column("title", String(255), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("amount", Money),
+    Column("event_date", Date, nullable=False),
+    Column("severity", String(8), nullable=False),  # high | medium | low
+    Column("status", String(16), nullable=False),  # open | closed
+    Column("source", String(64), nullable=False),
+    Column("invoice_no", String(20)),
+    Index("ix_risk_events_enterprise", "enterprise_id", "event_date"),
+)
+
+managers = Table(
+    "managers",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(32), nullable=False),
+    Column("role", String(16), nullable=False),  # manager | admin
+    Column("branch", String(64), nullable=False),
+)
+
+manager_clients = Table(
+    "manager_clients",
+    metadata,
+    Column("manager_id", ID, ForeignKey("managers.id"), primary_key=True),
+    Column("enterprise_id", ID, ForeignKey("enterprises.id"), primary_key=True),
+    Index("ix_manager_clients_enterprise", "enterprise_id"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("manager_id", ID, nullable=False),
+    Column("title", String(128), nullable=False, default=""),
+    Column("state", Text, nullable=False, default="{}"),  # JSON: slots and memory
+    Column("created_at", DateTime(timezone=False), nullable=False),
+    Column("updated_at", DateTime(timezone=False), nullable=False),
+    Index("ix_sessions_manager", "manager_id", "updated_at"),
+)
+
+turns = Table(
+    "turns",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", ID, ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("user_text", Text, nullable=False),
+    Column("reply_text", Text, nullable=False),
+    Column("intent", String(32), nullable=False),
+    Column(
+        "payload", Text, nullable=False, default="{}"
+    ),  # JSON: entities, evidence, recommendation
+    Column("created_at", DateTime(timezone=False), nullable=False),
+    UniqueConstraint("session_id", "seq", name="uq_turn_seq"),
+)
