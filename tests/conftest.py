@@ -53,7 +53,7 @@ def server_database() -> Iterator[object]:
                     conn.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
                 else:
                     conn.execute(text(f"CREATE DATABASE {name}"))
-        except Exception as exc:  # noqa: BLE001 - any failure to reach the server
+        except Exception as exc:
             _unavailable(f"{kind} server not reachable: {exc}")
         finally:
             engine.dispose()
@@ -112,7 +112,8 @@ def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def seeded_backend(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
     server_database: object,
 ) -> Iterator[Database]:
     """The seeded sample data on each backend in turn (session-scoped: seeded once each)."""

@@ -7,9 +7,13 @@ as its Chinese message with exit code 1; a user never sees a traceback for a kno
 from __future__ import annotations
 
 import json
+import os
 import sys
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -79,7 +83,9 @@ def _seed(db: Database, seed: int, scale: int) -> None:
 
         result = seed_database(db, seed=seed, scale=scale, progress=report)
     counts = "，".join(f"{k} {v:,}" for k, v in result.counts.items())
-    console.print(f"[green]示例数据已生成[/]（数据日期 {result.as_of}，用时 {result.seconds:.1f} 秒）：{counts}")
+    console.print(
+        f"[green]示例数据已生成[/]（数据日期 {result.as_of}，用时 {result.seconds:.1f} 秒）：{counts}"
+    )
 
 
 # -- db -----------------------------------------------------------------------------------------
@@ -149,7 +155,9 @@ def ask(
 ) -> None:
     """问一个问题（可用 --session 接着之前的会话）。"""
     settings = _settings()
-    reply = _assistant(settings).ask(text, manager_id=_manager(settings, manager), session_id=session)
+    reply = _assistant(settings).ask(
+        text, manager_id=_manager(settings, manager), session_id=session
+    )
     if as_json:
         sys.stdout.write(json.dumps(reply.to_json(), ensure_ascii=False, indent=2) + "\n")
     else:
@@ -225,8 +233,19 @@ def demo(
     _chat(settings, manager, None)
 
 
+def _log_crash(exc: BaseException) -> Path:
+    """Write the traceback of an unexpected error where the user can send it to us."""
+    log_dir = Path(os.environ.get("FINASSIST_HOME", "~/.finassist")).expanduser() / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = log_dir / "error.log"
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(f"--- {datetime.now().isoformat()} {' '.join(sys.argv)}\n")
+        fh.write("".join(traceback.format_exception(exc)))
+    return path
+
+
 def main() -> None:
-    """Console-script entry point: known errors become a message and exit code 1."""
+    """Console-script entry point: errors become a message, never a traceback."""
     try:
         app()
     except FinassistError as exc:
@@ -234,6 +253,13 @@ def main() -> None:
         if isinstance(exc, SchemaVersionError):
             err_console.print("[dim]提示：finassist db init 会创建或升级数据库结构。[/]")
         sys.exit(exc.exit_code)
+    except Exception as exc:
+        path = _log_crash(exc)
+        err_console.print(
+            f"[red]内部错误：[/]{escape(type(exc).__name__)}。详细信息已写入 {path}，"
+            "请将该文件发给维护人员。"
+        )
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,15 @@ def test_window(text: str, window: dict[str, int]) -> None:
 
 @pytest.mark.parametrize(
     ("answer", "index"),
-    [("1", 0), ("第二家", 1), ("第2个", 1), ("后者", 1), ("华信物流", 1), ("第三家", None), ("嗯", None)],
+    [
+        ("1", 0),
+        ("第二家", 1),
+        ("第2个", 1),
+        ("后者", 1),
+        ("华信物流", 1),
+        ("第三家", None),
+        ("嗯", None),
+    ],
 )
 def test_pick_candidate(answer: str, index: int | None) -> None:
     assert pick_candidate(answer, ["华信精工", "华信物流"]) == index

@@ -40,7 +40,9 @@ def test_migrations_create_exactly_the_declared_schema(backend_url: str) -> None
     with db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     # Only differences alembic cannot judge across dialects (none expected) would show here.
-    assert [d for d in diff if d[0] in ("add_table", "remove_table", "add_column", "remove_column")] == []
+    assert [
+        d for d in diff if d[0] in ("add_table", "remove_table", "add_column", "remove_column")
+    ] == []
     db.dispose()
 
 
@@ -50,7 +52,9 @@ def test_money_is_exact_and_chinese_text_round_trips(backend_url: str) -> None:
     amounts = [Decimal("0.10"), Decimal("0.20"), Decimal("12345678901.99")]
     with db.write() as conn:
         for i, amount in enumerate(amounts):
-            conn.execute(insert(enterprises).values(_enterprise(f"E{i}", registered_capital=amount)))
+            conn.execute(
+                insert(enterprises).values(_enterprise(f"E{i}", registered_capital=amount))
+            )
     with db.read() as conn:
         total = conn.execute(select(func.sum(enterprises.c.registered_capital))).scalar_one()
         names = conn.execute(select(enterprises.c.name).order_by(enterprises.c.id)).scalars().all()
@@ -65,9 +69,11 @@ def test_read_connection_refuses_writes(backend_url: str) -> None:
     with pytest.raises(Exception) as info, db.read() as conn:
         conn.execute(insert(enterprises).values(_enterprise("E9")))
         conn.commit()
-    assert "read" in str(info.value).lower() or "只读" in str(info.value) or "readonly" in str(
-        info.value
-    ).lower()
+    assert (
+        "read" in str(info.value).lower()
+        or "只读" in str(info.value)
+        or "readonly" in str(info.value).lower()
+    )
     with db.read() as conn:
         assert conn.execute(select(func.count()).select_from(enterprises)).scalar_one() == 0
     db.dispose()
@@ -90,9 +96,16 @@ def test_rates_keep_two_decimals(backend_url: str) -> None:
         conn.execute(insert(enterprises).values(_enterprise("E1")))
         conn.execute(
             insert(financing).values(
-                id="F1", product="reverse_factoring", applicant_id="E1", core_id=None,
-                bank="测试银行", amount=Decimal("1000000"), rate=Decimal("4.35"),
-                start_date=date(2026, 1, 1), end_date=date(2026, 7, 1), status="active",
+                id="F1",
+                product="reverse_factoring",
+                applicant_id="E1",
+                core_id=None,
+                bank="测试银行",
+                amount=Decimal("1000000"),
+                rate=Decimal("4.35"),
+                start_date=date(2026, 1, 1),
+                end_date=date(2026, 7, 1),
+                status="active",
             )
         )
     with db.read() as conn:

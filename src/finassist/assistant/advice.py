@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from finassist.assistant.compose import count, days, money, percent, template
+from finassist.assistant.compose import count, days, iso, money, percent, template
 from finassist.assistant.handlers import Answer, TurnInput, _fmt, handler
 from finassist.finance.base import ToolResult, jsonable
 
@@ -38,7 +38,7 @@ def product_match(turn: TurnInput) -> Answer:
                     cite=turn.book.cite_tool(result),
                 )
             ],
-            recommendation=rec,
+            recommendation=jsonable(rec),
         )
     low, high = rec["recommended_rate_range"]
     lines = [
@@ -51,7 +51,9 @@ def product_match(turn: TurnInput) -> Answer:
             high=high,
             confidence=percent(rec["confidence"]),
             risk=rec["risk_score"],
-            cite=turn.book.cite_value(result, rec["recommended_amount"], rec["risk_score"]),
+            cite=turn.book.cite_value(
+                result, rec["recommended_amount"], rec["risk_score"], low, high, rec["confidence"]
+            ),
         ),
         template("recommend.drivers"),
     ]
@@ -102,15 +104,17 @@ def product_info(turn: TurnInput) -> Answer:
     result = turn.call("get_product", product=chosen["code"])
     product = result.data.get("product", result.data)
     cite = turn.book.cite_value(result, product["code"], kinds=("product",))
-    lines = [_fmt("product.detail", name=product["name"], description=product["description"],
-                  cite=cite)]
+    lines = [
+        _fmt("product.detail", name=product["name"], description=product["description"], cite=cite)
+    ]
     if product.get("fits_when"):
         fits = product["fits_when"]
         lines.append(_fmt("product.fits", fits="；".join(fits) if isinstance(fits, list) else fits))
     rate = product.get("rate_range")
     if rate:
-        lines.append(_fmt("product.rate", low=rate[0], high=rate[1],
-                          term=product.get("term", ""), cite=cite))
+        lines.append(
+            _fmt("product.rate", low=rate[0], high=rate[1], term=product.get("term", ""), cite=cite)
+        )
     if product.get("materials"):
         lines.append(_fmt("product.materials", materials="、".join(product["materials"])))
     return Answer(lines)
@@ -138,7 +142,12 @@ def report(turn: TurnInput) -> Answer:
     risk = turn.call("get_risk_signals", enterprise_id=eid)
     b, c = behavior.data, conc.data
     lines = [
-        _fmt("report.title", name=turn.name, as_of=turn.tools.as_of.isoformat()),
+        _fmt(
+            "report.title",
+            name=turn.name,
+            as_of=iso(flow.data["end"]),
+            cite=turn.book.cite_value(flow, flow.data["end"]),
+        ),
         _fmt(
             "report.scale",
             sales=money(c["total"]),
@@ -147,13 +156,19 @@ def report(turn: TurnInput) -> Answer:
             cite=turn.book.cite_value(conc, c["total"])
             + turn.book.cite_value(flow, flow.data["inflow"], flow.data["outflow"]),
         ),
-        _fmt("report.dso", dso=days(b["dso_days"]), cite=turn.book.cite_value(behavior, b["dso_days"])),
+        _fmt(
+            "report.dso",
+            dso=days(b["dso_days"]),
+            cite=turn.book.cite_value(behavior, b["dso_days"]),
+        ),
         _fmt(
             "report.overdue",
             count=count(b["overdue_count"]),
             amount=money(b["overdue_outstanding"]),
             rate=percent(b["overdue_rate"]),
-            cite=turn.book.cite_value(behavior, b["overdue_outstanding"], b["overdue_rate"]),
+            cite=turn.book.cite_value(
+                behavior, b["overdue_outstanding"], b["overdue_rate"], b["overdue_count"]
+            ),
         ),
         _fmt(
             "report.concentration",

@@ -41,9 +41,14 @@ def percent(ratio: Decimal | float | None) -> str:
     return f"{value}%"
 
 
+NO_DATA = "暂无数据"
+
+
 def days(value: Decimal | float | int | None) -> str:
-    """Days with one decimal."""
-    return f"{Decimal(str(value or 0)).quantize(ONE_PLACE, ROUND_HALF_UP)} 天"
+    """Days with one decimal; ``暂无数据`` when there was nothing to average."""
+    if value is None:
+        return NO_DATA
+    return f"{Decimal(str(value)).quantize(ONE_PLACE, ROUND_HALF_UP)} 天"
 
 
 def count(value: int) -> str:

@@ -35,6 +35,7 @@ from finassist.store import Database
 from finassist.store.schema import managers
 
 MAX_CANDIDATES = 5
+MIN_UNKNOWN_NAME_CHARS = 3  # a leftover this long that matches no company is a company we lack
 CLARIFY = "clarify"
 NOT_FOUND = "not_found"
 
@@ -143,19 +144,25 @@ class Assistant:
                 result.enterprise, named = _entity(mentions[0]), True
             elif has_pronoun(text) and state.enterprise_id:
                 result.enterprise = {"id": state.enterprise_id, "name": state.enterprise_name or ""}
-            else:
+            elif intent.needs_enterprise or intent.name == UNKNOWN:
                 found = self._lookup_residual(text, intent.name, directory, result)
                 if result.reply is not None:
-                    result.pending = {"intent": self._carry_intent(intent.name, state),
-                                      "candidates": found}
+                    if result.reply_intent == CLARIFY:
+                        result.pending = {
+                            "intent": self._carry_intent(intent.name, state),
+                            "candidates": found,
+                        }
                     return result
                 if found:
                     result.enterprise, named = found[0], True
 
         if result.intent == UNKNOWN:
-            carried = pending.get("intent") or (state.last_intent if (named or result.window) else None)
+            carried = pending.get("intent") or (
+                state.last_intent if (named or result.window) else None
+            )
             if carried:
                 result.intent = carried
+                result.window = result.window or dict(state.window)
             elif named:
                 result.intent = "profile"
 
@@ -184,8 +191,9 @@ class Assistant:
             result.reply = template("ask_choice").format(options=options)
             result.reply_intent = CLARIFY
             return [_entity(m) for m in matches]
-        if explicit:
-            result.reply = template("not_found").format(name=explicit)
+        if explicit or (intent != UNKNOWN and len(residual) >= MIN_UNKNOWN_NAME_CHARS):
+            # A name we cannot see is answered exactly like a name that does not exist.
+            result.reply = template("not_found").format(name=explicit or residual)
             result.reply_intent = NOT_FOUND
         return []
 
@@ -199,8 +207,12 @@ class Assistant:
         self, text: str, understanding: Understanding, session: Session, tools: ToolContext
     ) -> Reply:
         ent = understanding.enterprise
-        reply = Reply(session_id=session.id, text="", intent=understanding.intent,
-                      enterprise_id=ent["id"] if ent else None)
+        reply = Reply(
+            session_id=session.id,
+            text="",
+            intent=understanding.intent,
+            enterprise_id=ent["id"] if ent else None,
+        )
         if understanding.reply is not None:
             reply.text = understanding.reply
             reply.intent = understanding.reply_intent or understanding.intent
@@ -248,8 +260,7 @@ class Assistant:
             state.focus(understanding.enterprise["id"], understanding.enterprise["name"])
         if understanding.reply is None and understanding.intent in HANDLERS:
             state.last_intent = understanding.intent
-            if understanding.window:
-                state.window = understanding.window
+            state.window = understanding.window
 
 
 def _entity(match: Match) -> dict[str, str]:

@@ -26,7 +26,7 @@ _CITATION = re.compile(r"\[\d+\]")
 _INVOICE_NO = re.compile(r"(?<!\d)\d{20}(?!\d)")
 _DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
 _MONTH = re.compile(r"(?<!\d)(\d{4})-(\d{2})(?![\d-])")
-_NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(%?)")
+_NUMBER = re.compile(r"(?<![0-9A-Za-z.,])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(%?)")
 _LIST_MARKER = re.compile(r"^\s*(?:\d+[.、)]|[-*•])\s*", re.MULTILINE)
 _SENTENCE = re.compile(r"[^。！？\n]*[。！？\n]?")
 _MAX_STRUCTURAL = 12  # "前5大", "近12个月": small counts that name a window, not a figure
@@ -49,6 +49,7 @@ def _flatten(value: Any) -> Iterable[Any]:
         for item in value.values():
             yield from _flatten(item)
     elif isinstance(value, list | tuple | set):
+        yield len(value)  # "共 N 条" counts the items of an evidence list
         for item in value:
             yield from _flatten(item)
     else:
@@ -68,7 +69,9 @@ class _Facts:
     strings: set[str] = field(default_factory=set)
 
     def add_number(self, value: Decimal) -> None:
-        # A ratio may be stated as a percentage, money to two decimals, days to one.
+        # A ratio may be stated as a percentage, money to two decimals, days to one; the sign
+        # is read as words (净流出) as often as as a minus.
+        value = abs(value)
         for candidate in (value, value * 100):
             self.numbers.add(candidate.normalize())
             for places in ("0.01", "0.1", "1"):

@@ -139,7 +139,9 @@ def cashflow(turn: TurnInput) -> Answer:
             inflow=money(data["inflow"]),
             outflow=money(data["outflow"]),
             net=money(data["net"]),
-            cite=turn.book.cite_value(result, data["inflow"], data["outflow"], data["net"]),
+            cite=turn.book.cite_value(
+                result, data["inflow"], data["outflow"], data["net"], data["start"], data["end"]
+            ),
         )
     ]
     months = data.get("months", [])
@@ -164,13 +166,25 @@ def cashflow(turn: TurnInput) -> Answer:
 
 @handler("invoices")
 def invoices(turn: TurnInput) -> Answer:
-    side = "payable" if any(w in turn.text for w in ("应付", "欠别人", "欠供应商", "要付")) else "receivable"
+    side = (
+        "payable"
+        if any(w in turn.text for w in ("应付", "欠别人", "欠供应商", "要付"))
+        else "receivable"
+    )
     side_label = "应付" if side == "payable" else "应收"
     result = turn.call("get_outstanding_invoices", enterprise_id=turn.enterprise_id, side=side)
     data = result.data
     if not data["count"]:
-        return Answer([_fmt("invoices.none", name=turn.name, side_label=side_label,
-                            cite=turn.book.cite_tool(result))])
+        return Answer(
+            [
+                _fmt(
+                    "invoices.none",
+                    name=turn.name,
+                    side_label=side_label,
+                    cite=turn.book.cite_tool(result),
+                )
+            ]
+        )
     lines = [
         _fmt(
             "invoices.summary",
@@ -180,8 +194,8 @@ def invoices(turn: TurnInput) -> Answer:
             total=money(data["total_outstanding"]),
             overdue_count=count(data["overdue_count"]),
             overdue=money(data["overdue_outstanding"]),
-            cite=turn.book.cite_value(result, data["total_outstanding"]),
-            cite2=turn.book.cite_value(result, data["overdue_outstanding"]),
+            cite=turn.book.cite_value(result, data["total_outstanding"], data["count"]),
+            cite2=turn.book.cite_value(result, data["overdue_outstanding"], data["overdue_count"]),
         ),
         template("invoices.head"),
     ]
@@ -224,7 +238,14 @@ def payment_behavior(turn: TurnInput) -> Answer:
             early=count(d["paid_early"]),
             on_time=count(d["paid_on_time"]),
             late=count(d["paid_late"]),
-            cite=turn.book.cite_value(result, d["dso_days"]),
+            cite=turn.book.cite_value(
+                result,
+                d["dso_days"],
+                d["paid_count"],
+                d["paid_early"],
+                d["paid_on_time"],
+                d["paid_late"],
+            ),
         )
     ]
     if d["early_payment_requests"]:
@@ -233,7 +254,9 @@ def payment_behavior(turn: TurnInput) -> Answer:
                 "payment_behavior.early_requests",
                 requests=count(d["early_payment_requests"]),
                 months=count(d["months_with_early_payment_request"]),
-                cite=turn.book.cite_value(result, d["early_payment_requests"]),
+                cite=turn.book.cite_value(
+                    result, d["early_payment_requests"], d["months_with_early_payment_request"]
+                ),
             )
         )
     lines.append(
@@ -242,7 +265,9 @@ def payment_behavior(turn: TurnInput) -> Answer:
             count=count(d["overdue_count"]),
             amount=money(d["overdue_outstanding"]),
             rate=percent(d["overdue_rate"]),
-            cite=turn.book.cite_value(result, d["overdue_outstanding"], d["overdue_rate"]),
+            cite=turn.book.cite_value(
+                result, d["overdue_outstanding"], d["overdue_rate"], d["overdue_count"]
+            ),
         )
     )
     return Answer(lines)
@@ -265,7 +290,9 @@ def funding_need(turn: TurnInput) -> Answer:
                 "funding_need.early",
                 requests=count(b["early_payment_requests"]),
                 months=count(b["months_with_early_payment_request"]),
-                cite=turn.book.cite_value(behavior, b["early_payment_requests"]),
+                cite=turn.book.cite_value(
+                    behavior, b["early_payment_requests"], b["months_with_early_payment_request"]
+                ),
             )
         )
     if Decimal(o.get("funding_gap") or 0) > 0:
@@ -306,9 +333,7 @@ def concentration(turn: TurnInput) -> Answer:
     purchases = any(w in turn.text for w in ("供应商", "采购", "上游"))
     window = turn.window if "months" in turn.window else {"months": 12}
     side = "purchases" if purchases else "sales"
-    result = turn.call(
-        "get_concentration", enterprise_id=turn.enterprise_id, side=side, **window
-    )
+    result = turn.call("get_concentration", enterprise_id=turn.enterprise_id, side=side, **window)
     d = result.data
     lines = [
         _fmt(
@@ -320,7 +345,7 @@ def concentration(turn: TurnInput) -> Answer:
             total=money(d["total"]),
             top1=percent(d["top1_share"]),
             top5=percent(d["top5_share"]),
-            cite=turn.book.cite_value(result, d["total"]),
+            cite=turn.book.cite_value(result, d["total"], d["top1_share"], d["top5_share"]),
         )
     ]
     for item in d["top"][:MAX_LISTED]:
@@ -330,7 +355,7 @@ def concentration(turn: TurnInput) -> Answer:
                 name=item["counterparty_name"],
                 amount=money(item["amount"]),
                 share=percent(item["share"]),
-                cite=turn.book.cite_value(result, item["amount"]),
+                cite=turn.book.cite_value(result, item["amount"], item["share"]),
             )
         )
     if Decimal(d["top1_share"]) >= HIGH_TOP1_SHARE:
@@ -392,7 +417,9 @@ def risk(turn: TurnInput) -> Answer:
             )
         )
     if d["abnormal_invoices"]:
-        invoices_by_no = {r.data.get("invoice_no"): r for r in result.records if r.kind == "invoice"}
+        invoices_by_no = {
+            r.data.get("invoice_no"): r for r in result.records if r.kind == "invoice"
+        }
         items = "、".join(
             _fmt(
                 "risk.abnormal_item",
@@ -425,7 +452,7 @@ def post_loan(turn: TurnInput) -> Answer:
             count=count(d["count"]),
             active=money(d["active_amount"]),
             overdue=count(d["overdue_count"]),
-            cite=turn.book.cite_value(result, d["active_amount"]),
+            cite=turn.book.cite_value(result, d["active_amount"], d["count"], d["overdue_count"]),
         )
     ]
     by_id = {r.data.get("id"): r for r in result.records if r.kind == "financing"}

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 
 from finassist.errors import NotFound
+from finassist.finance.base import jsonable
 from finassist.store import Database
 from finassist.store.schema import sessions, turns
 
@@ -117,10 +118,19 @@ class SessionStore:
             count = conn.execute(
                 select(func.count()).select_from(turns).where(turns.c.session_id == session_id)
             ).scalar_one()
-        return Session(session_id, row.manager_id, SessionState.from_json(row.state), count, row.title)
+        return Session(
+            session_id, row.manager_id, SessionState.from_json(row.state), count, row.title
+        )
 
-    def append(self, session: Session, *, user_text: str, reply_text: str, intent: str,
-               payload: dict[str, Any]) -> StoredTurn:
+    def append(
+        self,
+        session: Session,
+        *,
+        user_text: str,
+        reply_text: str,
+        intent: str,
+        payload: dict[str, Any],
+    ) -> StoredTurn:
         """Store a turn and the session's state together (one transaction)."""
         now = _now()
         seq = session.turn_count + 1
@@ -133,7 +143,7 @@ class SessionStore:
                     user_text=user_text,
                     reply_text=reply_text,
                     intent=intent,
-                    payload=json.dumps(payload, ensure_ascii=False),
+                    payload=json.dumps(jsonable(payload), ensure_ascii=False),
                     created_at=now,
                 )
             )
@@ -152,8 +162,9 @@ class SessionStore:
                 select(turns).where(turns.c.session_id == session_id).order_by(turns.c.seq)
             ).all()
         return [
-            StoredTurn(r.seq, r.user_text, r.reply_text, r.intent, json.loads(r.payload),
-                       r.created_at)
+            StoredTurn(
+                r.seq, r.user_text, r.reply_text, r.intent, json.loads(r.payload), r.created_at
+            )
             for r in rows
         ]
 
@@ -166,7 +177,9 @@ class SessionStore:
                 .order_by(sessions.c.updated_at.desc())
                 .limit(limit)
             ).all()
-        return [Session(r.id, manager_id, SessionState.from_json(r.state), -1, r.title) for r in rows]
+        return [
+            Session(r.id, manager_id, SessionState.from_json(r.state), -1, r.title) for r in rows
+        ]
 
     def delete(self, session_id: str, manager_id: str) -> None:
         """Remove a conversation and its turns."""

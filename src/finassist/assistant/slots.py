@@ -12,15 +12,41 @@ from __future__ import annotations
 
 import re
 
-_CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
-              "八": 8, "九": 9}
+_CN_DIGITS = {
+    "零": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 _NUM = r"(\d+|[零一二两三四五六七八九十]+)"
 _WINDOW = re.compile(rf"(?:近|最近|过去|前|这)?{_NUM}\s*(?:个)?\s*(月|天|日|年|季度)")
 _HALF_YEAR = re.compile(r"半年")
 _LAST_YEAR = re.compile(r"(?:近一年|最近一年|过去一年|全年|一整年)")
 
-PRONOUNS = ("他们家", "他们", "她们", "他家", "它们", "这家企业", "这家公司", "这家", "该企业",
-            "该公司", "这个企业", "这个公司", "此企业", "它", "其")
+PRONOUNS = (
+    "他们家",
+    "他们",
+    "她们",
+    "他家",
+    "它们",
+    "这家企业",
+    "这家公司",
+    "这家",
+    "该企业",
+    "该公司",
+    "这个企业",
+    "这个公司",
+    "此企业",
+    "它",
+    "其",
+)
 _ORDINALS = {"一": 0, "1": 0, "二": 1, "2": 1, "三": 2, "3": 2, "四": 3, "4": 3, "五": 4, "5": 4}
 _PICK = re.compile(r"^(?:就是|是|选)?(?:第)?([一二三四五12345])(?:个|家|项|号)?(?:吧|。|！)?$")
 
@@ -92,7 +118,10 @@ _FILLERS = re.compile(
     r"(请问|请|帮我|帮忙|麻烦|给我|我想|想要|想|查询|查一下|查查|查|看一下|看看|看|了解一下|了解|分析一下|"
     r"分析|一下|出一份|做一份|一份|生成|介绍|说说|告诉我|最近|近期|目前|现在|当前|今年|去年|这个月|上个月|"
     r"怎么样|如何|多少|是多少|有多少|有没有|有哪些|哪些|什么|情况|怎样|吗|呢|吧|啊|呀|的|了|和|与|跟|"
-    r"还有|还|再|也|都|那么|那|这|个|是|有|在|没有|能不能|可以|是否|我们|客户|企业|公司|一家)"
+    r"还有|还|再|也|都|那么|那|这|个|是|有|在|没有|能不能|可以|是否|我们|客户|企业|公司|一家|一个|一些|"
+    r"融资产品|融资|产品|贷款|业务|按月|逐月|每月|明细|详细|具体|数据|信息|指标|为什么|怎么|为何|能否|需要|"
+    r"要|帮|下|给|对|从|把|被|让|及|或|并|最|多|少|大|小|高|低|好|坏|目前为止|一共|总共|合计|列出|列|一览|"
+    r"summary|please)"
 )
 _NAME_RUN = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]{2,}")
 
@@ -126,7 +155,9 @@ def explicit_company(text: str, keywords: set[str]) -> str | None:
         if residual_name(candidate, keywords) or any(m in candidate for m in _COMPANY_MARKERS):
             return None if has_pronoun(candidate) else candidate
     for marker in _COMPANY_MARKERS:
-        found = re.search(rf"([\u4e00-\u9fffA-Za-z0-9]{{1,20}}{marker}[\u4e00-\u9fff]{{0,6}})", text)
+        found = re.search(
+            rf"([\u4e00-\u9fffA-Za-z0-9]{{1,20}}{marker}[\u4e00-\u9fff]{{0,6}})", text
+        )
         if found and not has_pronoun(found.group(1)) and residual_name(found.group(1), keywords):
             return found.group(1)
     return None

@@ -68,7 +68,5 @@ def normalize_message(text: str, *, max_chars: int = MAX_MESSAGE_CHARS) -> str:
     if not normalized:
         raise InvalidInput("消息为空，请输入您的问题，例如：“华东汽车最近12个月的现金流怎么样？”")
     if len(normalized) > max_chars:
-        raise InvalidInput(
-            f"消息过长（{len(normalized)} 字），请精简到 {max_chars} 字以内后重试。"
-        )
+        raise InvalidInput(f"消息过长（{len(normalized)} 字），请精简到 {max_chars} 字以内后重试。")
     return normalized

@@ -1,0 +1,115 @@
+"""The ``finassist`` command as a user runs it: a real process, its output and exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from finassist.store import Database
+
+
+def run(home: Path, *args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("FINASSIST_")}
+    environ.update({"FINASSIST_HOME": str(home), "COLUMNS": "200", **env})
+    return subprocess.run(
+        [sys.executable, "-m", "finassist.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory, sample_db: Database) -> Path:
+    """A FINASSIST_HOME whose database is a copy of the seeded sample."""
+    home = tmp_path_factory.mktemp("home")
+    source = Path(sample_db.url.removeprefix("sqlite:///"))
+    (home / "finassist.db").write_bytes(source.read_bytes())
+    return home
+
+
+def test_ask_json_has_the_documented_shape(home: Path) -> None:
+    result = run(home, "ask", "远航汽配还有哪些应收发票没付？", "--json")
+    assert result.returncode == 0, result.stderr
+    reply = json.loads(result.stdout)
+    assert {"session_id", "text", "intent", "evidence", "recommendation"} <= set(reply)
+    assert reply["intent"] == "invoices"
+    assert reply["evidence"] and {"id", "kind", "source", "data"} <= set(reply["evidence"][0])
+    assert reply["recommendation"] is None
+
+
+def test_ask_continues_a_session(home: Path) -> None:
+    first = json.loads(run(home, "ask", "给恒泰精密推荐一个融资产品", "--json").stdout)
+    assert first["recommendation"]["recommended_product"] == "early_payment"
+    second = run(home, "ask", "他们的贷后情况", "--session", first["session_id"], "--json")
+    reply = json.loads(second.stdout)
+    assert reply["session_id"] == first["session_id"]
+    assert "恒泰精密" in reply["text"] and reply["intent"] == "post_loan"
+
+
+def test_ask_prints_evidence_for_people(home: Path) -> None:
+    result = run(home, "ask", "华东汽车近3个月的现金流")
+    assert result.returncode == 0
+    assert "证据" in result.stdout and "[1]" in result.stdout
+    assert "会话编号" in result.stdout
+
+
+def test_chat_repl_answers_and_exits_on_eof(home: Path) -> None:
+    result = run(home, "chat", stdin="远航汽配的风险\n/session\n")
+    assert result.returncode == 0
+    assert "暂无诉讼" in result.stdout and "再见" in result.stdout
+
+
+def test_empty_message_is_a_clear_error(home: Path) -> None:
+    result = run(home, "ask", "  ")
+    assert result.returncode == 1
+    assert "消息为空" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_manager_is_a_clear_error(home: Path) -> None:
+    result = run(home, "ask", "你好", "--manager", "M999")
+    assert result.returncode == 1 and "未知的客户经理" in result.stderr
+
+
+def test_fresh_home_needs_init(tmp_path: Path) -> None:
+    result = run(tmp_path, "ask", "你好")
+    assert result.returncode == 1
+    assert "finassist db init" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_database_down_is_a_clear_error(tmp_path: Path) -> None:
+    result = run(
+        tmp_path,
+        "db",
+        "check",
+        FINASSIST_DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2",
+    )
+    assert result.returncode == 1
+    assert "无法连接数据库" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_broken_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "finassist.toml"
+    config.write_text("as_of = [unclosed", encoding="utf-8")
+    result = run(tmp_path, "db", "check")
+    assert (
+        result.returncode == 1 and "配置文件" in result.stderr and "Traceback" not in result.stderr
+    )
+
+
+def test_demo_seeds_a_fresh_home_then_chats(tmp_path: Path) -> None:
+    result = run(tmp_path, "demo", stdin="你好\n/exit\n")
+    assert result.returncode == 0, result.stderr
+    assert "示例数据已生成" in result.stdout and "供应链金融助手" in result.stdout
+    check = run(tmp_path, "db", "check")
+    assert check.returncode == 0 and "2026-10-31" in check.stdout
+    again = run(tmp_path, "db", "seed")
+    assert again.returncode == 1 and "已有数据" in again.stderr
