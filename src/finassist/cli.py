@@ -13,8 +13,9 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -141,9 +142,22 @@ def _print_reply(reply) -> None:  # type: ignore[no-untyped-def]
         console.print("\n[bold]证据[/]")
         for n, item in enumerate(reply.evidence, start=1):
             console.print(f"[dim][{n}] {escape(item.source)} · {escape(item.text)}[/]")
-    if reply.recommendation:
-        console.print("\n[bold]推荐结果（JSON）[/]")
-        console.print_json(json.dumps(reply.recommendation, ensure_ascii=False))
+    if reply.recommendation and reply.recommendation.get("recommended_product"):
+        _print_recommendation(reply.recommendation)
+
+
+def _print_recommendation(rec: dict[str, Any]) -> None:
+    """The recommendation as a card; the full JSON is in ``finassist ask --json``."""
+    low, high = rec["recommended_rate_range"]
+    card = Table(title="推荐结果", show_header=False)
+    card.add_row("产品", str(rec["recommended_product_name"]))
+    card.add_row("建议额度", f"{Decimal(rec['recommended_amount']):,.2f} 元")
+    card.add_row("利率区间", f"{low}%–{high}%")
+    card.add_row("置信度 / 风险评分", f"{rec['confidence']} / {rec['risk_score']}")
+    card.add_row("转人工", "是" if rec.get("escalate_to_human") else "否")
+    for driver in rec.get("drivers", []):
+        card.add_row(f"驱动因素·{driver['name']}", f"{driver['value']} {driver.get('unit', '')}")
+    console.print(card)
 
 
 @app.command()
@@ -169,9 +183,9 @@ CHAT_HELP = "输入问题后回车；/new 新会话，/session 查看会话编�
 SAMPLE_QUESTIONS = (
     "华东汽车近12个月的现金流怎么样？",
     "他们还有哪些应收发票没付？",
-    "给恒力精密推荐一个融资产品",
+    "给恒泰精密推荐一个融资产品",
     "那华信呢",
-    "帮我出一份嘉禾物流的现金流健康度报告",
+    "帮我出一份聚力电机的现金流健康度报告",
     "反向保理是什么？",
 )
 

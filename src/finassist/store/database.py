@@ -25,7 +25,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.pool import NullPool
 
 from finassist.config import Settings
-from finassist.errors import ConfigError, DatabaseUnavailable, SchemaVersionError
+from finassist.errors import AccessDenied, ConfigError, DatabaseUnavailable, SchemaVersionError
 from finassist.store import schema
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -135,6 +135,8 @@ class Database:
                 raise SchemaVersionError(
                     "数据库尚未初始化或版本不符，请先运行 `finassist db init`。"
                 ) from exc
+            if _is_read_only_violation(exc):
+                raise AccessDenied("只读连接不允许写入数据库。") from exc
             if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
                 raise DatabaseUnavailable(
                     f"无法连接数据库（{self.safe_url()}）：{_first_line(exc.orig)}"
@@ -233,3 +235,9 @@ def _is_missing_table(exc: DBAPIError) -> bool:
         ("doesn't exist" in text or "does not exist" in text)
         and any(marker in text for marker in _MISSING_TABLE_MARKERS[1:])
     )
+
+
+def _is_read_only_violation(exc: DBAPIError) -> bool:
+    """SQLite: attempt to write a readonly database; PostgreSQL/MySQL: read-only transaction."""
+    text = str(exc.orig).lower()
+    return "readonly database" in text or "read-only transaction" in text or "read only" in text
