@@ -128,7 +128,9 @@ def _watch_items(behavior: ToolResult, concentration: ToolResult, risk: ToolResu
         items.append("频繁申请提前回款")
     if Decimal(concentration.data["top1_share"]) >= HIGH_TOP1_SHARE:
         items.append("客户集中度偏高")
-    if risk.data["events"]:
+    if risk.data["on_execution_list"]:
+        items.append("已列入被执行人名单，融资业务须转人工审批")
+    elif risk.data["events"]:
         items.append("存在风险事件")
     return items
 

@@ -87,12 +87,17 @@ class _Facts:
             self.strings.add(value.isoformat()[:7])
         elif isinstance(value, str):
             self.strings.add(value)
-            for match in _NUMBER.finditer(value.replace(" ", "")):
+            for match in _DATE.finditer(value):
+                self.strings.add(match.group(0))
+                self.strings.add(match.group(0)[:7])
+            for match in _INVOICE_NO.finditer(value):
+                self.strings.add(match.group(0))
+            # Numbers of a text, but not the pieces of its dates and invoice numbers.
+            rest = _INVOICE_NO.sub(" ", _DATE.sub(" ", value))
+            for match in _NUMBER.finditer(rest):
                 number = _decimal(match.group(0).rstrip("%"))
                 if number is not None:
                     self.add_number(number)
-            for match in _DATE.finditer(value):
-                self.strings.add(match.group(0)[:7])
 
 
 def _facts(evidence: Iterable[Evidence]) -> _Facts:

@@ -118,7 +118,13 @@ def profile(turn: TurnInput) -> Answer:
             )
             for r in shown
         )
-        cite = turn.book.cite_records(r for r in result.records if r.kind == "relationship")
+        shown_ids = {r["counterparty_id"] for r in shown}
+        cite = turn.book.cite_records(
+            r
+            for r in result.records
+            if r.kind == "relationship"
+            and shown_ids & {r.data.get("core_id"), r.data.get("counterparty_id")}
+        ) + turn.book.cite_tool(result)  # the tool's list holds all of them: the count
         lines.append(_fmt("profile.relations", n=count(len(relations)), items=items, cite=cite))
     lines.extend(cashflow(turn).lines[:1])
     return Answer(lines)
@@ -138,7 +144,8 @@ def cashflow(turn: TurnInput) -> Answer:
             end=iso(data["end"]),
             inflow=money(data["inflow"]),
             outflow=money(data["outflow"]),
-            net=money(data["net"]),
+            net_label="净流入" if Decimal(data["net"]) >= 0 else "净流出",
+            net=money(abs(Decimal(data["net"]))),
             cite=turn.book.cite_value(
                 result, data["inflow"], data["outflow"], data["net"], data["start"], data["end"]
             ),
@@ -335,6 +342,18 @@ def concentration(turn: TurnInput) -> Answer:
     side = "purchases" if purchases else "sales"
     result = turn.call("get_concentration", enterprise_id=turn.enterprise_id, side=side, **window)
     d = result.data
+    if not Decimal(d["total"]):
+        return Answer(
+            [
+                _fmt(
+                    "concentration.none",
+                    name=turn.name,
+                    window=window_label(window),
+                    side_label="采购" if purchases else "销售",
+                    cite=turn.book.cite_value(result, d["total"]),
+                )
+            ]
+        )
     lines = [
         _fmt(
             "concentration.summary",
