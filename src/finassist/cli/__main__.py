@@ -1,0 +1,5 @@
+"""``python -m finassist.cli``."""
+
+from finassist.cli import main
+
+main()
