@@ -56,9 +56,15 @@ class Assistant:
     """The grounded supply-chain finance assistant (offline engine: no model needed)."""
 
     def __init__(
-        self, db: Database, *, as_of: date | None = None, router: IntentRouter | None = None
+        self,
+        db: Database,
+        *,
+        as_of: date | None = None,
+        router: IntentRouter | None = None,
+        kb: Any = None,
     ) -> None:
         self.db = db
+        self.kb = kb
         self.router = router or IntentRouter.default()
         self.sessions = SessionStore(db)
         self._as_of = as_of
@@ -234,6 +240,7 @@ class Assistant:
             enterprise_id=ent["id"] if ent else None,
             enterprise_name=ent["name"] if ent else None,
             window=understanding.window,
+            kb=self.kb,
         )
         try:
             answer: Answer = compose(turn)
@@ -251,6 +258,7 @@ class Assistant:
             )
         reply.evidence = list(turn.book.items)
         reply.recommendation = answer.recommendation
+        reply.chart = answer.chart
         return reply
 
     @staticmethod

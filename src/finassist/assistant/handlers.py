@@ -37,6 +37,7 @@ class TurnInput:
     enterprise_id: str | None = None
     enterprise_name: str | None = None
     window: dict[str, int] = field(default_factory=dict)
+    kb: Any = None  # a knowledge base (kb/) when one is configured
     book: EvidenceBook = field(default_factory=EvidenceBook)
     results: list[ToolResult] = field(default_factory=list)
 
@@ -57,6 +58,7 @@ class Answer:
 
     lines: list[str]
     recommendation: dict[str, Any] | None = None
+    chart: dict[str, Any] | None = None
 
     @property
     def text(self) -> str:

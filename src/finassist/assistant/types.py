@@ -46,6 +46,7 @@ class Reply:
     unverified: list[str] = field(default_factory=list)
     clarification: bool = False
     enterprise_id: str | None = None
+    chart: dict[str, Any] | None = None  # {"spec", "svg", "png_path"} when the answer has one
 
     def to_json(self) -> dict[str, Any]:
         """The ``finassist ask --json`` shape."""
@@ -58,4 +59,5 @@ class Reply:
             "unverified": self.unverified,
             "clarification": self.clarification,
             "enterprise_id": self.enterprise_id,
+            "chart": self.chart,
         }
