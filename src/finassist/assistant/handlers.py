@@ -19,10 +19,16 @@ from finassist.assistant.compose import (
     money,
     percent,
     template,
-    templates,
 )
 from finassist.assistant.slots import window_label
 from finassist.finance.base import ToolContext, ToolResult, get_tool
+from finassist.finance.evidence import (
+    EVENT_STATUS,
+    FINANCING_STATUS,
+    RISK_KIND,
+    ROLE,
+    SEVERITY,
+)
 
 MAX_LISTED = 5
 HIGH_TOP1_SHARE = Decimal("0.7")
@@ -84,7 +90,7 @@ def _fmt(path: str, **values: Any) -> str:
 
 
 def _role(role: str) -> str:
-    return str(templates()["roles"].get(role, role))
+    return ROLE.get(role, role)
 
 
 # -- 核心企业资质与现金流 -------------------------------------------------------------------------
@@ -386,25 +392,6 @@ def concentration(turn: TurnInput) -> Answer:
 
 # -- 风控与合规 / 贷后跟踪 ---------------------------------------------------------------------------
 
-_RISK_KINDS = {
-    "litigation": "诉讼",
-    "execution": "被执行",
-    "abnormal_invoice": "异常发票",
-    "tax_violation": "税务违规",
-    "admin_penalty": "行政处罚",
-}
-_SEVERITY = {"high": "严重", "medium": "中等", "low": "轻微"}
-_STATUS = {"open": "未结", "closed": "已结"}
-_FINANCING_STATUS = {
-    "applied": "申请中",
-    "approved": "已审批",
-    "active": "在贷",
-    "repaid": "已结清",
-    "overdue": "逾期",
-    "rejected": "已拒绝",
-}
-
-
 @handler("risk")
 def risk(turn: TurnInput) -> Answer:
     result = turn.call("get_risk_signals", enterprise_id=turn.enterprise_id)
@@ -430,10 +417,10 @@ def risk(turn: TurnInput) -> Answer:
                 "risk.event",
                 date=iso(event["event_date"]),
                 title=event["title"],
-                kind=_RISK_KINDS.get(event["kind"], event["kind"]),
-                severity=_SEVERITY.get(event["severity"], event["severity"]),
+                kind=RISK_KIND.get(event["kind"], event["kind"]),
+                severity=SEVERITY.get(event["severity"], event["severity"]),
                 amount=amount,
-                status=_STATUS.get(event["status"], event["status"]),
+                status=EVENT_STATUS.get(event["status"], event["status"]),
                 cite=turn.book.cite_records([record]) if record else turn.book.cite_tool(result),
             )
         )
@@ -488,7 +475,7 @@ def post_loan(turn: TurnInput) -> Answer:
                 rate=item["rate"],
                 start=iso(item["start_date"]),
                 end=iso(item["end_date"]),
-                status=_FINANCING_STATUS.get(item["status"], item["status"]),
+                status=FINANCING_STATUS.get(item["status"], item["status"]),
                 cite=turn.book.cite_records([record]) if record else turn.book.cite_tool(result),
             )
         )
