@@ -7,11 +7,12 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import or_, select, text
 
 from finassist.finance import analytics as an
 from finassist.finance.base import ToolContext
-from finassist.store import Database
+from finassist.finance.rows import PaymentRow, fetch
+from finassist.store import Database, schema
 
 D = Decimal
 AS_OF = date(2026, 10, 31)  # the fixture's "today"
@@ -66,6 +67,23 @@ def test_cash_flow_by_month(db: Database) -> None:
     assert "P5" not in {p.id for p in flow.largest}
 
 
+@pytest.mark.parametrize("limit", [1, 2, 3, 4, 20])
+def test_cash_flow_cites_the_largest_payments_in_and_out(db: Database, limit: int) -> None:
+    p = schema.payments
+    query = (
+        select(p)
+        .where(
+            or_(p.c.payee_id == "S1", p.c.payer_id == "S1"),
+            p.c.paid_date.between(YEAR.start, YEAR.end),
+        )
+        .order_by(p.c.amount.desc(), p.c.id)
+    )
+    flow = an.cash_flow(db, "S1", YEAR, evidence_limit=limit)
+    assert flow.largest == fetch(db, query.limit(limit), PaymentRow)
+    days = an.cash_flow(db, "S1", an.Window.last_days(AS_OF, 200), evidence_limit=limit)
+    assert [r.id for r in days.largest] == ["P2", "P4", "P3"][:limit]  # from 2026-04-15
+
+
 def test_payment_behavior_dso_is_amount_weighted(db: Database) -> None:
     pb = an.payment_behavior(db, "S1", YEAR)
     # (113,000 x 30 + 226,000 x 90 + 56,500 x 100) / 395,500 = 74.29 days
@@ -76,6 +94,11 @@ def test_payment_behavior_dso_is_amount_weighted(db: Database) -> None:
     assert pb.early_payment_requests == 7
     assert pb.months_with_early_payment_request == 6
     assert pb.dso_days is not None
+    # Evidence: the most recently paid first (paid 2026-07-10, 2026-05-30, 2026-02-09).
+    assert [r.invoice_no for r in pb.paid_invoices] == [inv(3), inv(2), inv(1)]
+    recent = an.payment_behavior(db, "S1", YEAR, limit=2)
+    assert [r.invoice_no for r in recent.paid_invoices] == [inv(3), inv(2)]
+    assert (recent.paid_count, recent.dso_days) == (3, D("74.3"))
 
 
 def test_payment_behavior_without_paid_invoices_has_no_dso(db: Database) -> None:
@@ -99,6 +122,29 @@ def test_overdue_rate_is_overdue_over_all_outstanding(db: Database) -> None:
         d=AS_OF,
     )
     assert od.overdue_outstanding == independent
+
+
+def test_outstanding_counts_every_open_invoice_and_lists_the_first(db: Database) -> None:
+    out = an.outstanding(db, "S1", AS_OF, limit=1)
+    assert (out.count, out.total) == (2, D("691000.00"))
+    assert (out.overdue_count, out.overdue_total) == (1, D("339000.00"))
+    assert [r.invoice_no for r in out.invoices] == [inv(4)]  # the overdue one first
+    assert [r.invoice_no for r in an.outstanding(db, "S1", AS_OF).invoices] == [inv(4), inv(5)]
+    payable = an.outstanding(db, "S1", AS_OF, "payable")
+    assert (payable.count, payable.total, payable.overdue_count) == (1, D("33900.00"), 1)
+    # Invoices issued after the date do not count yet.
+    early = an.outstanding(db, "S1", date(2026, 8, 31))
+    assert (early.count, [r.invoice_no for r in early.invoices]) == (1, [inv(4)])
+
+
+def test_core_receivables_and_the_part_not_yet_due(db: Database) -> None:
+    core = an.core_receivables(db, "S1", AS_OF)
+    assert (core.total, core.eligible) == (D("691000.00"), D("352000.00"))
+    assert [r.invoice_no for r in core.largest] == [inv(5), inv(4)]  # most outstanding first
+    assert [r.invoice_no for r in core.largest_eligible] == [inv(5)]
+    assert an.core_receivables(db, "S1", AS_OF, limit=1).largest == core.largest[:1]
+    # D1 sells to D2, a distributor: nothing is owed by a core.
+    assert an.core_receivables(db, "D1", AS_OF) == an.CoreReceivables(D(0), D(0), [], [])
 
 
 def test_receivables_by_counterparty(db: Database) -> None:
@@ -149,7 +195,7 @@ def test_abnormal_invoices_exceed_ten_times_the_median(db: Database) -> None:
 
 def test_open_orders_and_funding_gap(db: Database) -> None:
     oo = an.open_orders(db, "D1", "distributor", AS_OF)
-    assert oo.side == "buyer" and [o.order_no for o in oo.orders] == ["O1"]
+    assert oo.side == "buyer" and [o.order_no for o in oo.orders] == ["O1"] and oo.count == 1
     assert oo.open_amount == D("8000000.00")
     assert oo.avg_monthly_inflow == D("18833.33")  # 113,000 / 6
     assert oo.funding_gap == D("7943500.01")  # 8,000,000 - 3 x 18,833.33

@@ -37,7 +37,7 @@ def not_found_message(enterprise_id: str) -> str:
 
 def _manager_role(ctx: ToolContext) -> str:
     """The caller's role from ``managers``; an unknown manager id is :class:`AccessDenied`."""
-    with ctx.db.read() as conn:
+    with ctx.read() as conn:
         role = conn.execute(
             select(schema.managers.c.role).where(schema.managers.c.id == ctx.caller.manager_id)
         ).scalar_one_or_none()
@@ -58,7 +58,7 @@ def visible_ids(ctx: ToolContext) -> set[str] | None:
     if is_admin(ctx):
         return None
     mc = schema.manager_clients
-    with ctx.db.read() as conn:
+    with ctx.read() as conn:
         query = select(mc.c.enterprise_id).where(mc.c.manager_id == ctx.caller.manager_id)
         rows = conn.execute(query)
         return {row[0] for row in rows}
@@ -73,7 +73,7 @@ def require_visible(ctx: ToolContext, enterprise_id: str) -> None:
             mc,
             and_(mc.c.enterprise_id == e.c.id, mc.c.manager_id == ctx.caller.manager_id),
         )
-    with ctx.db.read() as conn:
+    with ctx.read() as conn:
         found = conn.execute(query).first()
     if found is None:
         raise NotFound(not_found_message(enterprise_id))
@@ -82,7 +82,7 @@ def require_visible(ctx: ToolContext, enterprise_id: str) -> None:
 def visible_enterprise(ctx: ToolContext, enterprise_id: str) -> EnterpriseRow:
     """The enterprise's row after :func:`require_visible`; what every tool starts with."""
     require_visible(ctx, enterprise_id)
-    row = enterprise(ctx.db, enterprise_id)
+    row = enterprise(ctx, enterprise_id)
     if row is None:  # deleted between the two reads
         raise NotFound(not_found_message(enterprise_id))
     return row

@@ -10,13 +10,15 @@ prove every figure in ``data``. The assistant cites records; nothing else may be
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import Connection
 
 from finassist.errors import InvalidInput
 from finassist.store import Database
@@ -32,11 +34,26 @@ class Caller:
 
 @dataclass(frozen=True)
 class ToolContext:
-    """Everything a tool run needs; built by the assistant for each turn."""
+    """Everything a tool run needs; built by the assistant for each turn.
+
+    ``connection`` is set by :meth:`Tool.run` for the length of one run, so that all the queries
+    of a tool share one read-only connection (a SQLite connection costs about half a
+    millisecond to open, and a fresh one starts with a cold page cache).
+    """
 
     db: Database
     caller: Caller
     as_of: date
+    connection: Connection | None = field(default=None, compare=False, repr=False)
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """The run's connection while a tool runs, else a fresh read-only one."""
+        if self.connection is not None:
+            yield self.connection
+        else:
+            with self.db.read() as conn:
+                yield conn
 
 
 @dataclass(frozen=True)
@@ -99,7 +116,10 @@ class Tool:
                 for e in exc.errors()
             )
             raise InvalidInput(f"工具 {self.name} 的参数有误：{problems}") from exc
-        return self.execute(ctx, parsed)
+        if ctx.connection is not None:
+            return self.execute(ctx, parsed)
+        with ctx.db.read() as conn:  # also turns database errors into FinassistError
+            return self.execute(replace(ctx, connection=conn), parsed)
 
     def execute(self, ctx: ToolContext, args: Any) -> ToolResult:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -164,8 +184,20 @@ def all_tools() -> list[Tool]:
     return [_REGISTRY[name]() for name in sorted(_REGISTRY)]
 
 
+# Values JSON takes as they are. Checked by exact type first: replies and stored turns carry
+# thousands of values (a core's relationship list), and most of them are plain.
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def jsonable(value: Any) -> Any:
     """Decimal -> str (exact), date -> ISO string, recursively; for JSON output."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is dict:
+        return {str(k): v if type(v) in _PLAIN else jsonable(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [v if type(v) in _PLAIN else jsonable(v) for v in value]
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, datetime | date):

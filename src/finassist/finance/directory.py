@@ -111,7 +111,7 @@ class EnterpriseDirectory:
         allowed = visible_ids(self._ctx)
         e = schema.enterprises
         query = select(e.c.id, e.c.name, e.c.short_name, e.c.aliases, e.c.role, e.c.industry)
-        with self._ctx.db.read() as conn:
+        with self._ctx.read() as conn:
             rows = conn.execute(query.order_by(e.c.id)).all()
         entries = [
             Entry(r.id, r.name, r.short_name, tuple(_aliases(r.aliases)), r.role, r.industry)
@@ -298,7 +298,7 @@ class FindEnterprise(Tool):
         ev = Evidence(ctx, self.name)
         items = []
         for m in matches:
-            row = rw.enterprise(ctx.db, m.id)
+            row = rw.enterprise(ctx, m.id)
             if row is not None:
                 ev.enterprise(row)
             item = {"id": m.id, "name": m.name, "short_name": m.short_name, "role": m.role}

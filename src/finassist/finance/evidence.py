@@ -101,7 +101,7 @@ class Evidence:
     def names(self, ids: Iterable[str | None]) -> dict[str, str]:
         """Fetch and cache names of ``ids``; returns the cache."""
         missing = {i for i in ids if i and i not in self._names}
-        self._names.update(rw.enterprise_names(self.ctx.db, missing))
+        self._names.update(rw.enterprise_names(self.ctx, missing))
         return self._names
 
     def _add(self, kind: str, key: str, source: str, data: dict[str, Any], text: str) -> str:

@@ -50,13 +50,13 @@ def whole_months(since: date, as_of: date) -> int:
 
 def compute_features(ctx: ToolContext, row: rw.EnterpriseRow, ev: Evidence) -> dict[str, Feature]:
     """All features for ``row`` as of ``ctx.as_of``; rows used are added to ``ev``."""
-    db, eid, as_of = ctx.db, row.id, ctx.as_of
+    eid, as_of, cited = row.id, ctx.as_of, ev.max_rows  # read only the rows that are cited
     window = an.Window.last_months(as_of, FEATURE_WINDOW_MONTHS)
     f: dict[str, Feature] = {}
 
-    pb = an.payment_behavior(db, eid, window)
+    pb = an.payment_behavior(ctx, eid, window, cited)
     request_ids = ev.financing(pb.early_payment_financing)
-    paid_ids = ev.invoices(reversed(pb.paid_invoices))
+    paid_ids = ev.invoices(pb.paid_invoices)
     f["months_with_early_payment_request"] = Feature(
         Decimal(pb.months_with_early_payment_request), request_ids
     )
@@ -65,7 +65,7 @@ def compute_features(ctx: ToolContext, row: rw.EnterpriseRow, ev: Evidence) -> d
 
     # Relationships where the enterprise is the supplier or distributor (a core's own terms to
     # its counterparties say nothing about its own financing need).
-    own = [r for r in rw.relationships(db, eid) if r.counterparty_id == eid]
+    own = rw.relationships_as_counterparty(ctx, eid)
     rel_ids = ev.relationships(own)
     terms = [Decimal(r.payment_terms_days) for r in own]
     f["avg_payment_terms_days"] = Feature(
@@ -76,47 +76,40 @@ def compute_features(ctx: ToolContext, row: rw.EnterpriseRow, ev: Evidence) -> d
         Decimal(whole_months(first, as_of)) if first else None, rel_ids
     )
 
-    od = an.overdue(db, eid, as_of, window)
-    open_rows = an.outstanding_invoices(db, eid, as_of)
-    roles = rw.enterprise_roles(db, {r.buyer_id for r in open_rows})
-    core_rows = [r for r in open_rows if roles.get(r.buyer_id) == "core"]
-    eligible = [r for r in core_rows if r.due_date >= as_of]
-    core_total = an.money(sum((r.outstanding for r in core_rows), an.ZERO))
-    largest = sorted(core_rows, key=lambda r: (-r.outstanding, r.invoice_no))
-    core_ids = ev.invoices(largest)
-    eligible_ids = ev.invoices(sorted(eligible, key=lambda r: (-r.outstanding, r.invoice_no)))
+    od = an.overdue(ctx, eid, as_of, window, cited)
+    core = an.core_receivables(ctx, eid, as_of, cited)
+    core_ids = ev.invoices(core.largest)
+    eligible_ids = ev.invoices(core.largest_eligible)
     late_ids = ev.invoices(od.invoices)
     f["receivable_outstanding"] = Feature(od.total_outstanding, core_ids + late_ids)
-    f["core_receivable_outstanding"] = Feature(core_total, core_ids)
-    f["eligible_receivable"] = Feature(
-        an.money(sum((r.outstanding for r in eligible), an.ZERO)), eligible_ids
-    )
-    f["core_receivable_share"] = Feature(an.share(core_total, od.total_outstanding), core_ids)
+    f["core_receivable_outstanding"] = Feature(core.total, core_ids)
+    f["eligible_receivable"] = Feature(core.eligible, eligible_ids)
+    f["core_receivable_share"] = Feature(an.share(core.total, od.total_outstanding), core_ids)
     f["overdue_rate"] = Feature(od.overdue_rate, late_ids)
 
-    conc = an.concentration(db, eid, window, "sales")
+    conc = an.concentration(ctx, eid, window, "sales", cited)
     f["sales_top1_share"] = Feature(conc.top1_share, ev.invoices(conc.largest))
 
-    oo = an.open_orders(db, eid, row.role, as_of)
-    order_ids = ev.orders(sorted(oo.orders, key=lambda o: (-o.open_amount, o.order_no)))
+    oo = an.open_orders(ctx, eid, row.role, as_of, cited)
+    order_ids = ev.orders(oo.orders)
     f["open_order_amount"] = Feature(oo.open_amount, order_ids)
     f["avg_monthly_inflow"] = Feature(oo.avg_monthly_inflow)
     f["open_order_months"] = Feature(oo.open_order_months, order_ids)
     f["funding_gap"] = Feature(oo.funding_gap, order_ids)
     f["core_order_share"] = Feature(oo.core_order_share, order_ids)
 
-    events = [e for e in rw.risk_events(db, eid) if e.status == "open"]
+    events = [e for e in rw.risk_events(ctx, eid) if e.status == "open"]
     open_kinds = Counter(e.kind for e in events)
     for kind, key in RISK_EVENT_FEATURES.items():
         of_kind = [e for e in events if e.kind == kind]
         f[key] = Feature(Decimal(open_kinds[kind]), ev.risk_events(of_kind))
 
-    abnormal = an.abnormal_invoices(db, eid, window)
+    abnormal = an.abnormal_invoices(ctx, eid, window)
     f["abnormal_invoice_count"] = Feature(
         Decimal(len(abnormal.invoices)), ev.invoices(abnormal.invoices)
     )
 
-    overdue_financing = [x for x in rw.financing_history(db, eid) if x.status == "overdue"]
+    overdue_financing = [x for x in rw.financing_history(ctx, eid) if x.status == "overdue"]
     f["overdue_financing_count"] = Feature(
         Decimal(len(overdue_financing)), ev.financing(overdue_financing)
     )
