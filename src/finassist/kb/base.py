@@ -1,0 +1,425 @@
+"""The knowledge base: documents in the application database, searched by BM25 (+ vectors).
+
+>>> kb = KnowledgeBase(Database("sqlite:////tmp/fa.db"))           # doctest: +SKIP
+>>> kb.ingest([Path("保理业务手册.pdf")], kind="product")            # doctest: +SKIP
+>>> [p.citation for p in kb.search("保理合同的定义").passages]        # doctest: +SKIP
+['《中华人民共和国民法典·合同编》第七百六十一条', ...]
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, and_, delete, func, insert, select
+
+from finassist.errors import InvalidInput, NotFound
+from finassist.kb.chunking import chunk_sections
+from finassist.kb.index import INDEXES, BM25Index, default_index_name, filter_clause
+from finassist.kb.memory import MemoryScorer, generation, load_postings
+from finassist.kb.models import Embedder, Reranker, from_blobs, rrf, to_blob
+from finassist.kb.readers import IngestError, read_file
+from finassist.kb.tokenize import Tokenizer
+from finassist.kb.types import DOCUMENT_KINDS, Chunk, Document, Filters, Passage, SearchResult
+from finassist.store import Database
+from finassist.store.schema import kb_chunks, kb_documents
+
+CANDIDATES = 50  # per retriever, before fusion and reranking
+BM25_ONLY_NOTE = "未配置本地向量模型，仅使用 BM25 检索。"
+Progress = Callable[[str, int, int], None]
+Prepared = tuple[Document, list[Chunk], list[list[str]]]
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did, file by file."""
+
+    added: list[str] = field(default_factory=list)  # document titles
+    replaced: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (file, message)
+    chunks: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "replaced": self.replaced,
+            "unchanged": self.unchanged,
+            "failed": [{"file": f, "error": e} for f, e in self.failed],
+            "chunks": self.chunks,
+        }
+
+
+def _sha(doc: Document) -> str:
+    digest = hashlib.sha256()
+    for part in (doc.title, doc.kind, doc.url or "", doc.date.isoformat() if doc.date else ""):
+        digest.update(part.encode("utf-8") + b"\0")
+    for s in doc.sections:
+        digest.update(f"{s.heading}\0{s.page}\0{s.text}\0".encode())
+    return digest.hexdigest()
+
+
+class KnowledgeBase:
+    """Ingest, list, remove and search documents stored in ``db``.
+
+    ``index`` picks the BM25 implementation (``fts5`` on SQLite by default, ``table``
+    elsewhere); ``embedder`` adds dense vectors fused by reciprocal rank fusion; ``reranker``
+    re-orders the fused candidates. Without them, retrieval is BM25 alone.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        tokenizer: Tokenizer | None = None,
+        index: str | None = None,
+        embedder: Embedder | None = None,
+        reranker: Reranker | None = None,
+        cache: bool = True,
+    ) -> None:
+        self.db = db
+        self.tokenizer = tokenizer or Tokenizer.default()
+        name = index or default_index_name(db.dialect)
+        if name == "fts5" and db.dialect != "sqlite":
+            raise InvalidInput("FTS5 索引只能用于 SQLite；PostgreSQL/MySQL 请使用 table 索引。")
+        self.index: BM25Index = INDEXES[name]()
+        self.embedder = embedder
+        self.reranker = reranker
+        self.cache = cache  # unfiltered BM25 from an in-memory snapshot of the index
+        self._scorer: MemoryScorer | None = None
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def ingest(
+        self,
+        paths: Sequence[Path],
+        *,
+        kind: str = "policy",
+        title: str | None = None,
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        """Read and store files; each file is one transaction, a bad file is skipped and named."""
+        if kind not in DOCUMENT_KINDS:
+            raise InvalidInput(f"文档类型 {kind} 无效，可选：{'、'.join(DOCUMENT_KINDS)}。")
+        report = IngestReport()
+        files = _expand(paths)
+        for n, path in enumerate(files, start=1):
+            try:
+                docs = read_file(path, kind)
+                if title and len(docs) == 1:
+                    docs[0].title = title
+                self._store(docs, report)
+            except IngestError as exc:
+                report.failed.append((str(path), str(exc)))
+            if progress:
+                progress("导入文档", n, len(files))
+        return report
+
+    def add_documents(
+        self, docs: Sequence[Document], report: IngestReport | None = None
+    ) -> IngestReport:
+        """Store already-read documents (one transaction); unchanged ones are left alone."""
+        report = report or IngestReport()
+        self._store(list(docs), report)
+        return report
+
+    def prepare(self, doc: Document) -> Prepared:
+        """Chunk a document and tokenise its chunks (what :meth:`add_prepared` stores)."""
+        chunks = chunk_sections(doc.sections)
+        return doc, chunks, [self._index_tokens(doc, c) for c in chunks]
+
+    def add_prepared(
+        self, prepared: Sequence[Prepared], report: IngestReport | None = None
+    ) -> IngestReport:
+        """Store chunked, tokenised documents in one transaction (bulk loads, benchmarks)."""
+        report = report or IngestReport()
+        self._write(list(prepared), report)
+        return report
+
+    def _store(self, docs: list[Document], report: IngestReport) -> None:
+        self._write([self.prepare(doc) for doc in docs], report)
+
+    def _write(self, prepared: list[Prepared], report: IngestReport) -> None:
+        vectors = self._embed_all(prepared)
+        with self.db.write() as conn:
+            for (doc, chunks, tokens), vecs in zip(prepared, vectors, strict=True):
+                sha = _sha(doc)
+                old = conn.execute(
+                    select(kb_documents.c.sha256).where(kb_documents.c.id == doc.id)
+                ).scalar_one_or_none()
+                if old == sha:
+                    report.unchanged.append(doc.title)
+                    continue
+                if old is not None:
+                    self._delete(conn, doc.id)
+                    report.replaced.append(doc.title)
+                else:
+                    report.added.append(doc.title)
+                self._insert(conn, doc, sha, chunks, tokens, vecs)
+                report.chunks += len(chunks)
+
+    def _index_tokens(self, doc: Document, chunk: Chunk) -> list[str]:
+        # The title and heading are indexed with the text: "申请材料" under 反向保理产品手册
+        # must match a question about 反向保理的申请材料.
+        return self.tokenizer.tokens(f"{doc.title}\n{chunk.heading}\n{chunk.text}")
+
+    def _embed_all(self, prepared: list) -> list[np.ndarray | None]:  # type: ignore[type-arg]
+        if self.embedder is None:
+            return [None] * len(prepared)
+        return [
+            self.embedder.embed([f"{d.title} {c.heading}\n{c.text}" for c in chunks])
+            if chunks
+            else None
+            for d, chunks, _ in prepared
+        ]
+
+    def _insert(
+        self,
+        conn: Connection,
+        doc: Document,
+        sha: str,
+        chunks: list[Chunk],
+        tokens: list[list[str]],
+        vectors: np.ndarray | None,
+    ) -> None:
+        conn.execute(
+            insert(kb_documents).values(
+                id=doc.id,
+                title=doc.title,
+                kind=doc.kind,
+                source=doc.source[:1024],
+                url=doc.url,
+                doc_date=doc.date,
+                sha256=sha,
+                n_chunks=len(chunks),
+                n_chars=sum(len(c.text) for c in chunks),
+                embedder=self.embedder.name if self.embedder and vectors is not None else None,
+                created_at=datetime.now().replace(microsecond=0),
+            )
+        )
+        if not chunks:
+            return
+        conn.execute(
+            insert(kb_chunks),
+            [
+                {
+                    "key": f"{doc.id}:{c.ord}",
+                    "doc_id": doc.id,
+                    "ord": c.ord,
+                    "heading": c.heading[:255],
+                    "locator": c.locator[:128],
+                    "page": c.page,
+                    "text": c.text,
+                    "n_tokens": len(t),
+                    "embedding": to_blob(vectors[i]) if vectors is not None else None,
+                }
+                for i, (c, t) in enumerate(zip(chunks, tokens, strict=True))
+            ],
+        )
+        ids = (
+            conn.execute(
+                select(kb_chunks.c.id).where(kb_chunks.c.doc_id == doc.id).order_by(kb_chunks.c.ord)
+            )
+            .scalars()
+            .all()
+        )
+        self.index.add(conn, list(zip(ids, tokens, strict=True)))
+
+    def _delete(self, conn: Connection, doc_id: str) -> None:
+        ids = (
+            conn.execute(select(kb_chunks.c.id).where(kb_chunks.c.doc_id == doc_id)).scalars().all()
+        )
+        self.index.remove(conn, ids)
+        conn.execute(delete(kb_chunks).where(kb_chunks.c.doc_id == doc_id))
+        conn.execute(delete(kb_documents).where(kb_documents.c.id == doc_id))
+
+    def remove(self, doc_id: str) -> str:
+        """Delete a document and its chunks; returns its title."""
+        with self.db.write() as conn:
+            title = conn.execute(
+                select(kb_documents.c.title).where(kb_documents.c.id == doc_id)
+            ).scalar_one_or_none()
+            if title is None:
+                raise NotFound(
+                    f"知识库中没有编号为 {doc_id} 的文档，可用 `finassist kb list` 查看。"
+                )
+            self._delete(conn, doc_id)
+        return str(title)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def documents(self) -> list[dict[str, Any]]:
+        """Every document: id, title, kind, date, chunks, characters, source."""
+        d = kb_documents.c
+        with self.db.read() as conn:
+            rows = (
+                conn.execute(
+                    select(
+                        d.id, d.title, d.kind, d.doc_date, d.n_chunks, d.n_chars, d.source, d.url
+                    ).order_by(d.kind, d.title, d.id)
+                )
+                .mappings()
+                .all()
+            )
+        return [dict(r) for r in rows]
+
+    def stats(self) -> dict[str, Any]:
+        """Counts by kind, totals, the index and the retrieval mode."""
+        d = kb_documents.c
+        with self.db.read() as conn:
+            by_kind = {
+                k: {"documents": int(n), "chunks": int(c or 0)}
+                for k, n, c in conn.execute(
+                    select(d.kind, func.count(), func.sum(d.n_chunks)).group_by(d.kind)
+                )
+            }
+            embedded = conn.execute(
+                select(func.count())
+                .select_from(kb_chunks)
+                .where(kb_chunks.c.embedding.is_not(None))
+            ).scalar_one()
+        return {
+            "documents": sum(v["documents"] for v in by_kind.values()),
+            "chunks": sum(v["chunks"] for v in by_kind.values()),
+            "by_kind": by_kind,
+            "embedded_chunks": int(embedded),
+            "index": self.index.name,
+            "mode": "hybrid" if self.embedder else "bm25",
+            "reranker": self.reranker.name if self.reranker else None,
+        }
+
+    def search(
+        self,
+        query: str,
+        *,
+        top_k: int = 5,
+        kinds: Sequence[str] = (),
+        since: date | None = None,
+        until: date | None = None,
+    ) -> SearchResult:
+        """The ``top_k`` passages for ``query``, best first (BM25, fused with vectors if set)."""
+        if top_k < 1:
+            raise InvalidInput("top_k 至少为 1。")
+        filters = Filters(tuple(kinds), since, until)
+        tokens = self.tokenizer.query_tokens(query)
+        notes = [] if self.embedder else [BM25_ONLY_NOTE]
+        with self.db.read() as conn:
+            want = max(CANDIDATES, top_k * 4)
+            bm25 = self._bm25(conn, tokens, want, filters) if tokens else []
+            scores = dict(bm25)
+            ranked = [cid for cid, _ in bm25]
+            mode = "bm25"
+            if self.embedder is not None:
+                dense = self._dense(conn, query, want, filters)
+                fused = rrf([ranked, [cid for cid, _ in dense]])
+                ranked, scores, mode = [c for c, _ in fused], dict(fused), "hybrid"
+            rows = self._rows(conn, ranked[: max(top_k * 4, 20) if self.reranker else top_k])
+        passages = [_passage(rows[cid], scores[cid]) for cid in ranked if cid in rows]
+        reranked = False
+        if self.reranker is not None and passages:
+            values = self.reranker.score(query, [p.text for p in passages])
+            passages = [
+                _with_score(p, s)
+                for p, s in sorted(zip(passages, values, strict=True), key=lambda ps: -ps[1])
+            ]
+            reranked = True
+        return SearchResult(passages[:top_k], mode=mode, reranked=reranked, notes=notes)
+
+    def _bm25(
+        self, conn: Connection, tokens: Sequence[str], limit: int, filters: Filters
+    ) -> list[tuple[int, float]]:
+        if not self.cache or not filters.empty:
+            return self.index.search(conn, tokens, limit, filters)
+        gen = generation(conn)
+        if self._scorer is None or self._scorer.generation != gen:
+            self._scorer = MemoryScorer(load_postings(conn, self.index.name), gen)
+        return self._scorer.search(tokens, limit)
+
+    def warm_up(self) -> None:
+        """Load the tokenizer and the in-memory index now rather than on the first search."""
+        self.tokenizer.warm_up()
+        if self.cache:
+            with self.db.read() as conn:
+                self._bm25(conn, ["warm"], 1, Filters())
+
+    def _dense(
+        self, conn: Connection, query: str, limit: int, filters: Filters
+    ) -> list[tuple[int, float]]:
+        assert self.embedder is not None
+        q = select(kb_chunks.c.id, kb_chunks.c.embedding).where(kb_chunks.c.embedding.is_not(None))
+        where = filter_clause(filters)
+        if where:
+            q = q.join(kb_documents, kb_documents.c.id == kb_chunks.c.doc_id).where(and_(*where))
+        rows = conn.execute(q).all()
+        if not rows:
+            return []
+        matrix = from_blobs([r[1] for r in rows])
+        qv = self.embedder.embed([query])[0]
+        sims = matrix @ qv
+        order = np.argsort(-sims)[:limit]
+        return [(int(rows[i][0]), float(sims[i])) for i in order]
+
+    def _rows(self, conn: Connection, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        if not ids:
+            return {}
+        c, d = kb_chunks.c, kb_documents.c
+        query = (
+            select(
+                c.id,
+                c.key,
+                c.doc_id,
+                c.locator,
+                c.heading,
+                c.page,
+                c.text,
+                d.title,
+                d.kind,
+                d.url,
+                d.doc_date,
+                d.source,
+            )
+            .join(kb_documents, d.id == c.doc_id)
+            .where(c.id.in_(list(ids)))
+        )
+        return {int(r["id"]): dict(r) for r in conn.execute(query).mappings()}
+
+
+def _passage(row: dict[str, Any], score: float) -> Passage:
+    return Passage(
+        chunk_id=row["key"],
+        doc_id=row["doc_id"],
+        title=row["title"],
+        kind=row["kind"],
+        locator=row["locator"],
+        text=row["text"],
+        score=float(score),
+        heading=row["heading"],
+        page=row["page"],
+        url=row["url"],
+        date=row["doc_date"],
+        source=row["source"],
+    )
+
+
+def _with_score(p: Passage, score: float) -> Passage:
+    from dataclasses import replace
+
+    return replace(p, score=float(score))
+
+
+def _expand(paths: Sequence[Path]) -> list[Path]:
+    """Files as given, directories walked (sorted, hidden files skipped)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(
+                sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            )
+        else:
+            files.append(path)
+    return files

@@ -1,0 +1,21 @@
+"""Web search providers (SearXNG, Bing, Tavily) behind one interface; off by default."""
+
+from finassist.websearch.base import (
+    PROVIDERS,
+    SearchResult,
+    WebSearch,
+    WebSearchConfig,
+    WebSearchError,
+    build_provider,
+    register_provider,
+)
+
+__all__ = [
+    "PROVIDERS",
+    "SearchResult",
+    "WebSearch",
+    "WebSearchConfig",
+    "WebSearchError",
+    "build_provider",
+    "register_provider",
+]
