@@ -1,0 +1,115 @@
+"""The trained intent router: the taxonomy, calibrated scores, unsure answers, fallbacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from finassist.nlp.intent import UNKNOWN, IntentRouter, load_taxonomy
+from finassist.nlp.linear import LinearModel, ModelError
+
+SUPPLY_CHAIN = {
+    "handoff", "greeting", "knowledge", "product_info", "product_match", "funding_need", "report",
+    "risk", "post_loan", "concentration", "payment_behavior", "invoices", "cashflow", "profile",
+    "chart", "calculate",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def router() -> IntentRouter:
+    return IntentRouter.default()
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "label"),
+    [
+        ("茅台还能拿吗", "stock", "个股问询"),
+        ("券商板块还能上车吗", "sector", "行业板块问询"),
+        ("沪深300", "market", "大盘问询"),
+        ("上证指数今天怎么跌这么多", "market", "大盘问询"),
+        ("易方达蓝筹精选要不要赎回", "fund", "基金问询"),
+        ("忘记交易密码了怎么重置", "customer_service", "客服问询"),
+        ("央行降准对股市有什么影响", "macro_policy", "宏观政策"),
+        ("三年期大额存单利率多少", "wealth_product", "理财产品"),
+        ("保理合同在民法典里是怎么规定的", "knowledge", "知识与政策"),
+        ("这个理财能保本吗", "handoff", "转人工"),
+    ],
+)
+def test_investment_questions_get_their_intent(router, text, intent, label) -> None:
+    verdict = router.classify(text)
+    assert (verdict.name, verdict.label) == (intent, label)
+    assert router.threshold <= verdict.score <= 1
+
+
+def test_taxonomy_has_two_levels_and_keeps_the_supply_chain_names() -> None:
+    data = load_taxonomy()
+    groups = {body["group"] for body in data["intents"].values()}
+    assert groups == set(data["groups"])
+    supply = {
+        n
+        for n, b in data["intents"].items()
+        if b["group"] in ("supply_chain", "handoff", "chitchat", "knowledge")
+    }
+    assert supply == SUPPLY_CHAIN
+    router = IntentRouter.default()
+    assert set(router.model.classes) == set(data["intents"]) | {UNKNOWN}
+    assert router.by_name["cashflow"].needs_enterprise
+    assert not router.by_name["stock"].needs_enterprise
+
+
+def test_follow_ups_and_small_talk_are_unsure(router) -> None:
+    for text in ("今天天气不错", "第二家", "那G企业呢", "远航汽配", "帮我写首诗"):
+        verdict = router.classify(text)
+        assert verdict.name == UNKNOWN and verdict.score == 0
+        assert verdict.confidence >= 0.5  # it is sure that it does not know
+
+
+def test_probabilities_sum_to_one_and_alternatives_are_ranked(router) -> None:
+    proba = router.probabilities("华东汽车近12个月的现金流怎么样")
+    assert sum(proba.values()) == pytest.approx(1.0)
+    verdict = router.classify("华东汽车近12个月的现金流怎么样")
+    assert verdict.alternatives[0][0] == "cashflow"
+    assert [p for _, p in verdict.alternatives] == sorted(
+        (p for _, p in verdict.alternatives), reverse=True
+    )
+    assert "现金流" in verdict.matched
+
+
+def test_a_higher_threshold_makes_the_router_unsure(router) -> None:
+    strict = IntentRouter(router.specs, groups=router.groups, model=router.model,
+                          gazetteer=router.gazetteer, threshold=0.999999)  # fmt: skip
+    assert strict.classify("最近行情不太好").name == UNKNOWN
+
+
+def test_keywords_still_include_every_rule_keyword(router) -> None:
+    keywords = router.keywords()
+    assert {"现金流", "资金需求", "保本", "前五大"} <= keywords
+
+
+def test_rules_only_router_works_without_a_model() -> None:
+    rules = IntentRouter.rules_only()
+    assert rules.model is None
+    assert rules.classify("他们前五大客户占比多少").name == "concentration"
+    assert rules.classify("今天天气不错").name == UNKNOWN
+
+
+def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="找不到模型文件"):
+        LinearModel.load(tmp_path / "nope.npz")
+
+
+def test_corrupt_model_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip file")
+    with pytest.raises(ModelError, match="已损坏"):
+        LinearModel.load(bad)
+
+
+def test_classification_is_fast(router) -> None:
+    import time
+
+    start = time.perf_counter()
+    for _ in range(200):
+        router.classify("华东汽车近12个月的现金流怎么样")
+    assert (time.perf_counter() - start) / 200 < 0.01  # well under 10 ms a message
