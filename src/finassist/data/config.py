@@ -1,0 +1,238 @@
+"""The build recipe: dataclasses loaded from YAML over the packaged defaults.
+
+``load_config(path)`` reads ``data/default.yaml`` (the defaults), deep-merges the user's file on
+top, and maps the result onto :class:`BuildConfig`. An unknown key or a value of the wrong type is
+a :class:`ConfigError` naming the key, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from finassist.data.clean import CleanOptions
+from finassist.data.dedup import NearDupOptions
+from finassist.data.mix import MixOptions, SplitOptions, WeightOptions
+from finassist.data.sessions import SampleOptions
+from finassist.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    allowed_types: tuple[str, ...] = ("文本", "引用回复")
+    drop_forwarded: bool = True
+    block_words_file: str = ""  # empty: the packaged list
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    merge_gap_seconds: float = 120.0
+    mode: str = "gap"  # gap | day
+    gap_seconds: float = 1800.0
+    max_open: int = 20_000
+
+
+@dataclass(frozen=True)
+class PiiConfig:
+    enabled: bool = True
+    kinds: tuple[str, ...] = ()  # empty: all types
+
+
+@dataclass(frozen=True)
+class SemanticConfig:
+    enabled: bool = True
+    embedder: str = "tfidf-svd"  # tfidf-svd | sentence-transformers
+    model_path: str = ""
+    dim: int = 96
+    threshold: float = 0.92
+    cluster_cap: int = 20
+    tables: int = 8
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    exact: bool = True
+    near: bool = True
+    near_options: NearDupOptions = field(default_factory=NearDupOptions)
+    semantic: SemanticConfig = field(default_factory=SemanticConfig)
+
+
+@dataclass(frozen=True)
+class LlmConfig:
+    backend: str = ""  # empty: the model steps are skipped
+    options: dict[str, Any] = field(default_factory=dict)
+    quality: bool = True
+    min_quality: int = 3
+    labels: tuple[str, ...] = ()  # empty: the default task labels
+    label_tasks: bool = True
+    knowledge_questions: bool = True
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    synonym_ratio: float = 0.0
+    synonyms_file: str = ""  # empty: the packaged table
+    paraphrase_ratio: float = 0.0
+
+
+@dataclass(frozen=True)
+class SourcesConfig:
+    knowledge: tuple[str, ...] = ()  # .md/.txt/.jsonl files or directories
+    database: bool = True  # structured samples from the configured database
+    passage_chars: int = 600
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything ``finassist data build`` does, in one recipe."""
+
+    inputs: tuple[str, ...] = ()
+    out: str = ""
+    seed: int = 42
+    filter: FilterConfig = field(default_factory=FilterConfig)
+    clean: CleanOptions = field(default_factory=CleanOptions)
+    session: SessionConfig = field(default_factory=SessionConfig)
+    samples: SampleOptions = field(default_factory=SampleOptions)
+    pii: PiiConfig = field(default_factory=PiiConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    weighting: WeightOptions = field(default_factory=WeightOptions)
+    llm: LlmConfig = field(default_factory=LlmConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    sources: SourcesConfig = field(default_factory=SourcesConfig)
+    mix: MixOptions = field(default_factory=MixOptions)
+    split: SplitOptions = field(default_factory=SplitOptions)
+    formats: tuple[str, ...] = ("sharegpt", "alpaca", "openai")
+
+
+def default_yaml() -> dict[str, Any]:
+    """The packaged defaults (``data/default.yaml``)."""
+    text = resources.files("finassist.data").joinpath("data/default.yaml").read_text("utf-8")
+    return yaml.safe_load(text) or {}
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "options":
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"配置项 {where} 应为一个映射（键: 值）")
+        return _build(tp, value, where)  # type: ignore[arg-type]
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"配置项 {where} 应为列表")
+        return tuple(str(v) for v in value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"配置项 {where} 应为映射")
+        return dict(value)
+    if origin in (typing.Union, types.UnionType):
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"配置项 {where} 应为 true 或 false，实际为 {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"配置项 {where} 应为整数，实际为 {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"配置项 {where} 应为数字，实际为 {value!r}")
+        return float(value)
+    if tp is str:
+        if value is None:
+            return ""
+        if not isinstance(value, str | int | float):
+            raise ConfigError(f"配置项 {where} 应为字符串，实际为 {value!r}")
+        return str(value)
+    return value
+
+
+def _build(cls: type, data: dict[str, Any], where: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    unknown = [k for k in data if k not in known]
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ConfigError(
+            f"未知的配置项：{', '.join(prefix + k for k in unknown)}。"
+            f"{where or '顶层'}可用的配置项：{', '.join(sorted(known))}"
+        )
+    kwargs = {k: _coerce(hints[k], v, f"{where}.{k}" if where else k) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any]) -> BuildConfig:
+    """A :class:`BuildConfig` from the defaults overlaid with ``data``."""
+    config = _build(BuildConfig, _merge(default_yaml(), data))
+    _validate(config)
+    return config
+
+
+def load_config(path: Path | None) -> BuildConfig:
+    """The recipe in ``path`` over the defaults; only the defaults when ``path`` is None."""
+    if path is None:
+        return config_from_dict({})
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"配置文件不存在：{path}") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"配置文件 {path} 无法解析：{exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"配置文件 {path} 的顶层应为映射（键: 值）")
+    return config_from_dict(data)
+
+
+def _validate(config: BuildConfig) -> None:
+    problems = []
+    if config.session.mode not in ("gap", "day"):
+        problems.append("session.mode 只能是 gap 或 day")
+    if config.clean.url_policy not in ("remove", "placeholder", "keep"):
+        problems.append("clean.url_policy 只能是 remove、placeholder 或 keep")
+    if config.clean.emoji_policy not in ("remove", "keep"):
+        problems.append("clean.emoji_policy 只能是 remove 或 keep")
+    mix = config.mix
+    if min(mix.chat, mix.knowledge, mix.structured) < 0 or mix.chat <= 0:
+        problems.append("mix 的比例不能为负，且 chat 须大于 0")
+    split = config.split
+    if min(split.train, split.val, split.test) < 0 or split.train <= 0:
+        problems.append("split 的比例不能为负，且 train 须大于 0")
+    if (
+        not 0 < config.dedup.semantic.threshold <= 1
+        or not 0 < config.dedup.near_options.threshold <= 1
+    ):
+        problems.append("去重阈值须在 (0, 1] 之间")
+    if config.dedup.semantic.cluster_cap < 1:
+        problems.append("dedup.semantic.cluster_cap 至少为 1")
+    if not 0 <= config.weighting.low_weight <= 1:
+        problems.append("weighting.low_weight 须在 [0, 1] 之间")
+    if config.samples.max_tokens < 16:
+        problems.append("samples.max_tokens 至少为 16")
+    if problems:
+        raise ConfigError("配置有误：" + "；".join(problems))
+
+
+def resolve_path(value: str, base: Path | None) -> Path:
+    """A path from the config, relative to the config file's directory."""
+    path = Path(value).expanduser()
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    return path

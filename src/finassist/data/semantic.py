@@ -1,0 +1,248 @@
+"""Stage 6c: semantic dedup of target replies — embeddings, threshold clustering, a size cap.
+
+Embedders are a small protocol with a registry: ``tfidf-svd`` (default, offline: character
+n-gram TF-IDF reduced by truncated SVD, scikit-learn) and ``sentence-transformers`` (a model at a
+local path). Clustering links two replies when their cosine similarity reaches the threshold and
+takes connected components. Neighbours are found with random-hyperplane LSH (several tables of
+sign bits; candidates in a bucket are checked by exact cosine), so the work grows with the
+number of candidate pairs, never with an n x n distance matrix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from finassist.data.dedup import require_data_extra
+from finassist.errors import InvalidInput
+
+FIT_SAMPLE = 50_000
+BATCH = 8192
+SMALL_EXACT = 4096  # below this many replies, compare all pairs blockwise (exact)
+PAIRWISE_BUCKET = 384  # buckets up to this size are compared pairwise
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors; ``fit`` sees a sample of the texts."""
+
+    def fit(self, texts: Sequence[str]) -> None: ...
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def _normalise_rows(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return x / norms
+
+
+class TfidfSvdEmbedder:
+    """Character n-gram TF-IDF + truncated SVD (offline; needs ``finassist[data]``)."""
+
+    def __init__(self, dim: int = 96, ngram: tuple[int, int] = (1, 3), seed: int = 0) -> None:
+        self.dim = dim
+        self.ngram = ngram
+        self.seed = seed
+        self._vectorizer: Any = None
+        self._svd: Any = None
+
+    def fit(self, texts: Sequence[str]) -> None:
+        text_mod = require_data_extra("sklearn.feature_extraction.text")
+        decomposition = require_data_extra("sklearn.decomposition")
+        self._vectorizer = text_mod.TfidfVectorizer(
+            analyzer="char",
+            ngram_range=self.ngram,
+            min_df=2 if len(texts) > 1000 else 1,
+            max_features=1 << 17,
+            sublinear_tf=True,
+            dtype=np.float32,
+        )
+        matrix = self._vectorizer.fit_transform(texts)
+        components = max(1, min(self.dim, matrix.shape[1] - 1, len(texts) - 1))
+        self._svd = decomposition.TruncatedSVD(
+            n_components=components, algorithm="randomized", n_iter=4, random_state=self.seed
+        )
+        self._svd.fit(matrix)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if self._vectorizer is None:
+            raise RuntimeError("fit() first")
+        return _normalise_rows(self._svd.transform(self._vectorizer.transform(texts)))
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model loaded from a local directory (never downloaded)."""
+
+    def __init__(self, model_path: str, batch_size: int = 64) -> None:
+        path = Path(model_path).expanduser()
+        if not model_path or not path.is_dir():
+            raise InvalidInput(
+                f"语义去重的句向量模型目录不存在：{model_path or '（未设置）'}。"
+                "请把 sentence-transformers 模型下载到本地后填写 semantic.model_path，"
+                "或改用默认的 tfidf-svd 嵌入。"
+            )
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError:
+            raise InvalidInput(
+                "使用句向量模型需要安装 sentence-transformers：pip install sentence-transformers；"
+                "或改用默认的 tfidf-svd 嵌入（无需模型）。"
+            ) from None
+        self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        self.batch_size = batch_size
+
+    def fit(self, texts: Sequence[str]) -> None:
+        return None
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self._model.encode(
+            list(texts), batch_size=self.batch_size, show_progress_bar=False
+        )
+        return _normalise_rows(vectors)
+
+
+EMBEDDERS: dict[str, Callable[..., Embedder]] = {
+    "tfidf-svd": TfidfSvdEmbedder,
+    "sentence-transformers": SentenceTransformerEmbedder,
+}
+
+
+def get_embedder(name: str, **options: Any) -> Embedder:
+    """The embedder registered as ``name``, built with ``options``."""
+    try:
+        factory = EMBEDDERS[name]
+    except KeyError:
+        raise InvalidInput(f"未知的嵌入方式：{name}。可选：{', '.join(EMBEDDERS)}") from None
+    return factory(**options)
+
+
+def embed_all(
+    embedder: Embedder,
+    texts: Sequence[str],
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Fit on a sample of at most 50,000 texts, then embed all in batches."""
+    if len(texts) > FIT_SAMPLE:
+        rng = np.random.default_rng(seed)
+        picked = np.sort(rng.choice(len(texts), FIT_SAMPLE, replace=False))
+        embedder.fit([texts[i] for i in picked])
+    else:
+        embedder.fit(texts)
+    parts: list[np.ndarray] = []
+    for start in range(0, len(texts), BATCH):
+        parts.append(embedder.embed(texts[start : start + BATCH]))
+        if progress is not None:
+            progress(min(start + BATCH, len(texts)), len(texts))
+    if not parts:
+        return np.zeros((0, 1), dtype=np.float32)
+    return np.vstack(parts)
+
+
+def _pairs_above(x: np.ndarray, idx: np.ndarray, threshold: float) -> np.ndarray:
+    """Index pairs (2, k) among ``idx`` whose cosine similarity reaches ``threshold``."""
+    block = x[idx]
+    sims = block @ block.T
+    i, j = np.nonzero(np.triu(sims >= threshold, 1))
+    return np.vstack([idx[i], idx[j]])
+
+
+def _leader_pairs(x: np.ndarray, idx: np.ndarray, threshold: float) -> list[np.ndarray]:
+    """For a big bucket: link each member to its most similar leader, or make it a leader.
+    Blocks of members are compared with the leaders at once; the members no leader claims are
+    compared with each other and the first of each group becomes a leader."""
+    out: list[np.ndarray] = []
+    leaders = np.zeros(0, dtype=np.int64)
+    for start in range(0, len(idx), 1024):
+        block = idx[start : start + 1024]
+        if len(leaders):
+            sims = x[block] @ x[leaders].T
+            best = sims.argmax(axis=1)
+            matched = sims[np.arange(len(block)), best] >= threshold
+            out.append(np.vstack([block[matched], leaders[best[matched]]]))
+            block = block[~matched]
+        if len(block):
+            pairs = _pairs_above(x, block, threshold)
+            out.append(pairs)
+            claimed = np.zeros(len(x), dtype=bool)
+            claimed[pairs[1]] = True
+            leaders = np.concatenate([leaders, block[~claimed[block]]])
+    return out
+
+
+def threshold_clusters(
+    x: np.ndarray, threshold: float, *, tables: int = 8, bits: int | None = None, seed: int = 0
+) -> np.ndarray:
+    """Cluster labels (0..k-1) for the rows of ``x`` (L2-normalised): rows whose cosine
+    similarity reaches ``threshold`` share a label, transitively (connected components)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(x)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    edges: list[np.ndarray] = []
+    if n <= SMALL_EXACT:
+        for start in range(0, n, 1024):
+            sims = x[start : start + 1024] @ x.T
+            i, j = np.nonzero(sims >= threshold)
+            keep = (i + start) < j
+            edges.append(np.vstack([i[keep] + start, j[keep]]))
+    else:
+        rng = np.random.default_rng(seed)
+        nbits = bits or int(np.clip(round(np.log2(n / 32)), 6, 20))
+        weights = (1 << np.arange(nbits)).astype(np.int64)
+        for _ in range(tables):
+            planes = rng.standard_normal((x.shape[1], nbits)).astype(np.float32)
+            codes = ((x @ planes) > 0).astype(np.int64) @ weights
+            order = np.argsort(codes, kind="stable")
+            bounds = np.flatnonzero(np.diff(codes[order])) + 1
+            for bucket in np.split(order, bounds):
+                if len(bucket) < 2:
+                    continue
+                if len(bucket) <= PAIRWISE_BUCKET:
+                    edges.append(_pairs_above(x, bucket, threshold))
+                else:
+                    edges.extend(_leader_pairs(x, bucket, threshold))
+    pairs = np.hstack(edges) if edges else np.zeros((2, 0), dtype=np.int64)
+    graph = coo_matrix((np.ones(pairs.shape[1], dtype=np.int8), (pairs[0], pairs[1])), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    return labels.astype(np.int64)
+
+
+@dataclass
+class ClusterPlan:
+    """Which rows to drop, and every cluster of two or more replies (row indices)."""
+
+    drop: np.ndarray  # bool per row
+    clusters: list[np.ndarray]
+
+
+def cap_clusters(labels: np.ndarray, ids: Sequence[str], cap: int, seed: int) -> ClusterPlan:
+    """Keep at most ``cap`` members of each cluster (chosen by a seeded hash of the sample id,
+    so the choice is deterministic and unbiased); clusters at or below the cap are kept whole."""
+    drop = np.zeros(len(labels), dtype=bool)
+    clusters: list[np.ndarray] = []
+    if len(labels) == 0:
+        return ClusterPlan(drop, clusters)
+    order = np.argsort(labels, kind="stable")
+    bounds = np.flatnonzero(np.diff(labels[order])) + 1
+    for members in np.split(order, bounds):
+        if len(members) < 2:
+            continue
+        clusters.append(members)
+        if len(members) > cap:
+            ranked = sorted(members, key=lambda i: _rank(seed, ids[i]))
+            drop[np.array(ranked[cap:])] = True
+    clusters.sort(key=len, reverse=True)
+    return ClusterPlan(drop, clusters)
+
+
+def _rank(seed: int, key: str) -> bytes:
+    return hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=8).digest()
