@@ -1,0 +1,108 @@
+"""``create_app(settings)``: the FastAPI application (API, REST, metrics, static web UI).
+
+    uvicorn.run(create_app(Settings.load()), host="127.0.0.1", port=8000)
+
+``create_app_from_env`` is the factory ``finassist serve --workers N`` gives uvicorn: each worker
+process builds its app from the environment (settings and ``FINASSIST_SERVE_*`` options).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from finassist.assistant import Assistant
+from finassist.assistant.session import SessionStore
+from finassist.config import Settings
+from finassist.serve.chat import ChatService
+from finassist.serve.errors import install_error_handlers
+from finassist.serve.kb import KbBinding, KbService, open_kb
+from finassist.serve.keys import ApiKeyStore
+from finassist.serve.limits import BodySizeLimit
+from finassist.serve.metrics import Metrics
+from finassist.serve.options import ServerOptions
+from finassist.serve.ratelimit import RateLimiter
+from finassist.serve.ratings import RatingStore
+from finassist.serve.routes import enterprises, openai_api, sessions, system
+from finassist.serve.routes import kb as kb_routes
+from finassist.serve.state import ServerState
+from finassist.store import Database
+
+STATIC_DIR = Path(__file__).with_name("static")
+API_DESCRIPTION = (
+    "finassist 供应链金融助手的 HTTP 接口：OpenAI 兼容的 /v1/chat/completions 与 /v1/models，"
+    "以及 /api 下的会话、知识库、企业报告、评分、健康检查。除健康检查与指标外均需 API 密钥。"
+)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    options: ServerOptions | None = None,
+    db: Database | None = None,
+    kb: KbService | None = None,
+) -> FastAPI:
+    """The application for ``settings``; the database must be at the newest schema version.
+
+    ``db`` and ``kb`` replace the ones the settings name (tests pass fakes here).
+    """
+    options = options or ServerOptions()
+    db = db or Database.from_settings(settings)
+    db.check_schema()
+    binding = KbBinding(kb) if kb is not None else open_kb(settings, db)
+    engine = binding.service.engine if binding.service is not None else None
+    assistant = Assistant(db, as_of=settings.as_of, kb=engine)
+    metrics = Metrics()
+    state = ServerState(
+        settings=settings,
+        options=options,
+        db=db,
+        assistant=assistant,
+        chat=ChatService(assistant),
+        keys=ApiKeyStore(db),
+        sessions=SessionStore(db),
+        ratings=RatingStore(db),
+        limiter=RateLimiter(options.rate_per_minute, options.burst),
+        metrics=metrics,
+        kb=binding,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        db.dispose()
+
+    app = FastAPI(
+        title="finassist",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.server = state
+    install_error_handlers(app)
+    app.middleware("http")(metrics.middleware)
+    app.add_middleware(
+        BodySizeLimit,
+        max_body_bytes=options.max_body_bytes,
+        max_upload_bytes=options.max_upload_bytes,
+    )
+    for module in (openai_api, sessions, kb_routes, enterprises, system):
+        app.include_router(module.router)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8")
+
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app built from the environment alone (uvicorn's ``factory`` for worker processes)."""
+    return create_app(Settings.load(), options=ServerOptions.from_env())

@@ -1,0 +1,134 @@
+"""The knowledge-base seam the server talks to: ingest bytes, list, delete, search.
+
+:func:`open_kb` wires ``finassist.kb.KnowledgeBase`` in through :class:`KnowledgeBaseService`
+when that package is importable; without it the KB routes answer 501 with
+:data:`KB_UNAVAILABLE`. Tests pass a fake through ``create_app(kb=...)``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from finassist.config import Settings
+from finassist.errors import FinassistError, InvalidInput
+from finassist.finance.base import jsonable
+from finassist.store import Database
+
+UPLOAD_DIR = "kb_uploads"
+DEFAULT_KIND = "policy"
+MAX_NAME_CHARS = 200
+KB_UNAVAILABLE = "知识库功能尚未启用：本服务未安装或未配置知识库模块（finassist.kb）。"
+
+
+@runtime_checkable
+class KbService(Protocol):
+    """What the server needs from a knowledge base.
+
+    Documents are dicts with at least ``id``, ``title`` (or ``filename``) and ``chunks``; passages
+    are dicts with at least ``text``, ``document`` (title) and ``locator`` (article / page).
+    ``engine`` is the object the assistant gets as ``Assistant(kb=...)`` (may be ``self``).
+    """
+
+    engine: Any
+
+    def ingest(self, data: bytes, filename: str) -> dict[str, Any]:
+        """Add a document; a bad file raises ``InvalidInput`` with the reason."""
+        ...
+
+    def documents(self) -> list[dict[str, Any]]:
+        """Every document, newest first."""
+        ...
+
+    def delete(self, document_id: str) -> None:
+        """Remove a document and its chunks; ``NotFound`` if absent."""
+        ...
+
+    def search(self, query: str, limit: int) -> list[dict[str, Any]]:
+        """The best passages for ``query``."""
+        ...
+
+
+@dataclass(frozen=True)
+class KbBinding:
+    """The knowledge base the app uses: a service, or None with the reason shown to users."""
+
+    service: KbService | None
+    reason: str = KB_UNAVAILABLE
+
+
+def open_kb(settings: Settings, db: Database) -> KbBinding:
+    """The ``finassist.kb`` knowledge base in the app's database, if that package is installed."""
+    try:
+        from finassist.kb import KnowledgeBase
+    except ImportError:
+        return KbBinding(None)
+    try:
+        engine = KnowledgeBase(db)
+    except FinassistError as exc:
+        return KbBinding(None, f"{KB_UNAVAILABLE}（{exc}）")
+    return KbBinding(KnowledgeBaseService(engine, settings.home / UPLOAD_DIR))
+
+
+class KnowledgeBaseService:
+    """:class:`KbService` over ``finassist.kb.KnowledgeBase``.
+
+    Uploads are kept under ``home/kb_uploads/<file name>``: the knowledge base derives a
+    document's id from its path, so uploading a file of the same name again replaces it.
+    """
+
+    def __init__(self, engine: Any, upload_dir: Path, *, kind: str = DEFAULT_KIND) -> None:
+        self.engine = engine
+        self.upload_dir = upload_dir
+        self.kind = kind
+
+    def ingest(self, data: bytes, filename: str) -> dict[str, Any]:
+        name = safe_filename(filename)
+        self.upload_dir.mkdir(parents=True, exist_ok=True)
+        path = self.upload_dir / name
+        # Write to a temp file and rename: a failed upload never leaves half a file behind.
+        fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=self.upload_dir)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        previous = path.read_bytes() if path.exists() else None
+        os.replace(tmp, path)
+        report = self.engine.ingest([path], kind=self.kind)
+        if report.failed:
+            if previous is None:
+                path.unlink(missing_ok=True)
+            else:
+                path.write_bytes(previous)
+            raise InvalidInput("；".join(message for _file, message in report.failed))
+        doc_id = document_id_for(path)
+        found = [d for d in self.documents() if d["id"] == doc_id]
+        return {"document": found[0] if found else {"id": doc_id}, "report": report.to_json()}
+
+    def documents(self) -> list[dict[str, Any]]:
+        return [jsonable(d) for d in self.engine.documents()]
+
+    def delete(self, document_id: str) -> None:
+        self.engine.remove(document_id)
+
+    def search(self, query: str, limit: int) -> list[dict[str, Any]]:
+        result = self.engine.search(query, top_k=limit)
+        return [{**p.to_json(), "citation": p.citation} for p in result.passages]
+
+
+def safe_filename(filename: str) -> str:
+    """The base name of an uploaded file, without path parts or control characters."""
+    name = Path(filename.replace("\\", "/")).name
+    name = "".join(ch for ch in name if ch.isprintable() and ch not in '<>:"|?*')
+    name = name.strip().lstrip(".")
+    if not name:
+        raise InvalidInput("上传文件的文件名无效，请重命名后再上传。")
+    return name[:MAX_NAME_CHARS]
+
+
+def document_id_for(path: Path) -> str:
+    """The id ``finassist.kb`` gives the document read from ``path``."""
+    from finassist.kb.readers import document_id
+
+    return document_id(str(path.resolve()))
