@@ -1,14 +1,19 @@
 """The evidence guard: every figure, invoice number and date in an answer must be in the evidence.
 
-It reads the answer as a user would (numbers with thousands separators, percentages, ISO dates,
-20-digit invoice numbers), normalises each claim and looks it up among the values of the cited
-evidence. Sentences with claims that no evidence holds are removed and listed.
+It reads the answer as a user would (numbers with thousands separators, percentages, 万/亿,
+full-width digits, Chinese numerals such as 六十万 or 百分之三十五, dates as 2026-03-05 or
+2026年3月5日, 20-digit invoice numbers, company names), normalises each claim and looks it up
+among the values of the cited evidence. Sentences with claims that no evidence holds are
+removed (or the claims marked) and listed. A figure stated with less precision (约60万) is
+supported by an evidence value that rounds to it.
 
 >>> ev = [Evidence("m", "metric", "s", {"value": Decimal("0.25")}, "")]
 >>> check("逾期率为 25.00%[1]。", ev).unsupported
 []
 >>> check("逾期率为 40.00%[1]。", ev).unsupported
 ['40.00%']
+>>> check("逾期率为百分之二十五。", ev).unsupported
+[]
 """
 
 from __future__ import annotations
@@ -20,12 +25,45 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from pydantic import ValidationError
+
 from finassist.assistant.types import Evidence
 
 _CITATION = re.compile(r"\[\d+\]")
 _INVOICE_NO = re.compile(r"(?<!\d)\d{20}(?!\d)")
 _DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
 _MONTH = re.compile(r"(?<!\d)(\d{4})-(\d{2})(?![\d-])")
+_CN_DATE = re.compile(r"(?<!\d)(\d{4})\s*(?:年|/|\.)\s*(\d{1,2})\s*(?:月|/|\.)\s*(\d{1,2})\s*日?")
+_CN_MONTH = re.compile(r"(?<!\d)(\d{4})\s*年\s*(\d{1,2})\s*月(?!\s*\d)")
+_UNIT_NUMBER = re.compile(
+    r"(?<![0-9A-Za-z.,])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?\s*(万亿|万|亿)(?:元)?"
+)
+_CN_NUMBER = re.compile(
+    r"(百分之)?([零〇一二两三四五六七八九十百千万亿]+(?:点[零〇一二两三四五六七八九]+[万亿]?)?)"
+    r"(元|个百分点|%)?"
+)
+_COMPANY = re.compile(
+    r"[\u4e00-\u9fffA-Za-z0-9（）()]{2,30}?(股份有限公司|有限责任公司|有限公司|股份公司|集团)"
+    r"(?!客户|内部|化|层面)"
+)
+_FULL_WIDTH = str.maketrans("０１２３４５６７８９．％", "0123456789.%")
+_CN_DIGIT = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
+_CN_SMALL_UNIT = {"十": 10, "百": 100, "千": 1000}
+_CN_BIG_UNIT = {"万": Decimal(10) ** 4, "亿": Decimal(10) ** 8}
+_MULTIPLIER = {"万": Decimal(10) ** 4, "亿": Decimal(10) ** 8, "万亿": Decimal(10) ** 12}
 _NUMBER = re.compile(r"(?<![0-9A-Za-z.,])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(%?)")
 _LIST_MARKER = re.compile(r"^\s*(?:\d+[.、)]|[-*•])\s*", re.MULTILINE)
 _SENTENCE = re.compile(r"[^。！？\n]*[。！？\n]?")
@@ -67,11 +105,14 @@ def _decimal(text: str) -> Decimal | None:
 class _Facts:
     numbers: set[Decimal] = field(default_factory=set)
     strings: set[str] = field(default_factory=set)
+    raw: set[Decimal] = field(default_factory=set)
+    haystack: list[str] = field(default_factory=list)
 
     def add_number(self, value: Decimal) -> None:
         # A ratio may be stated as a percentage, money to two decimals, days to one; the sign
         # is read as words (净流出) as often as as a minus.
         value = abs(value)
+        self.raw.add(value)
         for candidate in (value, value * 100):
             self.numbers.add(candidate.normalize())
             for places in ("0.01", "0.1", "1"):
@@ -87,6 +128,7 @@ class _Facts:
             self.strings.add(value.isoformat()[:7])
         elif isinstance(value, str):
             self.strings.add(value)
+            self.haystack.append(value)
             for match in _DATE.finditer(value):
                 self.strings.add(match.group(0))
                 self.strings.add(match.group(0)[:7])
@@ -98,6 +140,13 @@ class _Facts:
                 number = _decimal(match.group(0).rstrip("%"))
                 if number is not None:
                     self.add_number(number)
+            # A document (KB passage) writes as people do: 2026年3月5日, 500万元, 六十万.
+            for kind, _claim, normal, _span in _extract(value.translate(_FULL_WIDTH)):
+                if kind == "date":
+                    self.strings.add(normal)
+                    self.strings.add(normal[:7])
+                elif kind in ("amount", "cn_number"):
+                    self.add_number(normal[0])
 
 
 def _facts(evidence: Iterable[Evidence]) -> _Facts:
@@ -109,22 +158,129 @@ def _facts(evidence: Iterable[Evidence]) -> _Facts:
     return facts
 
 
-def claims(sentence: str) -> list[tuple[str, str]]:
-    """The checkable claims in a sentence: ``(kind, text)`` with kind invoice | date | number."""
-    found: list[tuple[str, str]] = []
-    text = _LIST_MARKER.sub("", _CITATION.sub("", sentence))
-    for pattern, kind in ((_INVOICE_NO, "invoice"), (_DATE, "date"), (_MONTH, "date")):
-        for match in pattern.finditer(text):
-            found.append((kind, match.group(0)))
-        text = pattern.sub(" ", text)
-    for match in _NUMBER.finditer(text):
-        found.append(("number", match.group(0)))
+def _facts(evidence: Iterable[Evidence]) -> _Facts:
+    facts = _Facts()
+    for item in evidence:
+        for value in _flatten(item.data):
+            facts.add(value)
+        facts.add(item.text)
+        facts.haystack.append(item.source)
+    return facts
+
+
+def chinese_numeral(text: str) -> Decimal | None:
+    """``六十万`` -> 600000, ``一点二亿`` -> 120000000, ``三十五`` -> 35; None if not a numeral."""
+    if "点" in text and text[-1:] in _CN_BIG_UNIT:  # 一点二亿: the fraction belongs to 亿
+        inner = chinese_numeral(text[:-1])
+        return None if inner is None else inner * _CN_BIG_UNIT[text[-1]]
+    whole, _, fraction = text.partition("点")
+    total, section, digit = Decimal(0), Decimal(0), None
+    for char in whole:
+        if char in _CN_DIGIT:
+            digit = _CN_DIGIT[char]
+        elif char in _CN_SMALL_UNIT:
+            section += (1 if digit is None else digit) * _CN_SMALL_UNIT[char]
+            digit = None
+        elif char in _CN_BIG_UNIT:
+            total = (total + section + (digit or 0)) * _CN_BIG_UNIT[char]
+            section, digit = Decimal(0), None
+        else:
+            return None
+    value = total + section + (digit or 0)
+    if fraction:
+        digits = "".join(str(_CN_DIGIT[c]) for c in fraction if c in _CN_DIGIT)
+        if len(digits) != len(fraction):
+            return None
+        value += Decimal("0." + digits)
+    return value
+
+
+def _granularity(numeral: str) -> Decimal:
+    """How precisely a Chinese numeral states its value: 六十万 to the 万, 一点二亿 to 0.1 亿."""
+    big = _CN_BIG_UNIT.get(numeral[-1:], Decimal(1))
+    whole, _, fraction = numeral.rstrip("万亿").partition("点")
+    unit = big
+    if big == 1 and whole[-1:] in _CN_SMALL_UNIT and len(whole) > 1:
+        unit = Decimal(_CN_SMALL_UNIT[whole[-1]])
+    return unit / (Decimal(10) ** len(fraction))
+
+
+_IDIOMS = ("千万", "万一", "一一", "万万", "百万", "亿万", "一点", "十分", "一一")
+_Claim = tuple[str, str, Any, tuple[int, int]]  # kind, text, normalised value, span
+
+
+def _blank(text: str, start: int, end: int) -> str:
+    return text[:start] + " " * (end - start) + text[end:]
+
+
+def _extract(text: str) -> list[_Claim]:
+    """Every checkable claim in ``text`` (digits already half-width), with its span."""
+    found: list[_Claim] = []
+
+    def take(kind: str, match: re.Match[str], normal: Any) -> None:
+        nonlocal text
+        found.append((kind, match.group(0).strip(), normal, match.span()))
+        text = _blank(text, *match.span())
+
+    for match in list(_INVOICE_NO.finditer(text)):
+        take("invoice", match, match.group(0))
+    for match in list(_CN_DATE.finditer(text)):
+        y, m, d = match.groups()
+        take("date", match, f"{y}-{int(m):02d}-{int(d):02d}")
+    for match in list(_DATE.finditer(text)):
+        take("date", match, match.group(0))
+    for match in list(_CN_MONTH.finditer(text)):
+        take("date", match, f"{match.group(1)}-{int(match.group(2)):02d}")
+    for match in list(_MONTH.finditer(text)):
+        take("date", match, match.group(0))
+    for match in list(_UNIT_NUMBER.finditer(text)):
+        whole, fraction, unit = match.groups()
+        value = Decimal(whole.replace(",", "") + ("." + fraction if fraction else ""))
+        step = _MULTIPLIER[unit] / (Decimal(10) ** len(fraction or ""))
+        take("amount", match, (value * _MULTIPLIER[unit], step))
+    for match in list(_CN_NUMBER.finditer(text)):
+        prefix, numeral, unit = match.groups()
+        if numeral in _IDIOMS and not unit:
+            continue
+        value = chinese_numeral(numeral)
+        if value is None:
+            continue
+        if prefix or unit in ("%", "个百分点"):
+            take("number", match, f"{value}%")
+        elif unit == "元" or (numeral[0] not in "万亿百千" and numeral[-1] in "万亿"):
+            take("cn_number", match, (value, _granularity(numeral)))
+    for match in list(_NUMBER.finditer(text)):
+        take("number", match, match.group(0))
     return found
 
 
-def _supported(kind: str, claim: str, facts: _Facts) -> bool:
-    if kind in ("invoice", "date"):
+def claims(sentence: str) -> list[tuple[str, str]]:
+    """The checkable claims in a sentence: ``(kind, text)``; kind invoice | date | number |
+    amount | cn_number."""
+    return [(kind, claim) for kind, claim, _, _ in _claims(sentence)]
+
+
+def _claims(sentence: str) -> list[_Claim]:
+    # Citations and list markers are blanked, not removed, so spans stay those of the sentence.
+    text = _CITATION.sub(lambda m: " " * len(m.group(0)), sentence.translate(_FULL_WIDTH))
+    text = _LIST_MARKER.sub(lambda m: " " * len(m.group(0)), text)
+    return _extract(text)
+
+
+def _near(value: Decimal, step: Decimal, facts: _Facts) -> bool:
+    half = step / 2
+    return any(abs(n - value) <= half for n in facts.raw)
+
+
+def _supported(kind: str, claim: str, facts: _Facts, normal: Any = None) -> bool:
+    if kind == "invoice":
         return claim in facts.strings
+    if kind == "date":
+        return (normal or claim) in facts.strings
+    if kind in ("amount", "cn_number"):
+        value, step = normal
+        return _near(value, step, facts)
+    claim = normal if isinstance(normal, str) else claim
     value = _decimal(claim.rstrip("%"))
     if value is None:
         return False
@@ -133,17 +289,105 @@ def _supported(kind: str, claim: str, facts: _Facts) -> bool:
     return value.normalize() in facts.numbers
 
 
-def check(text: str, evidence: Iterable[Evidence]) -> GuardReport:
-    """Remove sentences holding claims the evidence does not support; list those claims."""
+def _companies(
+    sentence: str, facts: _Facts, names: Iterable[str], *, formal: bool
+) -> list[tuple[str, tuple[int, int]]]:
+    """Company names in the sentence that no evidence mentions."""
+    haystack = "\n".join(facts.haystack)
+    bad: list[tuple[str, tuple[int, int]]] = []
+    for match in _COMPANY.finditer(sentence) if formal else ():
+        name = match.group(0)
+        # The pattern may start too early (我们查询了华东汽车集团): any tail of it found in the
+        # evidence is the real name.
+        core = len(name) - len(match.group(1)) - 2  # at least two characters before 有限公司
+        if not any(name[i:] in haystack for i in range(max(core, 0) + 1)):
+            bad.append((name, match.span()))
+    for name in names:
+        if name and name in sentence and name not in haystack:
+            start = sentence.index(name)
+            bad.append((name, (start, start + len(name))))
+    return bad
+
+
+MARK = "〔未核实〕"
+
+
+def check(
+    text: str,
+    evidence: Iterable[Evidence],
+    *,
+    names: Iterable[str] = (),
+    companies: bool = False,
+    mode: str = "remove",
+) -> GuardReport:
+    """Check every claim against the evidence; list those it does not support.
+
+    ``mode="remove"`` drops the sentences that hold them; ``mode="mark"`` keeps the sentence and
+    puts 〔未核实〕 after each unsupported claim. ``names``: company names (e.g. every company
+    the caller can see) that may only be named when the evidence names them; ``companies``
+    also checks every formal company name (…有限公司, …集团) in the text. The offline composer
+    names the company in focus from the directory, so it leaves this off; a model's answer
+    turns it on.
+    """
     facts = _facts(evidence)
+    names = list(names)
     kept: list[str] = []
     unsupported: list[str] = []
     for sentence in _SENTENCE.findall(text):
         if not sentence:
             continue
-        bad = [c for k, c in claims(sentence) if not _supported(k, c, facts)]
-        if bad:
-            unsupported.extend(bad)
-        else:
+        bad = [
+            (claim, span)
+            for kind, claim, normal, span in _claims(sentence)
+            if not _supported(kind, claim, facts, normal)
+        ]
+        if companies or names:
+            bad += _companies(sentence, facts, names, formal=companies)
+        unsupported.extend(claim for claim, _ in sorted(bad, key=lambda b: b[1]))
+        if not bad:
             kept.append(sentence)
-    return GuardReport("".join(kept).strip(), unsupported)
+        elif mode == "mark":
+            for _claim, (_start, end) in sorted(bad, key=lambda b: b[1][1], reverse=True):
+                sentence = sentence[:end] + MARK + sentence[end:]
+            kept.append(sentence)
+    return GuardReport("".join(kept).strip(), list(dict.fromkeys(unsupported)))
+
+
+# -- structured outputs ---------------------------------------------------------------------------
+
+_CHECKED_FIELDS = ("recommended_amount", "confidence", "risk_score")
+
+
+def check_recommendation(
+    data: dict[str, Any], evidence: Iterable[Evidence]
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """Validate a recommendation JSON against its schema and check its numbers.
+
+    Returns the validated JSON (None when invalid) and the problems found: schema errors and
+    ``字段=值`` for numbers the evidence does not hold.
+    """
+    from finassist.finance.base import jsonable
+    from finassist.finance.recommend import Recommendation
+
+    try:
+        rec = Recommendation.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            f"推荐结果格式有误：{'.'.join(str(p) for p in e['loc']) or '整体'}：{e['msg']}"
+            for e in exc.errors()
+        ]
+        return None, problems
+    facts = _facts(evidence)
+    values: list[tuple[str, Any]] = [(f, getattr(rec, f)) for f in _CHECKED_FIELDS]
+    values += [
+        (f"recommended_rate_range[{i}]", v) for i, v in enumerate(rec.recommended_rate_range or [])
+    ]
+    values += [(f"drivers.{d.key}", d.value) for d in rec.drivers]
+    bad = []
+    for name, value in values:
+        if value is None:
+            continue
+        number = abs(Decimal(str(value)))
+        if number.normalize() not in facts.numbers and number not in facts.raw:
+            bad.append(f"{name}={value}")
+    return (jsonable(rec.model_dump()) if not bad else None), bad
