@@ -105,10 +105,58 @@ def test_broken_config_file_is_a_clear_error(tmp_path: Path) -> None:
     )
 
 
-def test_demo_seeds_a_fresh_home_then_chats(tmp_path: Path) -> None:
-    result = run(tmp_path, "demo", stdin="你好\n/exit\n")
-    assert result.returncode == 0, result.stderr
-    assert "示例数据已生成" in result.stdout and "供应链金融助手" in result.stdout
+def test_demo_seeds_a_fresh_home_then_serves(tmp_path: Path) -> None:
+    import re
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("FINASSIST_")}
+    environ.update({"FINASSIST_HOME": str(tmp_path), "COLUMNS": "200"})
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "finassist.cli", "demo", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environ,
+    )
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 120
+        assert demo.stdout is not None
+        while time.monotonic() < deadline:
+            line = demo.stdout.readline()
+            assert line, demo.stderr.read() if demo.stderr else "demo exited"
+            lines.append(line)
+            if "#key=" in line:
+                break
+        output = "".join(lines)
+        assert "示例数据已生成" in output and "供应链金融助手" in output
+        url, key = re.search(r"(http://127\.0\.0\.1:\d+/)#key=(\S+)", output).groups()  # type: ignore[union-attr]
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "api/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert "供应链金融助手" in httpx.get(url, timeout=5).text
+        answer = httpx.post(
+            url + "v1/chat/completions",
+            headers={"Authorization": f"Bearer {key}"},
+            json={
+                "model": "finassist",
+                "messages": [{"role": "user", "content": "远航汽配的风险"}],
+            },
+            timeout=30,
+        ).json()
+        assert "暂无诉讼" in answer["choices"][0]["message"]["content"]
+    finally:
+        demo.terminate()
+        demo.wait(timeout=30)
     check = run(tmp_path, "db", "check")
     assert check.returncode == 0 and "2026-10-31" in check.stdout
     again = run(tmp_path, "db", "seed")

@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError, field_validator
+from pydantic import BaseModel, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from finassist.errors import ConfigError
@@ -59,6 +59,30 @@ def find_config_file() -> Path | None:
     return None
 
 
+class ModelConfig(BaseModel):
+    """One named model in ``[finassist.models.NAME]`` (see docs/models.md).
+
+    ``backend``: openai | hf | offline | scripted. ``api_key_env`` names the environment
+    variable holding the key (the key itself is never written in the file). ``role``: finance
+    (a fine-tuned model for finance turns) | general | any. ``path``/``adapter``: local
+    directories for ``hf``. Timeouts are seconds.
+    """
+
+    backend: str = "openai"
+    base_url: str | None = None
+    api_key_env: str | None = None
+    model: str = ""
+    role: str = "any"
+    path: str | None = None
+    adapter: str | None = None
+    timeout: float = 60.0
+    connect_timeout: float = 5.0
+    max_retries: int = 2
+    temperature: float = 0.2
+    max_tokens: int = 1024
+    tools: bool = True
+
+
 class Settings(BaseSettings):
     """Everything finassist can be configured with.
 
@@ -76,6 +100,10 @@ class Settings(BaseSettings):
     as_of: date | None = None
     manager: str | None = None
     echo_sql: bool = False
+    models: dict[str, ModelConfig] = {}
+    model: str | None = None  # the named model to use; None: route by role, else offline
+    model_fallbacks: list[str] = []
+    llm_cache_ttl: int = 86400  # seconds a model response is reused; 0 turns the cache off
 
     @field_validator("home", mode="after")
     @classmethod

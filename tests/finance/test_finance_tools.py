@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from finassist.errors import NotFound
 from finassist.finance.base import ToolContext, ToolResult, all_tools, get_tool, jsonable
@@ -69,12 +70,30 @@ def test_all_required_tools_are_registered_with_chinese_descriptions() -> None:
         "list_products",
         "get_product",
         "recommend_products",
+        "calculate",
+        "plot_chart",
     }
     for tool in all_tools():
         schema = tool.schema()["function"]
         assert re.search(r"[\u4e00-\u9fff]", schema["description"])
         for prop in schema["parameters"].get("properties", {}).values():
             assert re.search(r"[\u4e00-\u9fff]", prop.get("description", "")), (tool.name, prop)
+
+
+def test_a_tool_run_reads_through_one_connection(make_ctx: Callable[..., ToolContext]) -> None:
+    ctx = make_ctx()
+    checkouts: list[object] = []
+
+    def count(*_: object) -> None:
+        checkouts.append(1)
+
+    event.listen(ctx.db.read_engine, "checkout", count)
+    try:
+        result = get_tool("get_payment_behavior").run(ctx, {"enterprise_id": "S1"})
+    finally:
+        event.remove(ctx.db.read_engine, "checkout", count)
+    assert result.records and len(checkouts) == 1
+    assert ctx.connection is None  # the run's connection is not left behind
 
 
 def test_find_enterprise(run: Callable[..., ToolResult]) -> None:
@@ -106,6 +125,9 @@ def test_enterprise_profile(run: Callable[..., ToolResult]) -> None:
         ("C2", 90, "counterparty"),
     ]
     assert result.data["relationships"][0]["counterparty_name"] == "华东汽车集团股份有限公司"
+    count = _metric(result, "relationship_count")
+    assert count["value"] == result.data["relationship_count"] == 2
+    assert count["inputs"] == [r.id for r in result.records if r.kind == "relationship"]
     core = run("get_enterprise_profile", enterprise_id=" C1 ")  # ids are trimmed
     assert {r["counterparty_id"] for r in core.data["relationships"]} == {"S1", "S2", "S3", "D1"}
     assert {r["as"] for r in core.data["relationships"]} == {"core"}

@@ -13,8 +13,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-import finassist.assistant.advice  # noqa: F401  (registers the product and report composers)
-from finassist.assistant import guard, policy
+import finassist.assistant.advice
+import finassist.assistant.charts
+import finassist.assistant.knowledge  # noqa: F401  (registers the knowledge composers)
+from finassist.assistant import guard, llm_turn, memory, policy
 from finassist.assistant.compose import template
 from finassist.assistant.handlers import HANDLERS, Answer, TurnInput
 from finassist.assistant.session import Session, SessionState, SessionStore
@@ -62,9 +64,11 @@ class Assistant:
         as_of: date | None = None,
         router: IntentRouter | None = None,
         kb: Any = None,
+        backend: Any = None,
     ) -> None:
         self.db = db
         self.kb = kb
+        self.backend = backend  # a Router or ChatBackend (llm/); None: the offline engine
         self.router = router or IntentRouter.default()
         self.sessions = SessionStore(db)
         self._as_of = as_of
@@ -148,6 +152,8 @@ class Assistant:
             mentions = directory.scan(text)
             if mentions:
                 result.enterprise, named = _entity(mentions[0]), True
+            elif (recalled := memory.recall(text, state)) is not None:
+                result.enterprise = recalled
             elif has_pronoun(text) and state.enterprise_id:
                 result.enterprise = {"id": state.enterprise_id, "name": state.enterprise_name or ""}
             elif intent.needs_enterprise or intent.name == UNKNOWN:
@@ -227,10 +233,14 @@ class Assistant:
         if understanding.intent == "handoff":
             reply.text = policy.handoff_reply(text)
             return reply
+        if self.backend is not None:
+            return llm_turn.answer(self, text, understanding, session, tools, reply)
         if understanding.intent == "greeting":
             reply.text = policy.small_talk_reply(text)
             return reply
         compose = HANDLERS.get(understanding.intent)
+        if compose is None and self.kb is not None:
+            compose = HANDLERS["kb_fallback"]  # a question no composer takes may be in the KB
         if compose is None:
             reply.text = template("unknown")
             return reply

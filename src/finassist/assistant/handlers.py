@@ -132,7 +132,7 @@ def profile(turn: TurnInput) -> Answer:
             for r in result.records
             if r.kind == "relationship"
             and shown_ids & {r.data.get("core_id"), r.data.get("counterparty_id")}
-        ) + turn.book.cite_tool(result)  # the tool's list holds all of them: the count
+        ) + turn.book.cite_value(result, len(relations), kinds=("metric",))
         lines.append(_fmt("profile.relations", n=count(len(relations)), items=items, cite=cite))
     lines.extend(cashflow(turn).lines[:1])
     return Answer(lines)
@@ -391,6 +391,7 @@ def concentration(turn: TurnInput) -> Answer:
 
 
 # -- 风控与合规 / 贷后跟踪 ---------------------------------------------------------------------------
+
 
 @handler("risk")
 def risk(turn: TurnInput) -> Answer:

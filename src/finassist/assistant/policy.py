@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from finassist.assistant.compose import template
+from finassist.assistant.handlers import Answer, TurnInput, handler
 
 # Which hand-off reply a matched keyword calls for; the keywords themselves live in intents.yaml.
 _HANDOFF_KINDS: dict[str, tuple[str, ...]] = {
@@ -30,3 +31,16 @@ def small_talk_reply(text: str) -> str:
     if any(word in text for word in _GOODBYE):
         return template("goodbye")
     return template("greeting")
+
+
+# Investment questions (大盘/板块/个股/基金/理财) get the compliance answer: no live market data is
+# connected and the assistant gives no buy/sell advice; policy and service questions go to the KB.
+INVESTMENT_INTENTS = ("market", "sector", "stock", "fund", "wealth_product")
+
+
+def _investment(turn: TurnInput) -> Answer:
+    return Answer([template("investment")])
+
+
+for _intent in INVESTMENT_INTENTS:
+    handler(_intent)(_investment)

@@ -47,6 +47,7 @@ class Reply:
     clarification: bool = False
     enterprise_id: str | None = None
     chart: dict[str, Any] | None = None  # {"spec", "svg", "png_path"} when the answer has one
+    meta: dict[str, Any] = field(default_factory=dict)  # model, backend, fallbacks (issue 4)
 
     def to_json(self) -> dict[str, Any]:
         """The ``finassist ask --json`` shape."""
@@ -60,4 +61,5 @@ class Reply:
             "clarification": self.clarification,
             "enterprise_id": self.enterprise_id,
             "chart": self.chart,
+            **({"meta": self.meta} if self.meta else {}),
         }

@@ -16,7 +16,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from finassist.cli import chat, db
+from finassist.cli import chat, data, db, kb, nlp, report, serve
 from finassist.cli.common import err_console
 from finassist.errors import FinassistError, SchemaVersionError
 
@@ -27,9 +27,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(db.db_app, name="db")
+data.data_app.command("export-ratings")(serve.export_ratings)
+app.add_typer(data.data_app, name="data")
+app.add_typer(kb.kb_app, name="kb")
+app.add_typer(nlp.nlp_app, name="nlp")
 app.command()(chat.ask)
 app.command()(chat.chat)
 app.command()(chat.demo)
+app.command()(serve.serve)
+app.command()(report.report)
+app.add_typer(serve.keys_app, name="keys")
 
 
 def _log_crash(exc: BaseException) -> Path:

@@ -12,21 +12,47 @@ from rich.markup import escape
 from rich.table import Table
 
 from finassist.cli import common
+from finassist.cli import kb as kb_cli
 from finassist.cli.common import ManagerOpt, SessionOpt, console, err_console
 from finassist.config import Settings
 from finassist.errors import InvalidInput
 
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", help="使用 finassist.toml 中配置的哪个模型（offline：不用模型）"),
+]
 
-def _assistant(settings: Settings):  # type: ignore[no-untyped-def]
+
+def _assistant(settings: Settings, model: str | None = None):  # type: ignore[no-untyped-def]
     from finassist.assistant import Assistant
+    from finassist.llm import build_router
 
     db = common.database(settings)
     db.check_schema()
-    return Assistant(db, as_of=settings.as_of)
+    return Assistant(
+        db,
+        as_of=settings.as_of,
+        backend=build_router(settings, model, db),
+        kb=kb_cli.assistant_sources(db),
+    )
+
+
+def _save_chart(settings: Settings, reply) -> None:  # type: ignore[no-untyped-def]
+    """Write the reply's chart as PNG and SVG under FINASSIST_HOME/charts/; set its paths."""
+    if reply.chart and reply.chart.get("data"):
+        from datetime import datetime
+
+        from finassist.assistant.charts import save_chart
+
+        stem = f"{reply.session_id[:8]}_{datetime.now():%Y%m%d%H%M%S%f}"
+        reply.chart = save_chart(reply.chart, settings.home / "charts", stem)
 
 
 def _print_reply(reply) -> None:  # type: ignore[no-untyped-def]
     console.print(escape(reply.text))
+    if reply.chart and reply.chart.get("png_path"):
+        paths = f"{reply.chart['png_path']}（SVG：{reply.chart['svg_path']}）"
+        console.print(f"\n[bold]图表[/]：{escape(paths)}")
     if reply.evidence:
         console.print("\n[bold]证据[/]")
         for n, item in enumerate(reply.evidence, start=1):
@@ -54,12 +80,14 @@ def ask(
     session: SessionOpt = None,
     manager: ManagerOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出（含证据与推荐）")] = False,
+    model: ModelOpt = None,
 ) -> None:
     """问一个问题（可用 --session 接着之前的会话）。"""
     settings = common.settings()
-    reply = _assistant(settings).ask(
+    reply = _assistant(settings, model).ask(
         text, manager_id=common.manager_id(settings, manager), session_id=session
     )
+    _save_chart(settings, reply)
     if as_json:
         sys.stdout.write(json.dumps(reply.to_json(), ensure_ascii=False, indent=2) + "\n")
     else:
@@ -78,8 +106,10 @@ SAMPLE_QUESTIONS = (
 )
 
 
-def _chat(settings: Settings, manager: str | None, session: str | None) -> None:
-    assistant = _assistant(settings)
+def _chat(
+    settings: Settings, manager: str | None, session: str | None, model: str | None = None
+) -> None:
+    assistant = _assistant(settings, model)
     manager_id = common.manager_id(settings, manager)
     assistant.caller(manager_id)
     if session:
@@ -109,20 +139,26 @@ def _chat(settings: Settings, manager: str | None, session: str | None) -> None:
             err_console.print(f"[yellow]{escape(str(exc))}[/]")
             continue
         session = reply.session_id
+        _save_chart(settings, reply)
         console.print("[bold green]助手：[/]", end="")
         _print_reply(reply)
 
 
-def chat(session: SessionOpt = None, manager: ManagerOpt = None) -> None:
+def chat(session: SessionOpt = None, manager: ManagerOpt = None, model: ModelOpt = None) -> None:
     """交互式对话（REPL）。"""
-    _chat(common.settings(), manager, session)
+    _chat(common.settings(), manager, session, model)
 
 
 def demo(
     manager: ManagerOpt = None,
     seed: Annotated[int, typer.Option(help="示例数据的随机种子")] = 42,
+    host: Annotated[str, typer.Option("--host", help="监听地址")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="端口")] = 8000,
 ) -> None:
-    """首次运行时生成示例数据，然后启动对话。"""
+    """首次运行时生成示例数据，然后启动网页服务并打印地址（命令行对话请用 finassist chat）。"""
+    from finassist.cli.serve import run_server
+    from finassist.serve.keys import ApiKeyStore
+
     settings = common.settings()
     db = common.database(settings)
     if db.current_revision() is None or db.current_revision() != db.head_revision():
@@ -130,4 +166,14 @@ def demo(
     if not db.table_counts().get("enterprises"):
         console.print(f"首次运行：在 {db.safe_url()} 生成示例数据……")
         common.seed_with_progress(db, seed, 1)
-    _chat(settings, manager, None)
+    kb_cli.load_sample_once(db)
+    manager_id = common.manager_id(settings, manager)
+    created = ApiKeyStore(db).create(manager_id, label="demo")
+    console.print(f"[bold]finassist 供应链金融助手[/]（客户经理 {manager_id}）已启动：")
+    console.print(f"  网页：http://{host}:{port}/#key={created.key}", soft_wrap=True)
+    console.print(
+        f"  OpenAI 兼容接口：http://{host}:{port}/v1  API 密钥：{created.key}", soft_wrap=True
+    )
+    console.print("  命令行对话请用 finassist chat；按 Ctrl+C 停止。")
+    sys.stdout.flush()
+    run_server(host, port)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from finassist.finance import analytics as an
-from finassist.finance import catalogue, directory, recommend
+from finassist.finance import calculator, catalogue, charts, directory, recommend
 from finassist.finance import rows as rw
 from finassist.finance.access import EnterpriseId, visible_enterprise
 from finassist.finance.base import Tool, ToolContext, ToolResult, register
@@ -25,7 +25,7 @@ from finassist.finance.evidence import MAX_ROW_RECORDS, Evidence, fmt_money
 DEFAULT_MONTHS = 12
 # Tools that live with their capability register when their module is imported; importing
 # this module (as finassist.finance.base.get_tool does) makes every built-in tool available.
-BUILTIN_TOOL_MODULES = (catalogue, directory, recommend)
+BUILTIN_TOOL_MODULES = (catalogue, directory, recommend, calculator, charts)
 
 # -- shared argument models ------------------------------------------------------------------------
 
@@ -68,17 +68,18 @@ class GetEnterpriseProfile(Tool):
         row = visible_enterprise(ctx, args.enterprise_id)
         ev = Evidence(ctx, self.name)
         ev.enterprise(row)
-        rels = rw.relationships(ctx.db, row.id)
-        ev.relationships(rels)
-        names = ev.names([r.core_id for r in rels] + [r.counterparty_id for r in rels])
+        partners = rw.partners(ctx, row.id)  # a core has hundreds: names come in the same query
+        rel_ids = ev.relationships(r for r, _ in partners)
+        # The count as a figure of its own: citing it needs no copy of the whole list.
+        ev.metric(row.id, "relationship_count", len(partners), rel_ids)
         relationships = []
-        for r in rels:
+        for r, name in partners:
             as_core = r.core_id == row.id
             other = r.counterparty_id if as_core else r.core_id
             relationships.append(
                 {
                     "counterparty_id": other,
-                    "counterparty_name": names.get(other, other),
+                    "counterparty_name": name or other,
                     "kind": r.kind,
                     "payment_terms_days": r.payment_terms_days,
                     "since": r.since,
@@ -89,7 +90,11 @@ class GetEnterpriseProfile(Tool):
         profile: dict[str, Any] = {key: getattr(row, key) for key in fields}
         profile["registered_capital"] = row.registered_capital
         profile["established"] = row.established
-        data = {"enterprise": profile, "relationships": relationships}
+        data = {
+            "enterprise": profile,
+            "relationships": relationships,
+            "relationship_count": len(relationships),
+        }
         return ToolResult(self.name, args.model_dump(), data, ev.records)
 
 
@@ -112,22 +117,19 @@ class GetOutstandingInvoices(Tool):
 
     def execute(self, ctx: ToolContext, args: Args) -> ToolResult:
         row = visible_enterprise(ctx, args.enterprise_id)
-        rows = an.outstanding_invoices(ctx.db, row.id, ctx.as_of, args.side)
-        rows.sort(key=lambda r: (-r.days_overdue(ctx.as_of), r.due_date, r.invoice_no))
-        late = [r for r in rows if r.due_date < ctx.as_of]
-        total = an.money(sum((r.outstanding for r in rows), an.ZERO))
-        late_total = an.money(sum((r.outstanding for r in late), an.ZERO))
-        listed = rows[: args.limit]
+        # Listed by due date: the overdue ones first, most days overdue first.
+        out = an.outstanding(ctx, row.id, ctx.as_of, args.side, limit=args.limit)
+        listed = out.invoices
         ev = Evidence(ctx, self.name, max_rows=args.limit)
         ev.enterprise(row)
         ids = ev.invoices(listed)
-        late_ids = ids[: len(late)]  # overdue invoices sort first
+        late_ids = ids[: sum(1 for r in listed if r.due_date < ctx.as_of)]
         other = "buyer_id" if args.side == "receivable" else "seller_id"
         names = ev.names(getattr(r, other) for r in listed)
-        side = args.side
-        ev.metric(row.id, f"{side}_outstanding", total, ids, count=len(rows))
-        ev.metric(row.id, f"{side}_overdue_count", len(late), late_ids, as_of=ctx.as_of)
-        ev.metric(row.id, f"{side}_overdue_outstanding", late_total, late_ids, as_of=ctx.as_of)
+        side, eid, as_of = args.side, row.id, ctx.as_of
+        ev.metric(eid, f"{side}_outstanding", out.total, ids, count=out.count)
+        ev.metric(eid, f"{side}_overdue_count", out.overdue_count, late_ids, as_of=as_of)
+        ev.metric(eid, f"{side}_overdue_outstanding", out.overdue_total, late_ids, as_of=as_of)
         invoices = [
             {
                 "invoice_no": r.invoice_no,
@@ -147,10 +149,10 @@ class GetOutstandingInvoices(Tool):
         data = {
             "side": side,
             "as_of": ctx.as_of,
-            "count": len(rows),
-            "total_outstanding": total,
-            "overdue_count": len(late),
-            "overdue_outstanding": late_total,
+            "count": out.count,
+            "total_outstanding": out.total,
+            "overdue_count": out.overdue_count,
+            "overdue_outstanding": out.overdue_total,
             "invoices": invoices,
         }
         return ToolResult(self.name, args.model_dump(), data, ev.records)
@@ -182,7 +184,7 @@ class GetCashflow(Tool):
             window = an.Window.last_days(ctx.as_of, args.days)
         else:
             window = an.Window.last_months(ctx.as_of, args.months or DEFAULT_MONTHS)
-        flow = an.cash_flow(ctx.db, row.id, window)
+        flow = an.cash_flow(ctx, row.id, window)
         ev = Evidence(ctx, self.name)
         ev.enterprise(row)
         ids = ev.payments(flow.largest)
@@ -225,11 +227,11 @@ class GetPaymentBehavior(Tool):
     def execute(self, ctx: ToolContext, args: WindowArgs) -> ToolResult:
         row = visible_enterprise(ctx, args.enterprise_id)
         window = an.Window.last_months(ctx.as_of, args.months)
-        pb = an.payment_behavior(ctx.db, row.id, window)
-        od = an.overdue(ctx.db, row.id, ctx.as_of, window)
+        pb = an.payment_behavior(ctx, row.id, window)
+        od = an.overdue(ctx, row.id, ctx.as_of, window)
         ev = Evidence(ctx, self.name)
         ev.enterprise(row)
-        paid_ids = ev.invoices(reversed(pb.paid_invoices))  # most recently paid first
+        paid_ids = ev.invoices(pb.paid_invoices)  # most recently paid first
         request_ids = ev.financing(pb.early_payment_financing)
         late_ids = ev.invoices(od.invoices)
         period, tol, eid = _period(window), an.EARLY_TOLERANCE_DAYS, row.id
@@ -290,7 +292,7 @@ class GetConcentration(Tool):
     def execute(self, ctx: ToolContext, args: Args) -> ToolResult:
         row = visible_enterprise(ctx, args.enterprise_id)
         window = an.Window.last_months(ctx.as_of, args.months)
-        conc = an.concentration(ctx.db, row.id, window, args.side)
+        conc = an.concentration(ctx, row.id, window, args.side)
         ev = Evidence(ctx, self.name)
         ev.enterprise(row)
         ids = ev.invoices(conc.largest)
@@ -350,9 +352,9 @@ class GetRiskSignals(Tool):
 
     def execute(self, ctx: ToolContext, args: EnterpriseArgs) -> ToolResult:
         row = visible_enterprise(ctx, args.enterprise_id)
-        events = rw.risk_events(ctx.db, row.id)  # newest first
+        events = rw.risk_events(ctx, row.id)  # newest first
         window = an.Window.last_months(ctx.as_of, DEFAULT_MONTHS)
-        abnormal = an.abnormal_invoices(ctx.db, row.id, window)
+        abnormal = an.abnormal_invoices(ctx, row.id, window)
         signals = an.risk_signals(events, abnormal)
         ev = Evidence(ctx, self.name, max_rows=max(len(events), MAX_ROW_RECORDS))
         ev.enterprise(row)
@@ -404,7 +406,7 @@ class GetFinancingHistory(Tool):
 
     def execute(self, ctx: ToolContext, args: EnterpriseArgs) -> ToolResult:
         row = visible_enterprise(ctx, args.enterprise_id)
-        items = rw.financing_history(ctx.db, row.id)
+        items = rw.financing_history(ctx, row.id)
         ev = Evidence(ctx, self.name, max_rows=max(len(items), MAX_ROW_RECORDS))
         ev.enterprise(row)
         ids = ev.financing(items)
@@ -457,15 +459,15 @@ class GetOpenOrders(Tool):
 
     def execute(self, ctx: ToolContext, args: EnterpriseArgs) -> ToolResult:
         row = visible_enterprise(ctx, args.enterprise_id)
-        oo = an.open_orders(ctx.db, row.id, row.role, ctx.as_of)
-        listed = sorted(oo.orders, key=lambda o: (-o.open_amount, o.order_no))[:MAX_ROW_RECORDS]
+        oo = an.open_orders(ctx, row.id, row.role, ctx.as_of, MAX_ROW_RECORDS)
+        listed = oo.orders  # the largest amounts to fund first
         ev = Evidence(ctx, self.name)
         ev.enterprise(row)
         ids = ev.orders(listed)
         other = "buyer_id" if oo.side == "seller" else "seller_id"
         names = ev.names(getattr(o, other) for o in listed)
         eid = row.id
-        ev.metric(eid, "open_order_amount", oo.open_amount, ids, count=len(oo.orders))
+        ev.metric(eid, "open_order_amount", oo.open_amount, ids, count=oo.count)
         ev.metric(
             eid,
             "avg_monthly_inflow",
@@ -490,7 +492,7 @@ class GetOpenOrders(Tool):
         ]
         data = {
             "side": oo.side,
-            "count": len(oo.orders),
+            "count": oo.count,
             "orders": orders,
             "open_amount": oo.open_amount,
             "avg_monthly_inflow": oo.avg_monthly_inflow,

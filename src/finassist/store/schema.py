@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -117,11 +118,13 @@ invoices = Table(
     Column("status", String(16), nullable=False),  # unpaid | partial | paid | void
     Column("paid_date", Date),
     Column("paid_amount", Money, nullable=False, default=Decimal("0")),
-    Index("ix_invoices_seller_date", "seller_id", "issue_date", "amount"),
-    Index("ix_invoices_buyer_date", "buyer_id", "issue_date", "amount"),
-    Index("ix_invoices_seller_status", "seller_id", "status", "due_date"),
-    Index("ix_invoices_buyer_status", "buyer_id", "status", "due_date"),
-)
+    # Covering indexes (migration 0002): the analytics aggregate from index entries alone.
+    # *_issued: windows by issue date; *_state: open invoices by due date, paid ones by date.
+    Index("ix_invoices_seller_issued", "seller_id", "issue_date", "status", "buyer_id", "amount", "tax"),
+    Index("ix_invoices_buyer_issued", "buyer_id", "issue_date", "status", "seller_id", "amount", "tax"),
+    Index("ix_invoices_seller_state", "seller_id", "status", "paid_date", "due_date", "issue_date", "amount", "tax", "paid_amount"),
+    Index("ix_invoices_buyer_state", "buyer_id", "status", "paid_date", "due_date", "issue_date", "amount", "tax", "paid_amount"),
+)  # fmt: skip
 
 payments = Table(
     "payments",
@@ -149,9 +152,10 @@ orders = Table(
     Column("delivery_date", Date, nullable=False),
     Column("status", String(16), nullable=False),  # open | delivered | cancelled
     Column("prepaid_amount", Money, nullable=False, default=Decimal("0")),
-    Index("ix_orders_buyer_date", "buyer_id", "order_date"),
-    Index("ix_orders_seller_date", "seller_id", "order_date"),
-)
+    # Covering indexes (migration 0002) for open orders and their amounts to fund.
+    Index("ix_orders_buyer_state", "buyer_id", "status", "order_date", "seller_id", "amount", "prepaid_amount"),
+    Index("ix_orders_seller_state", "seller_id", "status", "order_date", "buyer_id", "amount", "prepaid_amount"),
+)  # fmt: skip
 
 financing = Table(
     "financing",
@@ -232,3 +236,117 @@ turns = Table(
     Column("created_at", DateTime(timezone=False), nullable=False),
     UniqueConstraint("session_id", "seq", name="uq_turn_seq"),
 )
+
+# -- knowledge base (issue 3) ------------------------------------------------------------------
+# Documents and their chunks. ``kb_terms`` / ``kb_postings`` are the portable inverted index
+# (PostgreSQL, MySQL); on SQLite the BM25 index is an FTS5 virtual table ``kb_fts`` created by
+# migration 0003 only (virtual tables are not SQLAlchemy Tables).
+
+kb_documents = Table(
+    "kb_documents",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("title", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),  # product | policy | news | report | faq
+    Column("source", String(1024), nullable=False),  # file path, URL or sample:<name>
+    Column("url", String(1024)),
+    Column("doc_date", Date),
+    Column("sha256", String(64), nullable=False),
+    Column("n_chunks", Integer, nullable=False, default=0),
+    Column("n_chars", Integer, nullable=False, default=0),
+    Column("embedder", String(255)),  # name of the model that embedded its chunks, if any
+    Column("created_at", DateTime(timezone=False), nullable=False),
+    Index("ix_kb_documents_kind_date", "kind", "doc_date"),
+)
+
+kb_chunks = Table(
+    "kb_chunks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(96), nullable=False, unique=True),  # "<doc_id>:<ord>", stable
+    Column("doc_id", String(64), ForeignKey("kb_documents.id", ondelete="CASCADE"), nullable=False),
+    Column("ord", Integer, nullable=False),
+    Column("heading", String(255), nullable=False, default=""),
+    Column("locator", String(128), nullable=False, default=""),  # 第X条 | 第N页 | heading
+    Column("page", Integer),
+    Column("text", Text, nullable=False),
+    Column("n_tokens", Integer, nullable=False),
+    Column("embedding", LargeBinary),  # float32 vector, when an embedder is configured
+    Index("ix_kb_chunks_doc", "doc_id", "ord"),
+)
+
+kb_terms = Table(
+    "kb_terms",
+    metadata,
+    Column("term", String(64), primary_key=True),
+    Column("df", Integer, nullable=False),
+)
+
+kb_postings = Table(
+    "kb_postings",
+    metadata,
+    Column("term", String(64), primary_key=True),
+    Column("chunk_id", Integer, ForeignKey("kb_chunks.id", ondelete="CASCADE"), primary_key=True),
+    Column("tf", Integer, nullable=False),
+    Column("dl", Integer, nullable=False),  # chunk length in tokens, denormalised for scoring
+    Index("ix_kb_postings_chunk", "chunk_id"),
+)
+
+kb_stats = Table(
+    "kb_stats",
+    metadata,
+    Column("name", String(32), primary_key=True),  # n_chunks | n_tokens | writes
+    Column("value", BigInteger, nullable=False),
+)
+
+# -- server (issue 5) --------------------------------------------------------------------------
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(16), primary_key=True),  # public part of the key, shown by `keys list`
+    Column("manager_id", ID, ForeignKey("managers.id"), nullable=False),
+    Column("role", String(16), nullable=False),  # manager | admin
+    Column("label", String(64), nullable=False, default=""),
+    Column("salt", String(32), nullable=False),  # hex
+    Column("secret_hash", String(64), nullable=False),  # hex sha256(salt + secret)
+    Column("created_at", DateTime(timezone=False), nullable=False),
+    Column("revoked_at", DateTime(timezone=False)),
+    Index("ix_api_keys_manager", "manager_id"),
+)
+
+ratings = Table(
+    "ratings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("turn_id", Integer, ForeignKey("turns.id", ondelete="CASCADE"), nullable=False),
+    Column("manager_id", ID, nullable=False),
+    Column("score", Integer, nullable=False),  # 1..5
+    Column("comment", Text, nullable=False, default=""),
+    Column("created_at", DateTime(timezone=False), nullable=False),
+    Column("updated_at", DateTime(timezone=False), nullable=False),
+    UniqueConstraint("turn_id", name="uq_rating_turn"),
+)
+
+# -- model layer (issue 4) -------------------------------------------------------------------------
+
+llm_cache = Table(
+    "llm_cache",
+    metadata,
+    # sha256 of model, messages, tools and evidence (see finassist.llm.cache)
+    Column("key", String(64), primary_key=True),
+    Column("model", String(128), nullable=False),
+    Column("response", Text, nullable=False),  # JSON: ChatResponse.to_json()
+    Column("created_at", DateTime(timezone=False), nullable=False),
+    Column("expires_at", DateTime(timezone=False), nullable=False),
+    Index("ix_llm_cache_expires", "expires_at"),
+)
+
+# SQLite FTS5 index of the knowledge base and its shadow tables (kb_fts_data, kb_fts_idx, ...):
+# created by migration 0003 with raw SQL, so they are not in ``metadata``.
+UNMANAGED_TABLE_PREFIXES = ("kb_fts",)
+
+
+def is_managed_table(name: str | None) -> bool:
+    """False for tables a migration creates outside SQLAlchemy (FTS5); for schema comparison."""
+    return not (name or "").startswith(UNMANAGED_TABLE_PREFIXES)
