@@ -14,9 +14,7 @@ finance tools, the figures stated line by line with citations, and the drawing (
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from finassist.assistant.compose import count, days, money, percent
 from finassist.assistant.handlers import Answer, TurnInput, handler
 from finassist.assistant.slots import chinese_number
 from finassist.errors import InvalidInput
+from finassist.fileio import write_atomic
 from finassist.finance.base import ToolResult
 from finassist.finance.charts import (
     ChartData,
@@ -171,17 +170,6 @@ def save_chart(chart: dict[str, Any], directory: Path, stem: str) -> dict[str, A
     drawn = render(data)
     directory.mkdir(parents=True, exist_ok=True)
     png_path = directory / f"{stem}.png"
-    _write_atomic(png_path, drawn.png)
-    _write_atomic(directory / f"{stem}.svg", (chart.get("svg") or drawn.svg).encode("utf-8"))
+    write_atomic(png_path, drawn.png)
+    write_atomic(directory / f"{stem}.svg", (chart.get("svg") or drawn.svg).encode("utf-8"))
     return {**chart, "png_path": str(png_path), "svg_path": str(directory / f"{stem}.svg")}
-
-
-def _write_atomic(path: Path, content: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

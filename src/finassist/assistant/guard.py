@@ -155,15 +155,6 @@ def _facts(evidence: Iterable[Evidence]) -> _Facts:
         for value in _flatten(item.data):
             facts.add(value)
         facts.add(item.text)
-    return facts
-
-
-def _facts(evidence: Iterable[Evidence]) -> _Facts:
-    facts = _Facts()
-    for item in evidence:
-        for value in _flatten(item.data):
-            facts.add(value)
-        facts.add(item.text)
         facts.haystack.append(item.source)
     return facts
 

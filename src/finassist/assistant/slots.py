@@ -12,19 +12,8 @@ from __future__ import annotations
 
 import re
 
-_CN_DIGITS = {
-    "零": 0,
-    "一": 1,
-    "二": 2,
-    "两": 2,
-    "三": 3,
-    "四": 4,
-    "五": 5,
-    "六": 6,
-    "七": 7,
-    "八": 8,
-    "九": 9,
-}
+from finassist.assistant.guard import chinese_numeral
+
 _NUM = r"(\d+|[零一二两三四五六七八九十]+)"
 _WINDOW = re.compile(rf"(?:近|最近|过去|前|这)?{_NUM}\s*(?:个)?\s*(月|天|日|年|季度)")
 _HALF_YEAR = re.compile(r"半年")
@@ -58,14 +47,8 @@ def chinese_number(text: str) -> int | None:
     """``"十二"`` -> 12, ``"24"`` -> 24; None for anything else."""
     if text.isdigit():
         return int(text)
-    if "十" in text:
-        tens, _, ones = text.partition("十")
-        tens_value = _CN_DIGITS.get(tens, 1) if tens else 1
-        ones_value = _CN_DIGITS.get(ones, 0) if ones else 0
-        return tens_value * 10 + ones_value
-    if len(text) == 1 and text in _CN_DIGITS:
-        return _CN_DIGITS[text]
-    return None
+    value = chinese_numeral(text)
+    return int(value) if value is not None and value == int(value) else None
 
 
 def parse_window(text: str) -> dict[str, int]:

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import re
-import tempfile
 from pathlib import Path
 
 from finassist.errors import InvalidInput
+from finassist.fileio import write_atomic
 
 OUT_DIR = Path(__file__).parent / "data" / "gazetteers"
 # Redistributable sources by file, as stated in the source README (checked 2026 by the team).
@@ -43,13 +42,8 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 
 def _write_tsv(path: Path, header: list[str], rows: list[list[str]]) -> None:
-    """Write atomically: a temp file in the same folder, then rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-        fh.write("\t".join(header) + "\n")
-        for row in rows:
-            fh.write("\t".join(cell.replace("\t", " ") for cell in row) + "\n")
-    os.replace(tmp, path)
+    lines = ["\t".join(header)] + ["\t".join(c.replace("\t", " ") for c in row) for row in rows]
+    write_atomic(path, "\n".join(lines) + "\n")
 
 
 def build(source: Path, out_dir: Path = OUT_DIR) -> dict[str, int]:

@@ -6,8 +6,9 @@ Sits beside ``assistant/``: it uses the finance tools and charts, and only the C
 >>> Path("r.pdf").write_bytes(render_pdf(render_html(report)))              # doctest: +SKIP
 """
 
+from finassist.fileio import write_atomic
 from finassist.report.build import Figure, HealthReport, Section, build_report
-from finassist.report.render import ReportRenderError, render_html, render_pdf, write_atomic
+from finassist.report.render import ReportRenderError, render_html, render_pdf
 
 __all__ = [
     "Figure",

@@ -11,9 +11,6 @@ without them the error names what to install.
 from __future__ import annotations
 
 import base64
-import os
-import tempfile
-from pathlib import Path
 
 from finassist.errors import FinassistError
 from finassist.finance.charts import CJK_FONT_STACK
@@ -56,16 +53,3 @@ def render_pdf(html: str) -> bytes:
     except (ImportError, OSError) as exc:  # OSError: the Pango libraries are missing
         raise ReportRenderError(PDF_HINT) from exc
     return weasyprint.HTML(string=html).write_pdf()
-
-
-def write_atomic(path: Path, content: bytes) -> None:
-    """Write ``content`` to ``path`` via a temporary file and a rename: never half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
