@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from finassist.assistant import Assistant
 from finassist.assistant.session import SessionStore
 from finassist.config import Settings
+from finassist.llm import build_router
 from finassist.serve.chat import ChatService
 from finassist.serve.errors import install_error_handlers
 from finassist.serve.kb import KbBinding, KbService, open_kb
@@ -26,6 +27,7 @@ from finassist.serve.keys import ApiKeyStore
 from finassist.serve.limits import BodySizeLimit
 from finassist.serve.metrics import Metrics
 from finassist.serve.options import ServerOptions
+from finassist.serve.passthrough import ModelCatalog
 from finassist.serve.ratelimit import RateLimiter
 from finassist.serve.ratings import RatingStore
 from finassist.serve.routes import enterprises, openai_api, sessions, system
@@ -49,6 +51,9 @@ def create_app(
 ) -> FastAPI:
     """The application for ``settings``; the database must be at the newest schema version.
 
+    With models configured (``[finassist.models]``) the assistant answers through them (the
+    grounded path with the evidence guard), and each one can also be called by name.
+
     ``db`` and ``kb`` replace the ones the settings name (tests pass fakes here).
     """
     options = options or ServerOptions()
@@ -56,7 +61,8 @@ def create_app(
     db.check_schema()
     binding = KbBinding(kb) if kb is not None else open_kb(settings, db)
     engine = binding.service.engine if binding.service is not None else None
-    assistant = Assistant(db, as_of=settings.as_of, kb=engine)
+    router = build_router(settings, db=db)  # None: the offline engine
+    assistant = Assistant(db, as_of=settings.as_of, kb=engine, backend=router)
     metrics = Metrics()
     state = ServerState(
         settings=settings,
@@ -70,6 +76,7 @@ def create_app(
         limiter=RateLimiter(options.rate_per_minute, options.burst),
         metrics=metrics,
         kb=binding,
+        models=ModelCatalog.build(settings, router),
     )
 
     @asynccontextmanager

@@ -15,6 +15,7 @@ DEFAULT_MAX_BODY_BYTES = 1 << 20  # JSON requests
 DEFAULT_MAX_UPLOAD_BYTES = 20 << 20  # knowledge-base documents
 DEFAULT_MAX_MESSAGE_CHARS = 4000
 DEFAULT_MAX_MESSAGES = 200
+DEFAULT_MAX_PROMPT_CHARS = 64_000  # a whole conversation sent through to a configured model
 DEFAULT_STREAM_CHUNK_CHARS = 12
 ENV_PREFIX = "FINASSIST_SERVE_"
 
@@ -22,6 +23,9 @@ ENV_PREFIX = "FINASSIST_SERVE_"
 @dataclass(frozen=True)
 class ServerOptions:
     """What the server allows: per-key rate limit, body sizes, message length, stream chunking.
+
+    ``max_message_chars`` bounds the question asked of the assistant; ``max_prompt_chars`` the
+    whole conversation sent through to a configured model.
 
     ``rate_per_minute`` requests per API key and minute, with bursts up to ``burst``; 0 turns the
     limit off. Each environment variable ``FINASSIST_SERVE_<FIELD>`` (e.g.
@@ -34,6 +38,7 @@ class ServerOptions:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS
     max_messages: int = DEFAULT_MAX_MESSAGES
+    max_prompt_chars: int = DEFAULT_MAX_PROMPT_CHARS
     stream_chunk_chars: int = DEFAULT_STREAM_CHUNK_CHARS
 
     @classmethod

@@ -18,6 +18,7 @@ from finassist.serve.kb import KbBinding, KbService
 from finassist.serve.keys import ApiKeyStore, Principal
 from finassist.serve.metrics import Metrics
 from finassist.serve.options import ServerOptions
+from finassist.serve.passthrough import ModelCatalog
 from finassist.serve.ratelimit import RateLimiter, retry_after_header
 from finassist.serve.ratings import RatingStore
 from finassist.store import Database
@@ -27,7 +28,7 @@ bearer = HTTPBearer(auto_error=False, description="API 密钥（`finassist keys 
 
 @dataclass
 class ServerState:
-    """The app's database, assistant, stores, limiter, metrics and knowledge base."""
+    """The app's database, assistant, stores, limiter, metrics, knowledge base and models."""
 
     settings: Settings
     options: ServerOptions
@@ -40,6 +41,7 @@ class ServerState:
     limiter: RateLimiter
     metrics: Metrics
     kb: KbBinding
+    models: ModelCatalog
 
     def as_of(self) -> date:
         """'Today' for analytics (the assistant's)."""
