@@ -16,7 +16,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from finassist.cli import chat, data, db, kb, nlp, report, serve
+from finassist.cli import chat, data, db, evaluate, kb, nlp, report, serve
 from finassist.cli.common import err_console
 from finassist.errors import FinassistError, SchemaVersionError
 
@@ -37,6 +37,7 @@ app.command()(chat.demo)
 app.command()(serve.serve)
 app.command()(report.report)
 app.add_typer(serve.keys_app, name="keys")
+app.add_typer(evaluate.eval_app, name="eval")
 
 
 def _log_crash(exc: BaseException) -> Path:
