@@ -9,31 +9,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.cli_helpers import home_with_sample, run_cli
 
 from finassist.store import Database
 
-
-def run(home: Path, *args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("FINASSIST_")}
-    environ.update({"FINASSIST_HOME": str(home), "COLUMNS": "200", **env})
-    return subprocess.run(
-        [sys.executable, "-m", "finassist.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=environ,
-        timeout=120,
-        check=False,
-    )
+run = run_cli
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory, sample_db: Database) -> Path:
     """A FINASSIST_HOME whose database is a copy of the seeded sample."""
-    home = tmp_path_factory.mktemp("home")
-    source = Path(sample_db.url.removeprefix("sqlite:///"))
-    (home / "finassist.db").write_bytes(source.read_bytes())
-    return home
+    return home_with_sample(tmp_path_factory.mktemp("home"), sample_db)
 
 
 def test_ask_json_has_the_documented_shape(home: Path) -> None:

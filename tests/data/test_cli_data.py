@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
+
+from tests.cli_helpers import run_cli
 
 from finassist.store import Database
 
 
 def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("FINASSIST_")}
-    environ.update({"FINASSIST_HOME": str(home), "COLUMNS": "200"})
-    return subprocess.run(
-        [sys.executable, "-m", "finassist.cli", "data", *args],
-        capture_output=True,
-        text=True,
-        env=environ,
-        timeout=300,
-        check=False,
-    )
+    return run_cli(home, "data", *args, timeout=300)
 
 
 def test_sample_chatlog_build_and_clusters(

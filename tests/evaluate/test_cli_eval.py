@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tests.cli_helpers import home_with_sample, run_cli
 
 from finassist.store import Database
 
@@ -16,24 +15,12 @@ from .conftest import EVAL_DATA
 
 
 def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("FINASSIST_")}
-    environ.update({"FINASSIST_HOME": str(home), "COLUMNS": "200"})
-    return subprocess.run(
-        [sys.executable, "-m", "finassist.cli", "eval", *args],
-        capture_output=True,
-        text=True,
-        env=environ,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(home, "eval", *args)
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory, sample_db: Database) -> Path:
-    home = tmp_path_factory.mktemp("evalhome")
-    source = Path(sample_db.url.removeprefix("sqlite:///"))
-    (home / "finassist.db").write_bytes(source.read_bytes())
-    return home
+    return home_with_sample(tmp_path_factory.mktemp("evalhome"), sample_db)
 
 
 def test_run_compare_list(home: Path, tmp_path: Path) -> None:
