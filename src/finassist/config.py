@@ -62,10 +62,11 @@ def find_config_file() -> Path | None:
 class ModelConfig(BaseModel):
     """One named model in ``[finassist.models.NAME]`` (see docs/models.md).
 
-    ``backend``: openai | hf | offline | scripted. ``api_key_env`` names the environment
+    ``backend``: openai | hf | offline | scripted | ab. ``api_key_env`` names the environment
     variable holding the key (the key itself is never written in the file). ``role``: finance
     (a fine-tuned model for finance turns) | general | any. ``path``/``adapter``: local
-    directories for ``hf``. Timeouts are seconds.
+    directories for ``hf``. ``variants`` (``ab``): model or version names -> traffic share,
+    e.g. ``{"fin-v1" = 0.9, "fin-v2" = 0.1}``. Timeouts are seconds.
     """
 
     backend: str = "openai"
@@ -81,6 +82,7 @@ class ModelConfig(BaseModel):
     temperature: float = 0.2
     max_tokens: int = 1024
     tools: bool = True
+    variants: dict[str, float] = {}
 
 
 class Settings(BaseSettings):

@@ -23,7 +23,7 @@ MESSAGES = [Message.user("你好")]
 
 
 def test_every_backend_kind_is_registered() -> None:
-    assert backend_kinds() == ["hf", "offline", "openai", "scripted"]
+    assert backend_kinds() == ["ab", "hf", "offline", "openai", "scripted"]
 
 
 def test_models_are_read_from_the_toml_file_and_picked_by_name(

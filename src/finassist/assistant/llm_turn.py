@@ -24,6 +24,7 @@ from finassist.assistant.session import Session, StoredTurn
 from finassist.assistant.types import Evidence, Reply
 from finassist.errors import FinassistError, NotFound
 from finassist.finance.base import ToolContext, all_tools, jsonable
+from finassist.llm.ab import conversation
 from finassist.llm.offline import OfflineBackend
 from finassist.llm.router import FINANCE, GENERAL, Router
 from finassist.llm.types import ChatBackend, Message, ToolCall
@@ -292,7 +293,8 @@ def answer(
     tools: ToolContext,
     reply: Reply,
 ) -> Reply:
-    """Answer the turn with the assistant's model backend."""
-    return ModelTurn(assistant, as_router(assistant.backend)).answer(
-        text, understanding, session, tools, reply
-    )
+    """Answer the turn with the assistant's model backend (A/B models route by the session)."""
+    with conversation(session.id):
+        return ModelTurn(assistant, as_router(assistant.backend)).answer(
+            text, understanding, session, tools, reply
+        )

@@ -16,7 +16,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from finassist.cli import chat, data, db, evaluate, kb, nlp, report, serve
+from finassist.cli import chat, data, db, evaluate, kb, models, nlp, report, serve, train
 from finassist.cli.common import err_console
 from finassist.errors import FinassistError, SchemaVersionError
 
@@ -38,6 +38,8 @@ app.command()(serve.serve)
 app.command()(report.report)
 app.add_typer(serve.keys_app, name="keys")
 app.add_typer(evaluate.eval_app, name="eval")
+app.add_typer(models.models_app, name="models")
+app.add_typer(train.train_app, name="train")
 
 
 def _log_crash(exc: BaseException) -> Path:

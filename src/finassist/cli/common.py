@@ -14,7 +14,7 @@ from finassist.config import Settings
 from finassist.store import Database
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # an error stays one greppable line
 
 DEFAULT_MANAGER = "M001"
 ManagerOpt = Annotated[

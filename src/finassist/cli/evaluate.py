@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -12,6 +12,10 @@ from rich.table import Table
 from finassist.cli import common
 from finassist.cli.common import console
 from finassist.errors import FinassistError, InvalidInput
+
+if TYPE_CHECKING:
+    from finassist.evaluate import TaskFile
+    from finassist.evaluate.bertscore import BertScorer
 
 eval_app = typer.Typer(help="评测：在任意模型上运行评测任务、对比两次评测。", no_args_is_help=True)
 
@@ -40,6 +44,22 @@ def _subject(settings: Any, model: str, judge: str | None, manager: str | None) 
     )
 
 
+def _bertscorer(
+    path: Path, layer: int | None, idf: bool, tasks: list[TaskFile]
+) -> BertScorer | None:
+    """The BERTScore scorer, loaded now so that a bad model directory fails before any task
+    runs; None (with a note) when no task is a generation task."""
+    from finassist.evaluate.bertscore import BertScorer
+
+    if not any(t.kind == "generation" for t in tasks):
+        console.print("提示：所选任务中没有生成任务，--bertscore-model 未使用。")
+        return None
+    scorer = BertScorer(path, layer=layer, idf=idf)
+    scorer.warm_up()
+    console.print(f"BERTScore 模型：{escape(scorer.describe())}")
+    return scorer
+
+
 @eval_app.command("run")
 def run(
     task_files: Annotated[list[Path], typer.Argument(help="评测任务文件（JSONL，可多个）")],
@@ -48,6 +68,20 @@ def run(
     ] = "offline",
     limit: Annotated[int | None, typer.Option("--limit", help="每个任务最多评测多少条")] = None,
     judge: Annotated[str | None, typer.Option("--judge", help="评审任务所用的评审模型名")] = None,
+    bertscore_model: Annotated[
+        Path | None,
+        typer.Option(
+            "--bertscore-model",
+            help="生成任务加算 BERTScore 所用的本地模型目录（如 bert-base-chinese）",
+        ),
+    ] = None,
+    bertscore_layer: Annotated[
+        int | None,
+        typer.Option("--bertscore-layer", help="BERTScore 取第几层的隐藏状态（默认最后一层）"),
+    ] = None,
+    bertscore_idf: Annotated[
+        bool, typer.Option("--bertscore-idf", help="BERTScore 按参考答案的 IDF 加权")
+    ] = False,
     manager: common.ManagerOpt = None,
 ) -> None:
     """运行评测任务并保存结果。"""
@@ -55,9 +89,13 @@ def run(
 
     if limit is not None and limit < 1:
         raise InvalidInput("--limit 至少为 1。")
+    if bertscore_model is None and (bertscore_layer is not None or bertscore_idf):
+        raise InvalidInput("--bertscore-layer 与 --bertscore-idf 需与 --bertscore-model 一起使用。")
     tasks = [load_task_file(p) for p in task_files]  # check every file before running any
     settings = common.settings()
     subject = _subject(settings, model, judge, manager)
+    if bertscore_model is not None:
+        subject.bertscore = _bertscorer(bertscore_model, bertscore_layer, bertscore_idf, tasks)
     results = run_tasks(tasks, subject, limit=limit)
     stored = save_run(settings.home, model, results)
     table = Table(title=f"评测结果（模型 {escape(model)}）")

@@ -201,7 +201,8 @@ class Retrieval:
 
 @register_task("generation")
 class Generation:
-    """``question`` + ``reference``: ROUGE-L on jieba tokens, and BLEU (sacrebleu ``zh``)."""
+    """``question`` + ``reference``: ROUGE-L on jieba tokens, BLEU (sacrebleu ``zh``), and
+    BERTScore (``bertscore_p``/``_r``/``_f1``) when the subject carries a scorer."""
 
     kind = "generation"
     required = ("question", "reference")
@@ -223,6 +224,12 @@ class Generation:
             "rouge_l": _avg([i["rouge_l"] for i in items]),
             "bleu": metrics.corpus_bleu_zh(cands, refs),
         }
+        if subject.bertscore is not None:
+            # scored together: IDF weights, when asked for, come from this task's references
+            for item, bs in zip(items, subject.bertscore.score(cands, refs), strict=True):
+                item.update(bertscore_p=bs.p, bertscore_r=bs.r, bertscore_f1=bs.f1)
+            for key in ("bertscore_p", "bertscore_r", "bertscore_f1"):
+                scores[key] = _avg([i[key] for i in items])
         return TaskResult(task.name, self.kind, len(items), scores, "rouge_l", items)
 
 

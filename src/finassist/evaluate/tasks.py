@@ -15,10 +15,13 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from finassist.errors import InvalidInput
 from finassist.llm.types import ChatBackend, Message
+
+if TYPE_CHECKING:
+    from finassist.evaluate.bertscore import BertScorer
 
 
 class TaskFileError(InvalidInput):
@@ -64,7 +67,8 @@ class Subject:
     """What is evaluated: ``backend`` None means the offline finassist models.
 
     ``assistant`` answers generation and groundedness questions with evidence when given;
-    ``kb`` serves retrieval; ``judge`` scores answers for the judge task.
+    ``kb`` serves retrieval; ``judge`` scores answers for the judge task; ``bertscore``, when
+    given, adds BERTScore to the generation task.
     """
 
     name: str = "offline"
@@ -73,6 +77,7 @@ class Subject:
     kb: Any = None
     judge: ChatBackend | None = None
     manager_id: str = "M001"
+    bertscore: BertScorer | None = None
 
     @property
     def offline(self) -> bool:

@@ -114,8 +114,12 @@ class HFBackend:
             )
         device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
         try:
+            # A trained adapter carries the tokenizer and chat template it was trained with.
+            adapter_tokenizer = self.adapter is not None and (
+                (self.adapter / "tokenizer_config.json").is_file()
+            )
             tokenizer = transformers.AutoTokenizer.from_pretrained(
-                str(self.path), local_files_only=True
+                str(self.adapter if adapter_tokenizer else self.path), local_files_only=True
             )
             model = transformers.AutoModelForCausalLM.from_pretrained(
                 str(self.path),

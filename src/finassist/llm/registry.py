@@ -12,11 +12,13 @@ kind to build and how. The test fake registers exactly like the real backends.
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 
 from finassist.config import ModelConfig, Settings
 from finassist.errors import ConfigError
 from finassist.llm.types import ChatBackend
+from finassist.llm.versions import find_version, list_versions
 
 BackendFactory = Callable[[str, ModelConfig], ChatBackend]
 _KINDS: dict[str, BackendFactory] = {}
@@ -25,6 +27,7 @@ _BUILTIN_MODULES = (
     "finassist.llm.hf",
     "finassist.llm.offline",
     "finassist.llm.scripted",
+    "finassist.llm.ab",
 )
 OFFLINE = "offline"
 
@@ -46,24 +49,31 @@ def backend_kinds() -> list[str]:
     return sorted(_KINDS)
 
 
-def create_backend(name: str, config: ModelConfig) -> ChatBackend:
-    """Build the backend a model entry describes."""
+def create_backend(name: str, config: ModelConfig, settings: Settings | None = None) -> ChatBackend:
+    """Build the backend a model entry describes; factories with a ``settings`` parameter get
+    the settings (``ab`` resolves its variants by name)."""
     kinds = backend_kinds()
     factory = _KINDS.get(config.backend)
     if factory is None:
         raise ConfigError(
             f"模型 {name} 的 backend「{config.backend}」不存在。可用：{', '.join(kinds)}"
         )
+    if settings is not None and "settings" in inspect.signature(factory).parameters:
+        return factory(name, config, settings=settings)
     return factory(name, config)
 
 
 def model_config(name: str, settings: Settings) -> ModelConfig:
-    """The entry ``name`` of ``[finassist.models]``; ``offline`` always exists."""
+    """The entry ``name`` of ``[finassist.models]``, else the trained version ``name``
+    (``finassist models list``); ``offline`` always exists."""
     if name in settings.models:
         return settings.models[name]
     if name == OFFLINE:
         return ModelConfig(backend=OFFLINE)
-    known = ", ".join([*settings.models, OFFLINE])
+    version = find_version(settings.home, name)
+    if version is not None:
+        return version.model_config()
+    known = ", ".join([*settings.models, *(v.name for v in list_versions(settings.home)), OFFLINE])
     raise ConfigError(
         f"未配置名为 {name} 的模型。可用：{known}。请在 finassist.toml 的 "
         f"[finassist.models.{name}] 中配置（见 docs/models.md）。"
@@ -72,4 +82,4 @@ def model_config(name: str, settings: Settings) -> ModelConfig:
 
 def get_backend(name: str, settings: Settings) -> ChatBackend:
     """The backend of the model named ``name`` in the settings."""
-    return create_backend(name, model_config(name, settings))
+    return create_backend(name, model_config(name, settings), settings)

@@ -78,6 +78,7 @@ def create_app(
         kb=binding,
         models=ModelCatalog.build(settings, router),
     )
+    metrics.watch(state.models.backends)  # per-variant counters of A/B models
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -1,6 +1,12 @@
 """Prometheus metrics, one registry per app (no module-level state): requests, latency, errors,
 tokens, by route and by model. Served at ``/metrics`` (and ``/api/metrics``).
 
+A/B models (``backend = "ab"``) add, per variant, ``finassist_variant_requests_total``,
+``finassist_variant_errors_total`` and ``finassist_variant_seconds_total`` labelled
+``ab`` (the A/B model asked) and ``model`` (the version that answered); they are read from the
+backends' own counters at scrape time (:meth:`Metrics.watch`), streams and the assistant's
+turns included.
+
 Each server process counts its own requests; with ``--workers N`` a scrape sees one worker.
 """
 
@@ -8,9 +14,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,6 +31,35 @@ _WORD = re.compile(r"[A-Za-z0-9_]+|[^\sA-Za-z0-9_\u3400-\u9fff\uf900-\ufaff]")
 def count_tokens(text: str) -> int:
     """A model-free token estimate: one per CJK character, word or punctuation mark."""
     return len(_CJK.findall(text)) + len(_WORD.findall(text))
+
+
+class VariantCollector:
+    """Per-variant counters of the A/B backends among ``backends`` (name -> backend)."""
+
+    def __init__(self) -> None:
+        self.backends: dict[str, Any] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        from finassist.llm.ab import ABBackend
+
+        labels = ["ab", "model"]
+        requests = CounterMetricFamily(
+            "finassist_variant_requests", "Calls an A/B model sent to each variant", labels=labels
+        )
+        errors = CounterMetricFamily(
+            "finassist_variant_errors", "Calls to a variant that failed", labels=labels
+        )
+        seconds = CounterMetricFamily(
+            "finassist_variant_seconds", "Seconds spent in each variant", labels=labels
+        )
+        for name, backend in sorted(self.backends.items()):
+            if not isinstance(backend, ABBackend):
+                continue
+            for variant, stats in backend.stats().items():
+                requests.add_metric([name, variant], stats["requests"])
+                errors.add_metric([name, variant], stats["errors"])
+                seconds.add_metric([name, variant], stats["seconds"])
+        yield from (requests, errors, seconds)
 
 
 class Metrics:
@@ -68,6 +105,13 @@ class Metrics:
             ["model", "kind"],
             registry=r,
         )
+        self.variants = VariantCollector()
+        r.register(self.variants)
+
+    def watch(self, backends: Mapping[str, Any]) -> None:
+        """Report the per-variant counters of the A/B models among ``backends`` (name ->
+        backend, e.g. the server's model catalog); calling it again adds to the watched set."""
+        self.variants.backends.update(backends)
 
     def record_chat(
         self, model: str, *, stream: bool, seconds: float, prompt: int, completion: int
