@@ -258,11 +258,13 @@ def device_peak() -> tuple[float, str]:
         return 0.0, f"{name}: no datasheet figure"
     a = torch.randn(2048, 2048)
     torch.mm(a, a)
-    started, n = time.perf_counter(), 10
-    for _ in range(n):
-        torch.mm(a, a)
-    rate = n * 2 * 2048**3 / (time.perf_counter() - started)
-    return rate, f"measured fp32 matmul, {torch.get_num_threads()} threads"
+    best = float("inf")
+    for _ in range(5):  # the best of five: the machine's other work only ever slows a round
+        started = time.perf_counter()
+        for _ in range(10):
+            torch.mm(a, a)
+        best = min(best, time.perf_counter() - started)
+    return 10 * 2 * 2048**3 / best, f"best measured fp32 matmul, {torch.get_num_threads()} threads"
 
 
 def model_flops_per_token(size: str, seq: int) -> float:

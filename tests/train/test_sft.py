@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import os
 import socket
 from pathlib import Path
@@ -106,6 +107,39 @@ def test_the_version_loads_by_name_and_answers_from_memory(trained) -> None:
         assert isinstance(reply.content, str)
         memorised += reply.content.strip() == answer
     assert memorised >= 3  # of 4; all 4 on the machines we tried
+
+
+def test_evaluation_shows_the_fine_tuned_version_beats_its_base(
+    trained, tiny_model: Path, tmp_path: Path
+) -> None:
+    """The issue's loop: evaluate base and tuned on the same task, compare, see it in models show."""
+    from finassist.evaluate import Subject, compare, load_task_file, run_tasks, save_run
+
+    home, version, _ = trained
+    task_path = write_jsonl(
+        tmp_path / "memorised.jsonl",
+        [{"task": "generation", "name": "memorised"}]
+        + [{"question": q, "reference": a} for q, a in QA[1::2]],
+    )
+    task = load_task_file(task_path)
+    settings = Settings(
+        home=home,
+        models={"tiny-base": {"backend": "hf", "path": str(tiny_model), "max_tokens": 16}},
+    )
+    runs = {}
+    for name in ("tiny-base", version.name):
+        subject = Subject(name=name, backend=get_backend(name, settings))
+        runs[name] = save_run(home, name, run_tasks([task], subject))
+    base, tuned = (runs[n].results[0].metrics["rouge_l"] for n in ("tiny-base", version.name))
+    assert tuned >= 0.75 > base  # 3 of 4 answers memorised at least; random weights get ~0
+    rows = {(r.task, r.metric): r for r in compare(runs["tiny-base"], runs[version.name])}
+    assert rows["memorised", "rouge_l"].delta == pytest.approx(tuned - base)
+
+    shown = run_cli(home, "models", "show", version.name, "--json", **cli_env())
+    assert shown.returncode == 0, shown.stderr
+    evaluations = json.loads(shown.stdout)["evaluations"]
+    assert [e["run_id"] for e in evaluations] == [runs[version.name].run_id]
+    assert evaluations[0]["tasks"]["memorised"]["metrics"]["rouge_l"] == pytest.approx(tuned)
 
 
 def test_merge_command_folds_the_trained_adapter_in(trained) -> None:
