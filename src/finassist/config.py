@@ -83,6 +83,7 @@ class ModelConfig(BaseModel):
     max_tokens: int = 1024
     tools: bool = True
     variants: dict[str, float] = {}
+    trust_remote_code: bool = False  # hf: run the model folder's own code (ChatGLM3, Baichuan2)
 
 
 class Settings(BaseSettings):

@@ -62,6 +62,17 @@ def test_a_version_name_loads_through_the_registry(tmp_path: Path) -> None:
     )
 
 
+def test_a_version_trained_with_remote_code_is_served_with_it(tmp_path: Path) -> None:
+    """ChatGLM3 / Baichuan2 need their folder's own code at serving time as at training time."""
+    glm = sft("glm-v1")
+    glm.config = {"trust_remote_code": True, "template": "chatglm3"}
+    save_version(tmp_path, glm)
+    save_version(tmp_path, sft())
+    settings = Settings(home=tmp_path)
+    assert get_backend("glm-v1", settings).trust_remote_code is True
+    assert get_backend("fin-v1", settings).trust_remote_code is False
+
+
 def test_a_configured_model_wins_over_a_version_of_the_same_name(tmp_path: Path) -> None:
     save_version(tmp_path, sft())
     settings = Settings(home=tmp_path, models={"fin-v1": {"backend": "scripted"}})

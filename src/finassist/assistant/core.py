@@ -122,6 +122,7 @@ class Assistant:
                 "recommendation": reply.recommendation,
                 "unverified": reply.unverified,
             },
+            model=reply.meta.get("model"),
         )
         return reply
 

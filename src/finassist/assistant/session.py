@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, insert, select, update
 from finassist.errors import NotFound
 from finassist.finance.base import jsonable
 from finassist.store import Database
-from finassist.store.schema import sessions, turns
+from finassist.store.schema import ratings, sessions, turns
 
 MAX_REMEMBERED_ENTERPRISES = 5
 
@@ -130,8 +130,10 @@ class SessionStore:
         reply_text: str,
         intent: str,
         payload: dict[str, Any],
+        model: str | None = None,
     ) -> StoredTurn:
-        """Store a turn and the session's state together (one transaction)."""
+        """Store a turn and the session's state together (one transaction); ``model`` is the
+        model or version that answered (None: the offline engine)."""
         now = _now()
         seq = session.turn_count + 1
         title = session.title or user_text[:40]
@@ -145,6 +147,7 @@ class SessionStore:
                     intent=intent,
                     payload=json.dumps(jsonable(payload), ensure_ascii=False),
                     created_at=now,
+                    model=model,
                 )
             )
             conn.execute(
@@ -187,3 +190,45 @@ class SessionStore:
         with self.db.write() as conn:
             conn.execute(delete(turns).where(turns.c.session_id == session_id))
             conn.execute(delete(sessions).where(sessions.c.id == session_id))
+
+
+@dataclass(frozen=True)
+class ModelUsage:
+    """How a model or version has served: the turns it answered, in how many conversations,
+    and the ratings (1–5) users gave those turns; what an A/B test is decided on."""
+
+    model: str
+    turns: int
+    sessions: int
+    rated: int
+    mean_score: float | None
+    first: datetime | None
+    last: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("first", "last"):
+            data[key] = data[key].isoformat(timespec="seconds") if data[key] else None
+        return data
+
+
+def model_usage(db: Database, model: str) -> ModelUsage:
+    """The serving figures of ``model`` from the stored turns and their ratings."""
+    joined = turns.outerjoin(ratings, ratings.c.turn_id == turns.c.id)
+    query = (
+        select(
+            func.count(turns.c.id),
+            func.count(func.distinct(turns.c.session_id)),
+            func.count(ratings.c.id),
+            func.avg(ratings.c.score),
+            func.min(turns.c.created_at),
+            func.max(turns.c.created_at),
+        )
+        .select_from(joined)
+        .where(turns.c.model == model)
+    )
+    with db.read() as conn:
+        count, conversations, rated, mean, first, last = conn.execute(query).one()
+    return ModelUsage(
+        model, count, conversations, rated, float(mean) if mean is not None else None, first, last
+    )

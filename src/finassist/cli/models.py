@@ -18,7 +18,7 @@ from rich.table import Table
 
 from finassist.cli import common
 from finassist.cli.common import console
-from finassist.errors import NotFound
+from finassist.errors import FinassistError, NotFound
 
 models_app = typer.Typer(
     help="模型版本：列出并查看训练、合并得到的版本（配置、数据、指标、评测）。",
@@ -84,9 +84,11 @@ def _entries(settings: Any) -> tuple[list[dict[str, Any]], list[Any]]:
         for n, c in settings.models.items()
         if n not in names
     ]
+    serving = _serving(settings, [r["name"] for r in rows]) if rows else {}
     for row in rows:
         evaluations = _evaluations(runs, row["name"])
         row["latest_eval"] = evaluations[0] if evaluations else None
+        row["serving"] = serving.get(row["name"])
     return rows, runs
 
 
@@ -104,7 +106,8 @@ def list_cmd(as_json: JsonOpt = False) -> None:
         return
     table = Table(title="模型版本")
     table.add_column("名称", no_wrap=True)
-    for column in ("类型", "基础模型", "父版本", "创建时间", "数据哈希", "训练指标", "最近评测"):
+    columns = ("类型", "基础模型", "父版本", "创建时间", "数据哈希", "训练指标", "最近评测", "线上")
+    for column in columns:
         table.add_column(column)
     for row in rows:
         kind = row["kind"] if row["source"] == "version" else f"{CONFIGURED}（{row['backend']}）"
@@ -117,6 +120,7 @@ def list_cmd(as_json: JsonOpt = False) -> None:
             row["data_hash"][:HASH_SHOWN] or "—",
             escape(_main_metrics(row["metrics"])),
             escape(_scores(row["latest_eval"])),
+            _usage_cell(row["serving"]),
         )
     console.print(table)
 
@@ -144,10 +148,44 @@ def show(
     else:
         data = {**_configured(name, settings.models[name]), "source": "config"}
     data["evaluations"] = _evaluations(list_runs(settings.home), name)
+    data["serving"] = _serving(settings, [name]).get(name)
     if as_json:
         _emit(data)
         return
     _print_details(data)
+
+
+def _serving(settings: Any, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Per name, the turns it answered and their ratings; empty without a usable database."""
+    from finassist.assistant.session import model_usage
+
+    db = common.database(settings)
+    try:
+        db.check_schema()
+        return {name: model_usage(db, name).to_json() for name in names}
+    except FinassistError:
+        return {}  # no database yet (or another schema version): nothing served to show
+    finally:
+        db.dispose()
+
+
+def _usage_cell(serving: dict[str, Any] | None) -> str:
+    if not serving or not serving["turns"]:
+        return "—"
+    mean = serving["mean_score"]
+    return f"{serving['turns']:,} 轮" + (f"，{mean:.2f} 分" if mean is not None else "")
+
+
+def _print_serving(serving: dict[str, Any] | None) -> None:
+    if serving is None or not serving["turns"]:
+        return
+    mean = serving["mean_score"]
+    console.print(
+        f"[bold]线上使用[/]：回答 {serving['turns']:,} 轮（{serving['sessions']:,} 个会话），"
+        f"评分 {serving['rated']:,} 条"
+        + (f"，平均 {mean:.2f} 分（1–5）" if mean is not None else "")
+        + f"；{serving['first']} 至 {serving['last']}"
+    )
 
 
 def _print_details(data: dict[str, Any]) -> None:
@@ -184,6 +222,7 @@ def _print_details(data: dict[str, Any]) -> None:
     if data.get("config"):
         console.print("[bold]配置[/]：")
         console.print(escape(json.dumps(data["config"], ensure_ascii=False, indent=2, default=str)))
+    _print_serving(data.get("serving"))
     if not data["evaluations"]:
         console.print(
             f"还没有评测。用 finassist eval run 任务文件 --model {escape(data['name'])} 评测。"

@@ -86,6 +86,7 @@ class HFBackend:
         max_new_tokens: int = 512,
         temperature: float = 0.0,
         device: str | None = None,
+        trust_remote_code: bool = False,
     ) -> None:
         self.name = name
         self.path = Path(path).expanduser()
@@ -93,6 +94,7 @@ class HFBackend:
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
         self.device = device
+        self.trust_remote_code = trust_remote_code
         self.model: Any = None
         self.tokenizer: Any = None
         self._torch: Any = None
@@ -119,11 +121,14 @@ class HFBackend:
                 (self.adapter / "tokenizer_config.json").is_file()
             )
             tokenizer = transformers.AutoTokenizer.from_pretrained(
-                str(self.adapter if adapter_tokenizer else self.path), local_files_only=True
+                str(self.adapter if adapter_tokenizer else self.path),
+                local_files_only=True,
+                trust_remote_code=self.trust_remote_code,
             )
             model = transformers.AutoModelForCausalLM.from_pretrained(
                 str(self.path),
                 local_files_only=True,
+                trust_remote_code=self.trust_remote_code,
                 dtype=torch.float32 if device == "cpu" else "auto",
             )
         except (OSError, ValueError) as exc:
@@ -269,4 +274,5 @@ def from_config(name: str, config: ModelConfig) -> HFBackend:
         adapter=config.adapter,
         max_new_tokens=config.max_tokens,
         temperature=config.temperature,
+        trust_remote_code=config.trust_remote_code,
     )

@@ -76,6 +76,7 @@ class ModelVersion:
     def model_config(self, **overrides: Any) -> ModelConfig:
         """An ``hf`` model entry that loads this version."""
         path, adapter = self.weights()
+        overrides.setdefault("trust_remote_code", bool(self.config.get("trust_remote_code")))
         return ModelConfig(backend="hf", path=path, adapter=adapter, role="finance", **overrides)
 
     def to_json(self) -> dict[str, Any]:

@@ -234,7 +234,11 @@ turns = Table(
         "payload", Text, nullable=False, default="{}"
     ),  # JSON: entities, evidence, recommendation
     Column("created_at", DateTime(timezone=False), nullable=False),
+    # The model or version that answered (issue 7: per-version serving figures, A/B tests);
+    # NULL when the offline engine answered without a model.
+    Column("model", String(128), nullable=True),
     UniqueConstraint("session_id", "seq", name="uq_turn_seq"),
+    Index("ix_turns_model", "model", "created_at"),
 )
 
 # -- knowledge base (issue 3) ------------------------------------------------------------------

@@ -191,11 +191,16 @@ def _merge_into(
     tokenizer_dir = (
         adapter if (adapter / "tokenizer_config.json").is_file() else Path(parent.base_model)
     )
+    remote = bool(parent.config.get("trust_remote_code"))  # ChatGLM3, Baichuan2: as trained
     tokenizer = transformers.AutoTokenizer.from_pretrained(
-        str(tokenizer_dir), local_files_only=True
+        str(tokenizer_dir), local_files_only=True, trust_remote_code=remote
     )
     model = transformers.AutoModelForCausalLM.from_pretrained(
-        parent.base_model, local_files_only=True, dtype=dtype, low_cpu_mem_usage=True
+        parent.base_model,
+        local_files_only=True,
+        dtype=dtype,
+        low_cpu_mem_usage=True,
+        trust_remote_code=remote,
     )
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
         model.resize_token_embeddings(len(tokenizer))  # tokens added during training
