@@ -81,3 +81,34 @@ def _config(tmp_path: Path) -> dict[str, str]:
         encoding="utf-8",
     )
     return {"FINASSIST_CONFIG": str(path)}
+
+
+def test_evaluation_questions_are_not_stored_as_conversations(
+    tmp_path: Path, sample_db: Database
+) -> None:
+    """An eval run answers through the assistant but is not the bank's traffic: it must not
+    add conversations, nor count as a version's usage."""
+    from sqlalchemy import func, select
+
+    from finassist.evaluate import Subject
+    from finassist.store.schema import sessions, turns
+
+    (tmp_path / "home").mkdir()
+    home = home_with_sample(tmp_path / "home", sample_db)
+    db = Database(f"sqlite:///{home / 'finassist.db'}")
+
+    def counts() -> tuple[int, int]:
+        with db.read() as conn:
+            return tuple(  # type: ignore[return-value]
+                conn.execute(select(func.count()).select_from(t)).scalar_one()
+                for t in (sessions, turns)
+            )
+
+    before = counts()
+    bot = Assistant(db, router=IntentRouter.rules_only())
+    text, evidence = Subject(assistant=bot).answer("华东汽车近12个月的现金流怎么样？")
+    assert "华东汽车" in text and evidence
+    assert counts() == before
+    bot.ask("你好", manager_id="M001")  # a real conversation is still stored
+    assert counts() == (before[0] + 1, before[1] + 1)
+    db.dispose()

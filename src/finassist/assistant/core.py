@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -98,19 +99,33 @@ class Assistant:
             self._callers[manager_id] = Caller(manager_id, is_admin=role == "admin")
         return self._callers[manager_id]
 
-    def ask(self, text: str, *, manager_id: str, session_id: str | None = None) -> Reply:
-        """Answer one message in a conversation (a new one when ``session_id`` is None)."""
+    def ask(
+        self,
+        text: str,
+        *,
+        manager_id: str,
+        session_id: str | None = None,
+        record: bool = True,
+    ) -> Reply:
+        """Answer one message in a conversation (a new one when ``session_id`` is None).
+
+        ``record=False`` answers a one-off question without storing a conversation (an
+        evaluation run: its questions are not the bank's traffic nor any version's usage).
+        """
         message = normalize_message(text)
         caller = self.caller(manager_id)
-        session = (
-            self.sessions.load(session_id, manager_id, is_admin=caller.is_admin)
-            if session_id
-            else self.sessions.create(manager_id)
-        )
+        if session_id:
+            session = self.sessions.load(session_id, manager_id, is_admin=caller.is_admin)
+        elif record:
+            session = self.sessions.create(manager_id)
+        else:
+            session = Session(uuid.uuid4().hex, manager_id, SessionState(), 0)
         tools = ToolContext(self.db, caller, self.as_of())
         understanding = self._understand(message, session.state, self._directory(caller, tools))
         reply = self._answer(message, understanding, session, tools)
         self._remember(session.state, understanding)
+        if not record:
+            return reply
         self.sessions.append(
             session,
             user_text=message,

@@ -56,6 +56,9 @@ def _quiet(*, training: bool = True) -> Iterator[None]:
     else:
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()  # the switch datasets' bars re-enable after loading
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield

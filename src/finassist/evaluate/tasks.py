@@ -93,7 +93,7 @@ class Subject:
     def answer(self, question: str) -> tuple[str, list[Any]]:
         """An answer and its evidence: the assistant's when there is one, else the model's."""
         if self.assistant is not None:
-            reply = self.assistant.ask(question, manager_id=self.manager_id)
+            reply = self.assistant.ask(question, manager_id=self.manager_id, record=False)
             return reply.text, list(reply.evidence)
         return self.complete([Message.user(question)]), []
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import re
 import threading
+import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,22 @@ def _require() -> tuple[Any, Any]:
     except ImportError as exc:
         raise MissingExtra(f"本地模型后端（hf）缺少依赖 {exc.name}。{EXTRA_HINT}") from exc
     return torch, transformers
+
+
+@contextmanager
+def _quiet_loading(transformers: Any) -> Iterator[None]:
+    """No progress bars or library deprecation notes while a model loads (a chat or a server
+    log shows the answer, not ``Loading weights``); the bar setting is restored after."""
+    logging = transformers.utils.logging
+    was_on = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        if was_on:
+            logging.enable_progress_bar()
 
 
 def parse_tool_calls(text: str, *, json_mode: bool) -> tuple[str, tuple[ToolCall, ...]]:
@@ -115,6 +133,14 @@ class HFBackend:
                 f"LoRA 适配器目录 {self.adapter} 不存在或缺少 adapter_config.json。"
             )
         device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        with _quiet_loading(transformers):
+            tokenizer, model = self._load(torch, transformers, device)
+        if not getattr(tokenizer, "chat_template", None):
+            raise ModelError(f"模型 {self.path} 的分词器没有对话模板（chat_template）。")
+        self._torch, self.tokenizer = torch, tokenizer
+        self.model = model.to(device).eval()
+
+    def _load(self, torch: Any, transformers: Any, device: str) -> tuple[Any, Any]:
         try:
             # A trained adapter carries the tokenizer and chat template it was trained with.
             adapter_tokenizer = self.adapter is not None and (
@@ -139,10 +165,7 @@ class HFBackend:
             except ImportError as exc:
                 raise MissingExtra(f"加载 LoRA 适配器需要 peft。{EXTRA_HINT}") from exc
             model = PeftModel.from_pretrained(model, str(self.adapter), is_trainable=False)
-        if not getattr(tokenizer, "chat_template", None):
-            raise ModelError(f"模型 {self.path} 的分词器没有对话模板（chat_template）。")
-        self._torch, self.tokenizer = torch, tokenizer
-        self.model = model.to(device).eval()
+        return tokenizer, model
 
     @property
     def template_knows_tools(self) -> bool:
