@@ -233,6 +233,14 @@ def test_cli_stores_bertscore(tiny_bert: Path, tmp_path: Path) -> None:
     assert 0.0 < metrics["bertscore_f1"] <= 1.0
     details = json.loads((summary.parent / "01-gen_demo.json").read_text("utf-8"))
     assert all("bertscore_f1" in item for item in details["items"])
+    assert str(tiny_bert) in json.loads(summary.read_text("utf-8"))["notes"]["bertscore"]
+
+    plain = run_cli(tmp_path, "eval", "run", task, "--model", "offline")
+    assert plain.returncode == 0, plain.stderr
+    ids = [line.split("：")[1].strip() for line in (result.stdout + plain.stdout).splitlines() if line.startswith("评测编号：")]  # fmt: skip
+    compared = run_cli(tmp_path, "eval", "compare", *ids)
+    assert compared.returncode == 0, compared.stderr
+    assert "两次评测的 bertscore 不同" in compared.stdout  # scored one way, then another
 
     missing = tmp_path / "no-such-model"
     bad = run_cli(tmp_path, "eval", "run", task, "--bertscore-model", str(missing))

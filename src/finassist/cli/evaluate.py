@@ -97,7 +97,8 @@ def run(
     if bertscore_model is not None:
         subject.bertscore = _bertscorer(bertscore_model, bertscore_layer, bertscore_idf, tasks)
     results = run_tasks(tasks, subject, limit=limit)
-    stored = save_run(settings.home, model, results)
+    notes = {"bertscore": subject.bertscore.describe()} if subject.bertscore else {}
+    stored = save_run(settings.home, model, results, notes=notes)
     table = Table(title=f"评测结果（模型 {escape(model)}）")
     for col in ("任务", "类型", "样例数", "指标"):
         table.add_column(col)
@@ -116,7 +117,7 @@ def compare_cmd(
 ) -> None:
     """对比两次评测：每个任务与总体的前后变化。"""
     from finassist.evaluate import compare, load_run, render_html
-    from finassist.evaluate.runs import fmt
+    from finassist.evaluate.runs import fmt, scoring_differences
     from finassist.fileio import write_atomic
 
     settings = common.settings()
@@ -128,6 +129,8 @@ def compare_cmd(
     for r in rows:
         table.add_row(escape(r.task), escape(r.metric), fmt(r.a), fmt(r.b), fmt(r.delta, True))
     console.print(table)
+    for warning in scoring_differences(a, b):
+        console.print(f"[yellow]注意：[/]{escape(warning)}")
     if html is not None:
         write_atomic(html, render_html(a, b, rows))
         console.print(f"HTML 报告已写入 {html}")

@@ -37,12 +37,16 @@ class Run:
     model: str
     created: str
     results: list[TaskResult] = field(default_factory=list)
+    # How scores were computed beyond the model, e.g. {"bertscore": "<model dir>（最后一层）"}:
+    # two runs scored differently are not comparable on those metrics.
+    notes: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
             "model": self.model,
             "created": self.created,
+            "notes": self.notes,
             "tasks": {
                 r.name: {"kind": r.kind, "n": r.n, "primary": r.primary, "metrics": r.metrics}
                 for r in self.results
@@ -74,12 +78,17 @@ def run_tasks(
 
 
 def save_run(
-    home: Path, model: str, results: list[TaskResult], *, now: datetime | None = None
+    home: Path,
+    model: str,
+    results: list[TaskResult],
+    *,
+    now: datetime | None = None,
+    notes: dict[str, str] | None = None,
 ) -> Run:
-    """Store ``results`` as a new run and return it."""
+    """Store ``results`` (and ``notes`` on how they were scored) as a new run and return it."""
     now = now or datetime.now()
     run_id = f"{now:%Y%m%d-%H%M%S}-{_slug(model)}-{secrets.token_hex(2)}"
-    run = Run(run_id, model, now.isoformat(timespec="seconds"), results)
+    run = Run(run_id, model, now.isoformat(timespec="seconds"), results, dict(notes or {}))
     folder = runs_dir(home) / run_id
     for number, result in enumerate(results, start=1):  # numbered: names may repeat
         write_atomic(
@@ -105,7 +114,17 @@ def load_run(home: Path, run_id: str) -> Run:
         TaskResult(name, t["kind"], t["n"], t["metrics"], t["primary"])
         for name, t in data["tasks"].items()
     ]
-    return Run(data["run_id"], data["model"], data["created"], results)
+    return Run(data["run_id"], data["model"], data["created"], results, data.get("notes") or {})
+
+
+def scoring_differences(run_a: Run, run_b: Run) -> list[str]:
+    """Warnings for what two runs scored differently (e.g. BERTScore with another model)."""
+    return [
+        f"两次评测的 {key} 不同：{run_a.notes.get(key, '未使用')} ↔ {run_b.notes.get(key, '未使用')}，"
+        "相关指标不可直接比较。"
+        for key in sorted({*run_a.notes, *run_b.notes})
+        if run_a.notes.get(key) != run_b.notes.get(key)
+    ]
 
 
 def list_runs(home: Path) -> list[Run]:
