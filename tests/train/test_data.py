@@ -150,6 +150,19 @@ def test_a_bad_record_stops_with_its_file_and_line(tmp_path: Path, line: str, pr
     assert f"{path}:3" in str(err.value)
 
 
+def test_gbk_and_bom_files_read_like_utf8(tmp_path: Path) -> None:
+    """Files saved by Chinese Windows tools (GBK, or UTF-8 with a BOM) are read, not refused."""
+    rows = [{"messages": conversation(i)} for i in range(len(QA))]
+    utf8 = write_jsonl(tmp_path / "utf8.jsonl", rows)
+    text = utf8.read_text(encoding="utf-8")
+    gbk, bom = tmp_path / "gbk.jsonl", tmp_path / "bom.jsonl"
+    gbk.write_bytes(text.encode("gbk"))
+    bom.write_bytes(text.encode("utf-8-sig"))
+    expected = [m for _, m in read_conversations(utf8)]
+    assert [m for _, m in read_conversations(gbk)] == expected
+    assert [m for _, m in read_conversations(bom)] == expected
+
+
 def test_long_conversations_are_truncated_or_dropped_and_counted(
     tok_dir: Path, tmp_path: Path
 ) -> None:

@@ -152,10 +152,12 @@ def to_messages(record: Any) -> Messages:
 
 def _json_records(path: Path) -> Iterator[tuple[str, Any]]:
     """(``file:line``, parsed record) of a JSONL file, or (``file#N``, record) of a JSON array."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"无法读取训练数据 {path}：{exc}") from exc
+    from finassist.kb.readers import decode
+
+    try:  # UTF-8 (with or without BOM) or GBK/GB18030, as Chinese Windows tools write them
+        text = decode(path, path.read_bytes())
+    except OSError as exc:
+        raise InvalidInput(f"无法读取训练数据 {path}：{exc.strerror or exc}") from exc
     if path.suffix.lower() == ".json":
         try:
             rows = json.loads(text)
