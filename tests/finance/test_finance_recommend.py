@@ -136,8 +136,8 @@ def test_cash_stressed_supplier_in_detail(make_ctx: Callable[..., ToolContext]) 
         ("months_with_early_payment_request", D(6), "个月"),
         ("eligible_receivable", D("352000.00"), "元"),
     ]
-    # overdue rate 0.4906 -> 40 x (0.4906 - 0.05) / 0.45 = 39.2 points; nothing else
-    assert (rec.risk_score, rec.risk_level) == (39, "中")
+    # overdue rate 0.4906 -> 40 x (0.4906 - 0.05) / 0.45 = 39.2 points, rounded up; nothing else
+    assert (rec.risk_score, rec.risk_level) == (40, "中")
     assert rec.risk_reasons == ["应收逾期率 49.06%，回款逾期较多"]
     assert rec.escalate_to_human is False
     assert rec.alternatives and all(not a.eligible for a in rec.alternatives)
@@ -286,3 +286,22 @@ def test_planted_patterns_in_the_sample_data(sample_db: Database) -> None:
     assert overdue.risk_level in ("中", "高") and "逾期" in overdue.risk_reasons[0]
     concentrated = recommend(ctx, planted["concentration"])
     assert any("客户高度集中" in reason for reason in concentrated.risk_reasons)
+
+
+def test_a_listed_risk_reason_always_shows_in_the_score(sample_db: Database) -> None:
+    """A reason listed with a score of 0 reads as a contradiction to a relationship manager
+    (it happened with a top customer share just above the 60% threshold)."""
+    from finassist.finance.base import Caller
+    from finassist.store.schema import enterprises
+
+    ctx = ToolContext(sample_db, Caller("ADMIN", is_admin=True), sample_db.data_as_of())
+    with sample_db.read() as conn:
+        ids = conn.execute(
+            enterprises.select().with_only_columns(enterprises.c.id).where(enterprises.c.role != "core")
+        ).scalars().all()  # fmt: skip
+    listed = 0
+    for eid in ids:
+        rec = recommend(ctx, eid)
+        assert bool(rec.risk_reasons) == (rec.risk_score > 0), (eid, rec.risk_score)
+        listed += bool(rec.risk_reasons)
+    assert listed >= 5  # the sample plants several risky enterprises

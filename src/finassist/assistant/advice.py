@@ -69,10 +69,24 @@ def product_match(turn: TurnInput) -> Answer:
     if rec.get("rationale"):
         lines.append(_fmt("recommend.rationale", rationale=rec["rationale"]))
     if rec.get("risk_reasons"):
-        lines.append(_fmt("recommend.reasons", reasons="；".join(rec["risk_reasons"])))
+        lines.append(
+            _fmt(
+                "recommend.reasons",
+                reasons="；".join(rec["risk_reasons"]),
+                cite=turn.book.cite_records(_risk_inputs(result, rec["enterprise_id"])),
+            )
+        )
     if rec.get("escalate_to_human"):
         lines.append(template("recommend.escalate"))
     return Answer(lines, recommendation=jsonable(rec))
+
+
+def _risk_inputs(result: Any, enterprise_id: str) -> list[Any]:
+    """The metric records the risk score was computed from: each reason states one of them."""
+    by_id = {r.id: r for r in result.records}
+    score = by_id.get(f"metric:{enterprise_id}:risk_score")
+    inputs = score.data.get("inputs", []) if score is not None else []
+    return [by_id[i] for i in inputs if i in by_id]
 
 
 def _product_named(text: str, products: list[dict[str, Any]]) -> dict[str, Any] | None:

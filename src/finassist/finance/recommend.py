@@ -15,7 +15,7 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from functools import lru_cache
 from importlib import resources
 from typing import Literal
@@ -283,7 +283,10 @@ class _Risk:
 
 def _risk(features: dict[str, Feature], rules: Rules) -> _Risk:
     scored = [(c, c.points(features[c.feature].value)) for c in rules.risk.components]
-    score = min(100, int(sum((p for _, p in scored), Decimal(0)).to_integral_value()))
+    # Rounded up: a component that scores at all (and so is listed as a reason) never leaves
+    # the score at 0, and risk is not rounded away.
+    total = sum((p for _, p in scored), Decimal(0))
+    score = min(100, int(total.to_integral_value(rounding=ROUND_CEILING)))
     hot = sorted((x for x in scored if x[1] > 0), key=lambda x: -x[1])
     levels = rules.risk.levels
     level = "高" if score >= levels["high"] else "中" if score >= levels["medium"] else "低"
