@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
+
+from finassist.errors import ConfigError
 
 
 def write_atomic(path: Path, content: bytes | str) -> None:
@@ -23,3 +26,21 @@ def write_atomic(path: Path, content: bytes | str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_yaml_mapping(path: Path, what: str = "配置文件", *, empty: bool = False) -> dict[str, Any]:
+    """The mapping at the top of the YAML file ``path`` (a recipe); :class:`ConfigError` naming
+    the file when it is missing, unreadable or not a mapping. ``empty`` accepts an empty file."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{what}不存在：{path}") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{what} {path} 无法解析：{exc}") from exc
+    if data is None and empty:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} {path} 的顶层应为映射（键: 值）")
+    return data

@@ -21,6 +21,7 @@ from finassist.data.dedup import NearDupOptions
 from finassist.data.mix import MixOptions, SplitOptions, WeightOptions
 from finassist.data.sessions import SampleOptions
 from finassist.errors import ConfigError
+from finassist.fileio import read_yaml_mapping
 
 
 @dataclass(frozen=True)
@@ -190,15 +191,7 @@ def load_config(path: Path | None) -> BuildConfig:
     """The recipe in ``path`` over the defaults; only the defaults when ``path`` is None."""
     if path is None:
         return config_from_dict({})
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"配置文件不存在：{path}") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"配置文件 {path} 无法解析：{exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"配置文件 {path} 的顶层应为映射（键: 值）")
-    return config_from_dict(data)
+    return config_from_dict(read_yaml_mapping(path, empty=True))
 
 
 def _validate(config: BuildConfig) -> None:

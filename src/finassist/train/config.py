@@ -16,10 +16,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from finassist.errors import ConfigError, FinassistError
+from finassist.fileio import read_yaml_mapping
 from finassist.llm.versions import check_name
 from finassist.train.templates import TEMPLATES
 
@@ -163,14 +163,7 @@ def load_config(path: Path, **overrides: Any) -> TrainConfig:
     Relative paths written in the file are relative to the file's folder; override values are
     taken as given (the CLI resolves them against the working directory).
     """
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"训练配置文件不存在：{path}") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"训练配置文件 {path} 无法解析：{exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"训练配置文件 {path} 的顶层应为映射（键: 值）")
+    data = read_yaml_mapping(path, "训练配置文件")
     base = path.resolve().parent
     for key in _PATH_FIELDS:
         if isinstance(data.get(key), str) and data[key]:
