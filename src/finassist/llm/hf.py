@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from finassist.config import ModelConfig
+from finassist.config import ModelConfig, Settings
 from finassist.llm.registry import register_backend
 from finassist.llm.types import (
     ChatResponse,
@@ -49,19 +49,22 @@ def _require() -> tuple[Any, Any]:
 
 
 @contextmanager
-def _quiet_loading(transformers: Any) -> Iterator[None]:
+def quiet_loading(*loggings: Any) -> Iterator[None]:
     """No progress bars or library deprecation notes while a model loads (a chat or a server
-    log shows the answer, not ``Loading weights``); the bar setting is restored after."""
-    logging = transformers.utils.logging
-    was_on = logging.is_progress_bar_enabled()
-    logging.disable_progress_bar()
+    log shows the answer, not ``Loading weights``). ``loggings`` are the libraries' logging
+    modules (``transformers.utils.logging``, ``datasets.utils.logging``); each bar setting is
+    restored after."""
+    switches = [(m, m.is_progress_bar_enabled()) for m in loggings]
+    for module, _ in switches:
+        module.disable_progress_bar()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             yield
     finally:
-        if was_on:
-            logging.enable_progress_bar()
+        for module, was_on in switches:
+            if was_on:
+                module.enable_progress_bar()
 
 
 def parse_tool_calls(text: str, *, json_mode: bool) -> tuple[str, tuple[ToolCall, ...]]:
@@ -133,7 +136,7 @@ class HFBackend:
                 f"LoRA 适配器目录 {self.adapter} 不存在或缺少 adapter_config.json。"
             )
         device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        with _quiet_loading(transformers):
+        with quiet_loading(transformers.utils.logging):
             tokenizer, model = self._load(torch, transformers, device)
         if not getattr(tokenizer, "chat_template", None):
             raise ModelError(f"模型 {self.path} 的分词器没有对话模板（chat_template）。")
@@ -288,7 +291,7 @@ def _hf_message(message: Message, *, native: bool) -> dict[str, Any]:
 
 
 @register_backend("hf")
-def from_config(name: str, config: ModelConfig) -> HFBackend:
+def from_config(name: str, config: ModelConfig, settings: Settings | None = None) -> HFBackend:
     if not config.path:
         raise ModelNotFound(f"模型 {name} 使用 hf 后端，需要 path 指向本地模型目录。")
     return HFBackend(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from finassist.config import ModelConfig
+from finassist.config import ModelConfig, Settings
 from finassist.llm.registry import OFFLINE, register_backend
 from finassist.llm.types import ChatResponse, Message, StreamChunk
 
@@ -45,5 +45,5 @@ class OfflineBackend:
 
 
 @register_backend(OFFLINE)
-def from_config(name: str, config: ModelConfig) -> OfflineBackend:
+def from_config(name: str, config: ModelConfig, settings: Settings | None = None) -> OfflineBackend:
     return OfflineBackend(name)

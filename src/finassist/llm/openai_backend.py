@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from finassist.config import ModelConfig
+from finassist.config import ModelConfig, Settings
 from finassist.errors import ConfigError
 from finassist.llm.registry import register_backend
 from finassist.llm.types import (
@@ -231,7 +231,7 @@ def _server_message(exc: Exception) -> str:
 
 
 @register_backend("openai")
-def from_config(name: str, config: ModelConfig) -> OpenAIBackend:
+def from_config(name: str, config: ModelConfig, settings: Settings | None = None) -> OpenAIBackend:
     """Build from a ``[finassist.models.NAME]`` entry; the key is read from ``api_key_env``."""
     if not config.base_url:
         raise ConfigError(f"模型 {name} 缺少 base_url，例如 http://127.0.0.1:8000/v1。")

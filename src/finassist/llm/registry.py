@@ -12,7 +12,6 @@ kind to build and how. The test fake registers exactly like the real backends.
 from __future__ import annotations
 
 import importlib
-import inspect
 from collections.abc import Callable
 
 from finassist.config import ModelConfig, Settings
@@ -20,7 +19,8 @@ from finassist.errors import ConfigError
 from finassist.llm.types import ChatBackend
 from finassist.llm.versions import find_version, list_versions
 
-BackendFactory = Callable[[str, ModelConfig], ChatBackend]
+# factory(name, config, settings): settings is None when a backend is built from a bare entry
+BackendFactory = Callable[[str, ModelConfig, Settings | None], ChatBackend]
 _KINDS: dict[str, BackendFactory] = {}
 _BUILTIN_MODULES = (
     "finassist.llm.openai_backend",
@@ -33,7 +33,7 @@ OFFLINE = "offline"
 
 
 def register_backend(kind: str) -> Callable[[BackendFactory], BackendFactory]:
-    """Decorator: make ``factory(name, config)`` build backends of ``kind``."""
+    """Decorator: make ``factory(name, config, settings)`` build backends of ``kind``."""
 
     def wrap(factory: BackendFactory) -> BackendFactory:
         _KINDS[kind] = factory
@@ -50,17 +50,15 @@ def backend_kinds() -> list[str]:
 
 
 def create_backend(name: str, config: ModelConfig, settings: Settings | None = None) -> ChatBackend:
-    """Build the backend a model entry describes; factories with a ``settings`` parameter get
-    the settings (``ab`` resolves its variants by name)."""
+    """Build the backend a model entry describes; ``settings`` lets a backend resolve other
+    models by name (``ab`` does)."""
     kinds = backend_kinds()
     factory = _KINDS.get(config.backend)
     if factory is None:
         raise ConfigError(
             f"模型 {name} 的 backend「{config.backend}」不存在。可用：{', '.join(kinds)}"
         )
-    if settings is not None and "settings" in inspect.signature(factory).parameters:
-        return factory(name, config, settings=settings)
-    return factory(name, config)
+    return factory(name, config, settings)
 
 
 def model_config(name: str, settings: Settings) -> ModelConfig:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from finassist.config import ModelConfig
+from finassist.config import ModelConfig, Settings
 from finassist.llm.registry import register_backend
 from finassist.llm.types import ChatResponse, Message, ModelError, StreamChunk, ToolCall
 
@@ -79,5 +79,7 @@ class ScriptedBackend:
 
 
 @register_backend("scripted")
-def from_config(name: str, config: ModelConfig) -> ScriptedBackend:
+def from_config(
+    name: str, config: ModelConfig, settings: Settings | None = None
+) -> ScriptedBackend:
     return ScriptedBackend(name)

@@ -22,14 +22,14 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from finassist.errors import ConfigError, InvalidInput, NotFound
 from finassist.fileio import write_atomic
+from finassist.llm.hf import quiet_loading
 from finassist.llm.types import MissingExtra, ModelError
 from finassist.llm.versions import ModelVersion, find_version, save_version, version_dir
 from finassist.train.config import TrainConfig
@@ -210,6 +210,7 @@ def _args(config: TrainConfig, output_dir: Path, precision: str, with_eval: bool
     from trl import SFTConfig
 
     fields = {f.name for f in dataclasses.fields(SFTConfig)}
+    rows, accumulation = micro_batches(config)
     return SFTConfig(
         output_dir=str(output_dir / CHECKPOINTS),
         # SFT rows are packed by TRL (best-fit decreasing, padding-free); PT rows are cut to
@@ -217,9 +218,9 @@ def _args(config: TrainConfig, output_dir: Path, precision: str, with_eval: bool
         packing=config.packing and config.stage == "sft",
         packing_strategy="bfd",
         max_length=config.max_length,
-        per_device_train_batch_size=micro_batches(config)[0],
+        per_device_train_batch_size=rows,
         per_device_eval_batch_size=config.batch_size,
-        gradient_accumulation_steps=micro_batches(config)[1],
+        gradient_accumulation_steps=accumulation,
         learning_rate=config.learning_rate,
         lr_scheduler_type=config.lr_scheduler,
         warmup_steps=config.warmup_ratio,
@@ -267,26 +268,6 @@ def _relay(events: Events) -> Any:
     return Relay()
 
 
-@contextmanager
-def _no_progress_bars() -> Iterator[None]:
-    """Turn off the libraries' progress bars while loading and preparing; restore them after."""
-    from datasets.utils import logging as datasets_logging
-    from transformers.utils import logging as transformers_logging
-
-    switches = [
-        (m.is_progress_bar_enabled(), m.enable_progress_bar, m.disable_progress_bar)
-        for m in (datasets_logging, transformers_logging)
-    ]
-    for _, _, disable in switches:
-        disable()
-    try:
-        yield
-    finally:
-        for was_on, enable, _ in switches:
-            if was_on:
-                enable()
-
-
 @dataclass
 class Prepared:
     """A trainer ready to ``.train()`` and what went into it."""
@@ -330,7 +311,10 @@ def prepare(config: TrainConfig, output_dir: Path, events: Events | None = None)
         target_modules=config.lora.target_modules,
         task_type="CAUSAL_LM",
     )
-    with _no_progress_bars():
+    from datasets.utils import logging as datasets_logging
+    from transformers.utils import logging as transformers_logging
+
+    with quiet_loading(datasets_logging, transformers_logging):
         model = _load_model(config, precision)
         trainer = SFTTrainer(
             model=model,
