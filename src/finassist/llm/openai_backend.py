@@ -15,8 +15,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import httpx
-
 from finassist.config import ModelConfig, Settings
 from finassist.errors import ConfigError
 from finassist.llm.registry import register_backend
@@ -72,7 +70,7 @@ class OpenAIBackend:
         self._client = openai.OpenAI(
             base_url=self.base_url,
             api_key=api_key,
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            timeout=openai.Timeout(timeout, connect=connect_timeout),
             max_retries=0,
         )
 
@@ -130,9 +128,9 @@ class OpenAIBackend:
             raise ModelResponseError(
                 f"模型服务 {self.base_url} 在流式应答中发来了无法解析的数据：{exc.doc[:120]!r}"
             ) from exc
-        except (httpx.TimeoutException, self._openai.APITimeoutError) as exc:
+        except self._openai.APITimeoutError as exc:
             raise self._timeout_error() from exc
-        except (httpx.HTTPError, self._openai.APIError) as exc:
+        except (self._openai.APIError, OSError) as exc:
             raise ModelUnavailable(f"模型服务 {self.base_url} 的流式应答中断：{exc}") from exc
         tool_calls = tuple(
             ToolCall(c["id"] or f"call_{i}", c["name"], c["args"] or "{}")
@@ -181,7 +179,7 @@ class OpenAIBackend:
                     f"模型服务 {self.base_url} 的应答不是合法的 JSON，请确认它是 OpenAI 兼容接口。"
                 ) from exc
 
-    def _delay(self, attempt: int, response: httpx.Response | None) -> float:
+    def _delay(self, attempt: int, response: Any) -> float:
         delay = self.backoff_base * (2**attempt)
         header = response.headers.get("retry-after") if response is not None else None
         if header:
