@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -20,33 +19,36 @@ from finassist.errors import InvalidInput
 
 kb_app = typer.Typer(help="知识库：导入文档、查看、删除、统计与检索。", no_args_is_help=True)
 
-EMBEDDER_ENV = "FINASSIST_KB_EMBEDDER"  # e.g. /models/bge-small-zh (a local directory)
-RERANKER_ENV = "FINASSIST_KB_RERANKER"
 JsonOpt = Annotated[bool, typer.Option("--json", help="以 JSON 输出")]
 EmbedderOpt = Annotated[
     str | None,
-    typer.Option("--embedder", help=f"本地向量模型目录（也可设 {EMBEDDER_ENV}）；不设则仅用 BM25"),
+    typer.Option(
+        "--embedder",
+        help="向量模型（本地目录；也可在配置 [finassist.kb] embedder 或 FINASSIST_KB__EMBEDDER 中设置）",
+    ),
 ]
 RerankerOpt = Annotated[
-    str | None, typer.Option("--reranker", help=f"本地重排序模型目录（也可设 {RERANKER_ENV}）")
+    str | None,
+    typer.Option("--reranker", help="本地重排序模型目录（也可设 FINASSIST_KB__RERANKER）"),
 ]
 
 
 def build_kb(
     settings: Settings, *, embedder: str | None = None, reranker: str | None = None
 ) -> Any:
-    """The knowledge base over the settings' database, with the models the options/env name."""
-    from finassist.kb import KnowledgeBase, load_embedder, load_reranker
+    """The knowledge base over the settings' database, with the models the options or the
+    settings (``[finassist.kb]``) name; ``--embedder`` turns dense retrieval on."""
+    from finassist.runtime import open_kb
 
     db = common.database(settings)
     db.check_schema()
-    embedder = embedder or os.environ.get(EMBEDDER_ENV) or None
-    reranker = reranker or os.environ.get(RERANKER_ENV) or None
-    return KnowledgeBase(
-        db,
-        embedder=load_embedder(embedder) if embedder else None,
-        reranker=load_reranker(reranker) if reranker else None,
+    kb = settings.kb.model_copy(
+        update={
+            **({"embedder": embedder, "hybrid": True} if embedder else {}),
+            **({"reranker": reranker} if reranker else {}),
+        }
     )
+    return open_kb(kb, db)
 
 
 def _emit(data: Any) -> None:
@@ -174,24 +176,6 @@ def search(
     for n, p in enumerate(result.passages, start=1):
         console.print(f"[bold][{n}] {escape(p.citation)}[/] [dim]({p.score:.3f}, {p.chunk_id})[/]")
         console.print(escape(p.text))
-
-
-def assistant_sources(db: Any) -> Any:
-    """What ``ask``/``chat``/``demo`` give the assistant: the KB over ``db`` and, if enabled
-    (``FINASSIST_WEBSEARCH``), the web search provider. Environment read here, at the edge."""
-    from finassist.assistant.knowledge import KnowledgeSources
-    from finassist.kb import KnowledgeBase, load_embedder, load_reranker
-    from finassist.websearch import WebSearchConfig, build_provider
-
-    embedder = os.environ.get(EMBEDDER_ENV) or None
-    reranker = os.environ.get(RERANKER_ENV) or None
-    kb = KnowledgeBase(
-        db,
-        embedder=load_embedder(embedder) if embedder else None,
-        reranker=load_reranker(reranker) if reranker else None,
-    )
-    web = build_provider(WebSearchConfig.from_env(os.environ), os.environ)
-    return KnowledgeSources(kb=kb, web=web) if web is not None else kb
 
 
 def load_sample_once(db: Any) -> None:

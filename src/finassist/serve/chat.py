@@ -19,14 +19,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from finassist.assistant import Assistant, Reply
 from finassist.serve.errors import ApiError
 from finassist.serve.keys import Principal
 from finassist.serve.metrics import count_tokens
-from finassist.store.schema import turns
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 APPEND_ATTEMPTS = 12
@@ -134,18 +132,7 @@ class ChatService:
                     if attempt == APPEND_ATTEMPTS - 1:
                         raise
                     time.sleep(RETRY_BASE_SECONDS * (1 + attempt) * random.random())
-            seq = self._stored_seq(reply)
-        return ChatTurn(reply, seq, question)
-
-    def _stored_seq(self, reply: Reply) -> int:
-        with self.assistant.db.read() as conn:
-            seq = conn.execute(
-                select(turns.c.seq)
-                .where(turns.c.session_id == reply.session_id, turns.c.reply_text == reply.text)
-                .order_by(turns.c.seq.desc())
-                .limit(1)
-            ).scalar_one_or_none()
-        return int(seq or 0)
+        return ChatTurn(reply, reply.turn_id or 0, question)
 
 
 # -- OpenAI shapes -----------------------------------------------------------------------------
