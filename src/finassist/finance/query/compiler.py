@@ -91,7 +91,9 @@ def validate(query: Query, catalogue: QueryCatalogue) -> None:
                     f"没有名为 {dim} 的维度。可用：{', '.join(sorted(catalogue.dimensions))}"
                 )
             if dim not in allowed and dim != "enterprise":
-                raise InvalidInput(f"指标“{metric.label}”不能按“{catalogue.dimensions[dim].label}”分组或筛选")
+                raise InvalidInput(
+                    f"指标“{metric.label}”不能按“{catalogue.dimensions[dim].label}”分组或筛选"
+                )
         for dim in query.group_by:
             if not catalogue.dimensions[dim].group:
                 raise InvalidInput(f"维度“{catalogue.dimensions[dim].label}”只能用于筛选")
@@ -215,7 +217,9 @@ def build_select(
         stmt = stmt.join(ent, ent.c.id == subject)
     for cond in metric.where:
         stmt = stmt.where(_condition(t, cond, ctx.as_of))
-    if period is not None and not metric.snapshot:
+    if period is not None and (not metric.snapshot or query.period is not None):
+        # A balance (snapshot) is always as of the data's date; a period the user named
+        # narrows which rows it covers (开票日在9月的未结发票).
         time_col = t.c[str(metric.time)]
         stmt = stmt.where(time_col >= period.start, time_col <= period.end)
     for flt in query.filters:
@@ -264,7 +268,9 @@ def _invoice_list(stmt: Select[Any], metric: Metric, query: Query) -> Select[Any
         op = {">": value.__gt__, ">=": value.__ge__, "<": value.__lt__, "<=": value.__le__}
         stmt = stmt.having(op[threshold.op](threshold.value))
     order = value.desc() if query.descending else value.asc()
-    return stmt.order_by(order, list(stmt.selected_columns)[0]).limit(query.limit or INVOICE_LIST_LIMIT)
+    return stmt.order_by(order, next(iter(stmt.selected_columns))).limit(
+        query.limit or INVOICE_LIST_LIMIT
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -348,9 +354,7 @@ def resolve_period(query: Query, catalogue: QueryCatalogue, as_of: date) -> Peri
     if query.period is not None:
         p = query.period
         return Period(p.start, p.end, p.label or f"{p.start.isoformat()} 至 {p.end.isoformat()}")
-    flows = [
-        m for name in query.metrics for m in _bases(name, catalogue) if not m.snapshot
-    ]
+    flows = [m for name in query.metrics for m in _bases(name, catalogue) if not m.snapshot]
     return last_months(DEFAULT_MONTHS, as_of) if flows else None
 
 

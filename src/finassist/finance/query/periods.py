@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from finassist.assistant.guard import chinese_numeral
+from finassist.numerals import chinese_numeral
 
 _N = r"(\d+|[零一二两三四五六七八九十]+)"
 _MONTH_N = r"(\d{1,2}|十[一二]?|[一二三四五六七八九])"
@@ -58,7 +58,7 @@ class Period:
         ``year_ago`` (同比 / 去年同期: the same dates a year earlier)."""
         if how == "year_ago":
             start, end = _minus_year(self.start), _minus_year(self.end)
-            return Period(start, end, f"去年同期（{_label_dates(start, end)}）")
+            return Period(start, end, "去年同期")
         if _whole_months(self):
             months = _month_index(self.end) - _month_index(self.start) + 1
             start = _from_index(_month_index(self.start) - months)
@@ -66,7 +66,7 @@ class Period:
         else:
             end = self.start - timedelta(days=1)
             start = end - timedelta(days=self.days - 1)
-        return Period(start, end, f"上一期（{_label_dates(start, end)}）")
+        return Period(start, end, "上一期")
 
     def to_json(self) -> dict[str, str]:
         return {"start": self.start.isoformat(), "end": self.end.isoformat(), "label": self.label}
@@ -102,10 +102,6 @@ def _minus_year(day: date) -> date:
 
 def _whole_months(period: Period) -> bool:
     return period.start.day == 1 and period.end == _month_end(period.end)
-
-
-def _label_dates(start: date, end: date) -> str:
-    return f"{start.isoformat()} 至 {end.isoformat()}"
 
 
 def _number(text: str) -> int | None:
@@ -165,7 +161,7 @@ def _day_range(m: re.Match[str], as_of: date) -> Period | None:
         return None
     if end < start:
         return None
-    return _clamp(start, end, f"{start.isoformat()} 至 {end.isoformat()}", as_of)
+    return _clamp(start, end, "指定区间", as_of)
 
 
 @rule(r"(?:近|最近|过去|这)\s*(半)\s*(?:年|个?年)|(?:近|最近|过去)半年")
@@ -181,10 +177,10 @@ def _last_n(m: re.Match[str], as_of: date) -> Period | None:
     return _relative(number, m.group(2), as_of)
 
 
-@rule(rf"{_N}\s*(个月|天)(?:内|以内|以来)")
+@rule(rf"{_N}\s*(个月|个季度)(?:内|以内|以来)?|{_N}\s*(天)(?:内|以内|以来)")
 def _n_within(m: re.Match[str], as_of: date) -> Period | None:
-    number = _number(m.group(1))
-    return _relative(number, m.group(2), as_of) if number else None
+    number = _number(m.group(1) or m.group(3))
+    return _relative(number, m.group(2) or m.group(4), as_of) if number else None
 
 
 @rule(r"(?:最近|近|过去)(?:一|1)?(?:整)?年|全年|一整年")
@@ -286,9 +282,7 @@ def _relative(number: int, unit: str, as_of: date) -> Period | None:
         return Period(as_of - timedelta(days=days - 1), as_of, f"近{days}天", {"days": days})
     if unit in ("周", "星期"):
         days = min(number * 7, MAX_DAYS)
-        return Period(
-            as_of - timedelta(days=days - 1), as_of, f"近{number}周", {"days": days}
-        )
+        return Period(as_of - timedelta(days=days - 1), as_of, f"近{number}周", {"days": days})
     months = number * {"月": 1, "季度": 3, "年": 12}[unit]
     return _last_months(min(months, MAX_MONTHS), as_of)
 
