@@ -33,8 +33,8 @@ class Threshold(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    metric: str
-    op: Literal[">", ">=", "<", "<="]
+    metric: str = Field(description="指标")
+    op: Literal[">", ">=", "<", "<="] = Field(description="比较方式")
     value: Decimal = Field(description="金额用元，比例用 0–1 的小数，天数用天")
 
 
@@ -43,9 +43,9 @@ class PeriodSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start: date
-    end: date
-    label: str = ""
+    start: date = Field(description="开始日期（含）")
+    end: date = Field(description="结束日期（含）")
+    label: str = Field("", description="回答中说明的时间名称，如“2026年9月”")
 
 
 class Query(BaseModel):
@@ -54,13 +54,17 @@ class Query(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     metrics: list[str] = Field(min_length=1, max_length=4, description="指标，见目录")
-    filters: list[Filter] = Field(default_factory=list)
-    thresholds: list[Threshold] = Field(default_factory=list)
-    group_by: list[str] = Field(default_factory=list, max_length=2)
+    filters: list[Filter] = Field(default_factory=list, description="按维度筛选")
+    thresholds: list[Threshold] = Field(
+        default_factory=list, description="按指标值筛选分组，如开票金额超过500万"
+    )
+    group_by: list[str] = Field(
+        default_factory=list, max_length=2, description="分组维度，最多两个"
+    )
     period: PeriodSpec | None = Field(None, description="统计期；不填时流量指标取近12个月")
     order_by: str | None = Field(None, description="按哪个指标排序（默认第一个指标）")
-    descending: bool = True
-    limit: int | None = Field(None, ge=1, le=MAX_LIMIT)
+    descending: bool = Field(True, description="true：从高到低；false：从低到高")
+    limit: int | None = Field(None, ge=1, le=MAX_LIMIT, description="最多返回几行（前N名）")
     compare: Literal["previous", "year_ago"] | None = Field(
         None, description="previous：环比上一期；year_ago：同比去年同期"
     )
