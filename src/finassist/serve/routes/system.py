@@ -1,13 +1,16 @@
-"""Health, metrics and "who am I": ``/api/health``, ``/metrics`` (and ``/api/metrics``), ``/api/me``."""
+"""Health, metrics, "who am I" and the web font: ``/api/health``, ``/metrics`` (and
+``/api/metrics``), ``/api/me``, ``/fonts/cjk.ttf``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse
 from sqlalchemy import text
 
 from finassist.errors import FinassistError
+from finassist.finance.charts.fonts import BUNDLED_FONT
 from finassist.serve.errors import ApiError
 from finassist.serve.options import MODEL_NAME
 from finassist.serve.state import Caller, get_state
@@ -50,3 +53,11 @@ def me(request: Request, principal: Caller) -> dict[str, Any]:
         "kb": state.kb.service is not None,
         "model": MODEL_NAME,
     }
+
+
+@router.get("/fonts/cjk.ttf", include_in_schema=False)
+def cjk_font() -> FileResponse:
+    """The bundled Chinese font, the web UI's fallback when the browser's machine has none."""
+    return FileResponse(
+        BUNDLED_FONT, media_type="font/ttf", headers={"Cache-Control": "public, max-age=86400"}
+    )
