@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, PlainTextResponse
 from sqlalchemy import text
 
 from finassist.errors import FinassistError
@@ -36,7 +36,7 @@ def health(request: Request) -> dict[str, Any]:
 
 
 @router.get("/metrics", include_in_schema=False)
-@router.get("/api/metrics")
+@router.get("/api/metrics", response_class=PlainTextResponse)
 def metrics(request: Request) -> Response:
     """Prometheus metrics of this server process (text exposition format)."""
     return get_state(request).metrics.render()
@@ -52,6 +52,7 @@ def me(request: Request, principal: Caller) -> dict[str, Any]:
         "key_id": principal.key_id,
         "kb": state.kb.service is not None,
         "model": MODEL_NAME,
+        "max_message_chars": state.options.max_message_chars,
     }
 
 
