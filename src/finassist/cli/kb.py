@@ -39,7 +39,7 @@ def build_kb(
     from finassist.kb import KnowledgeBase, load_embedder, load_reranker
 
     db = common.database(settings)
-    db.check_schema()
+    db.ensure_schema()  # a fresh home: `kb ingest` creates the database itself
     embedder = embedder or os.environ.get(EMBEDDER_ENV) or None
     reranker = reranker or os.environ.get(RERANKER_ENV) or None
     return KnowledgeBase(
