@@ -31,6 +31,7 @@ from finassist.data.export import DatasetWriter, check_formats
 from finassist.data.readers import ReadReport, read_messages
 from finassist.data.records import Sample, StageStats
 from finassist.data.report import bin_sizes, length_bin, render_html
+from finassist.embed import get_embedder
 from finassist.errors import ConfigError
 from finassist.llm.types import ChatBackend
 from finassist.nlp.pii import KIND_TITLES, PiiMasker
@@ -317,12 +318,10 @@ def _semantic(
             stats.notes.append("语义去重已关闭")
         return np.zeros(len(replies), dtype=bool), empty
     start = time.perf_counter()
-    options: dict[str, Any] = (
-        {"dim": sc.dim, "seed": config.seed}
-        if sc.embedder == "tfidf-svd"
-        else {"model_path": sc.model_path}
-    )
-    embedder = semantic.get_embedder(sc.embedder, **options)
+    if sc.embedder == "tfidf-svd":
+        embedder = get_embedder("tfidf-svd", dim=sc.dim, seed=config.seed)
+    else:
+        embedder = get_embedder(f"{sc.embedder}:{sc.model_path}" if sc.model_path else sc.embedder)
     vectors = semantic.embed_all(
         embedder, replies, config.seed, lambda d, t: progress("语义去重：向量化", d, t)
     )
