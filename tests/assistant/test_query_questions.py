@@ -427,3 +427,26 @@ def test_the_model_tool_stays_in_scope(db: Database) -> None:
     with pytest.raises(NotFound):  # M001's client, asked for by id: as if it did not exist
         tool.run(ctx, {"metrics": ["invoice_amount"],
                        "filters": [{"dimension": "enterprise", "values": ["E0001"]}]})  # fmt: skip
+
+
+# -- mislabels (issue 14) ------------------------------------------------------------------------
+
+
+def test_overdue_figure_is_cited_to_the_overdue_metric_and_the_list_heading_is_true(
+    assistant: Assistant,
+) -> None:
+    (reply,) = ask(assistant, "远航汽配还有哪些应收发票没付？")
+    cite = re.search(r"逾期金额 ([\d,.]+) 元((?:\[\d+\])+)", reply.text)
+    assert cite
+    for n in re.findall(r"\d+", cite.group(2)):
+        item = reply.evidence[int(n) - 1]
+        assert item.kind == "metric", item.text
+    assert "按逾期天数排序" not in reply.text
+    dues = re.findall(r"到期日 (\d{4}-\d\d-\d\d)", reply.text)
+    assert dues == sorted(dues) and "按到期日先后排列" in reply.text
+
+
+def test_a_suppliers_buyer_is_called_a_core_enterprise(assistant: Assistant) -> None:
+    (reply,) = ask(assistant, "恒泰精密的基本情况")
+    assert "华东汽车集团股份有限公司（核心企业" in reply.text
+    assert "华东汽车集团股份有限公司（供应商" not in reply.text
