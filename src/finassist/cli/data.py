@@ -121,12 +121,6 @@ def build(
                 )
                 db = None
 
-    backend = None
-    if cfg.llm.backend:
-        from finassist.data.llm import get_backend
-
-        backend = get_backend(cfg.llm.backend, settings, **cfg.llm.options)
-
     with progress_bar() as progress:
         tasks: dict[str, int] = {}
 
@@ -141,7 +135,7 @@ def build(
             out_dir,
             db=db,
             as_of=settings.as_of,
-            backend=backend,
+            settings=settings,
             base_dir=base,
             progress=report,
         )

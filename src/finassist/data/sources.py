@@ -23,11 +23,12 @@ from typing import Any
 
 import yaml
 
-from finassist.data.llm import ChatBackend, generate_question
+from finassist.data.llm import generate_question
 from finassist.data.readers import ReadReport, detect_encoding
 from finassist.data.records import Sample
 from finassist.data.sessions import sample_id
 from finassist.errors import FinassistError, InvalidInput
+from finassist.llm.types import ChatBackend
 
 KNOWLEDGE_SUFFIXES = (".md", ".txt", ".jsonl")
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
