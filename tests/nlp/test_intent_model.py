@@ -135,11 +135,16 @@ def test_context_gate_rules_out_the_other_domain(router) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["如何修改联系号码", "怎么更换绑定的手机号码", "实名认证一直通不过怎么办", "app里怎么注销账号"]
+    "text",
+    ["如何修改联系号码", "怎么更换绑定的手机号码", "实名认证一直通不过怎么办", "app里怎么注销账号"],
 )
 def test_app_and_account_how_to_is_customer_service(router, text) -> None:
     verdict = router.classify(text)
-    assert (verdict.name, verdict.label, verdict.group) == ("customer_service", "客服问询", "service")
+    assert (verdict.name, verdict.label, verdict.group) == (
+        "customer_service",
+        "客服问询",
+        "service",
+    )
 
 
 def test_a_greeting_inside_a_question_does_not_make_it_small_talk(router) -> None:

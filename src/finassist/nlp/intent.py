@@ -261,7 +261,9 @@ class IntentRouter:
                 return self.model, self.model.predict_proba(self.features(text))
             except EmbeddingUnavailable as exc:
                 if self.fallback is None:
-                    raise ModelError(f"{exc} 意图模型需要句向量，且没有可用的字符特征备用模型。") from exc
+                    raise ModelError(
+                        f"{exc} 意图模型需要句向量，且没有可用的字符特征备用模型。"
+                    ) from exc
                 log.warning("%s 意图识别改用仅字符特征的备用模型（准确率较低）。", exc)
                 self._dense_failed = True
         assert self.fallback is not None

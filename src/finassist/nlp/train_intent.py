@@ -146,7 +146,10 @@ def routed(model: LinearModel, router: IntentRouter, threshold: float) -> Intent
 
 
 def accuracy_at(
-    router: IntentRouter, rows: Sequence[Row], cache: VectorCache | None, thresholds: Sequence[float]
+    router: IntentRouter,
+    rows: Sequence[Row],
+    cache: VectorCache | None,
+    thresholds: Sequence[float],
 ) -> dict[float, float]:
     """Accuracy on ``rows`` at each threshold (answers below it count as ``unknown``)."""
     vectors = cache.vectors([r[0] for r in rows]) if cache is not None else [None] * len(rows)
@@ -168,9 +171,7 @@ def pick_threshold(rows: Sequence[Row], router: IntentRouter, cache: VectorCache
     """The threshold with the best accuracy on a stratified 20% of the training rows."""
     train_idx, test_idx = stratified_split([r[1] for r in rows])
     model = train([rows[i] for i in train_idx], router, cache, calibrate=True)
-    scores = accuracy_at(
-        routed(model, router, 0.5), [rows[i] for i in test_idx], cache, THRESHOLDS
-    )
+    scores = accuracy_at(routed(model, router, 0.5), [rows[i] for i in test_idx], cache, THRESHOLDS)
     return max(THRESHOLDS, key=lambda t: (scores[t], -t))
 
 
@@ -212,7 +213,9 @@ def main() -> None:
     sources = sorted({r[2] for r in rows})
     for out, vectors in ((args.out, cache), (args.out.with_name(FALLBACK_OUT.name), None)):
         threshold = pick_threshold(rows, router, vectors)
-        model = train(rows, router, vectors, threshold=threshold, examples=len(rows), sources=sources)
+        model = train(
+            rows, router, vectors, threshold=threshold, examples=len(rows), sources=sources
+        )
         model.save(out)
         print(
             f"已写入 {out}：{len(rows)} 条样例，{len(model.classes)} 类，"
