@@ -20,6 +20,7 @@ import finassist.assistant.knowledge  # noqa: F401  (registers the knowledge com
 from finassist.assistant import guard, llm_turn, memory, policy
 from finassist.assistant.compose import template
 from finassist.assistant.handlers import HANDLERS, Answer, TurnInput
+from finassist.assistant.query_turn import QueryLayer
 from finassist.assistant.session import Session, SessionState, SessionStore
 from finassist.assistant.slots import (
     explicit_company,
@@ -78,6 +79,7 @@ class Assistant:
         self._directories: dict[str, EnterpriseDirectory] = {}
         self._callers: dict[str, Caller] = {}
         self._keywords = self.router.keywords()
+        self.queries = QueryLayer()  # issue 14: data questions over the caller's own book
 
     # -- public --------------------------------------------------------------------------------
 
@@ -128,9 +130,15 @@ class Assistant:
         else:
             session = Session(uuid.uuid4().hex, manager_id, SessionState(), 0)
         tools = ToolContext(self.db, caller, self.as_of())
-        understanding = self._understand(message, session.state, self._directory(caller, tools))
-        reply = self._answer(message, understanding, session, tools)
-        self._remember(session.state, understanding)
+        directory = self._directory(caller, tools)
+        reply = None
+        if self.backend is None:  # a model gets the same layer as its query_data tool
+            reply = self.queries.answer(message, session, tools, directory)
+        if reply is None:
+            understanding = self._understand(message, session.state, directory)
+            reply = self._answer(message, understanding, session, tools)
+            self._remember(session.state, understanding)
+            self.queries.forget(session.state)
         if not record:
             return reply
         self.sessions.append(

@@ -1,14 +1,16 @@
-"""Health, metrics and "who am I": ``/api/health``, ``/metrics`` (and ``/api/metrics``), ``/api/me``."""
+"""Health, metrics, "who am I" and the web font: ``/api/health``, ``/metrics`` (and
+``/api/metrics``), ``/api/me``, ``/fonts/cjk.ttf``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import FileResponse, PlainTextResponse
 from sqlalchemy import text
 
 from finassist.errors import FinassistError
+from finassist.finance.charts.fonts import BUNDLED_FONT
 from finassist.serve.errors import ApiError
 from finassist.serve.options import MODEL_NAME
 from finassist.serve.state import Caller, get_state
@@ -52,3 +54,11 @@ def me(request: Request, principal: Caller) -> dict[str, Any]:
         "model": MODEL_NAME,
         "max_message_chars": state.options.max_message_chars,
     }
+
+
+@router.get("/fonts/cjk.ttf", include_in_schema=False)
+def cjk_font() -> FileResponse:
+    """The bundled Chinese font, the web UI's fallback when the browser's machine has none."""
+    return FileResponse(
+        BUNDLED_FONT, media_type="font/ttf", headers={"Cache-Control": "public, max-age=86400"}
+    )
