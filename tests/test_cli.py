@@ -147,3 +147,14 @@ def test_demo_seeds_a_fresh_home_then_serves(tmp_path: Path) -> None:
     assert check.returncode == 0 and "2026-10-31" in check.stdout
     again = run(tmp_path, "db", "seed")
     assert again.returncode == 1 and "已有数据" in again.stderr
+
+
+def test_seed_and_kb_ingest_create_the_database_on_a_fresh_home(tmp_path: Path) -> None:
+    seeded = run(tmp_path / "a", "db", "seed")
+    assert seeded.returncode == 0, seeded.stderr
+    assert "2026-10-31" in run(tmp_path / "a", "db", "check").stdout
+    note = tmp_path / "制度.md"
+    note.write_text("# 保理业务管理办法\n\n第一条 保理融资期限不超过一年。\n", encoding="utf-8")
+    ingested = run(tmp_path / "b", "kb", "ingest", str(note))
+    assert ingested.returncode == 0, ingested.stderr
+    assert "保理" in run(tmp_path / "b", "kb", "search", "保理融资期限").stdout

@@ -20,6 +20,7 @@ import finassist.assistant.knowledge  # noqa: F401  (registers the knowledge com
 from finassist.assistant import calculation, guard, llm_turn, memory, policy
 from finassist.assistant.compose import template
 from finassist.assistant.handlers import HANDLERS, Answer, TurnInput
+from finassist.assistant.query_turn import QueryLayer
 from finassist.assistant.session import Session, SessionState, SessionStore
 from finassist.assistant.slots import (
     explicit_company,
@@ -33,7 +34,7 @@ from finassist.errors import AccessDenied, NotFound
 from finassist.finance.base import Caller, ToolContext
 from finassist.finance.directory import EnterpriseDirectory, Match
 from finassist.nlp.intent import UNKNOWN, IntentRouter
-from finassist.nlp.normalize import normalize_message
+from finassist.nlp.normalize import MAX_MESSAGE_CHARS, normalize_message
 from finassist.store import Database
 from finassist.store.schema import managers
 
@@ -66,8 +67,10 @@ class Assistant:
         router: IntentRouter | None = None,
         kb: Any = None,
         backend: Any = None,
+        max_message_chars: int = MAX_MESSAGE_CHARS,
     ) -> None:
         self.db = db
+        self.max_message_chars = max_message_chars
         self.kb = kb
         self.backend = backend  # a Router or ChatBackend (llm/); None: the offline engine
         self.router = router or IntentRouter.default()
@@ -76,6 +79,7 @@ class Assistant:
         self._directories: dict[str, EnterpriseDirectory] = {}
         self._callers: dict[str, Caller] = {}
         self._keywords = self.router.keywords()
+        self.queries = QueryLayer()  # issue 14: data questions over the caller's own book
 
     # -- public --------------------------------------------------------------------------------
 
@@ -106,24 +110,35 @@ class Assistant:
         manager_id: str,
         session_id: str | None = None,
         record: bool = True,
+        session: Session | None = None,
     ) -> Reply:
         """Answer one message in a conversation (a new one when ``session_id`` is None).
 
         ``record=False`` answers a one-off question without storing a conversation (an
         evaluation run: its questions are not the bank's traffic nor any version's usage).
+        ``session`` is a conversation the caller already loaded (or :meth:`resume` rebuilt);
+        a new conversation is stored only together with its first turn.
         """
-        message = normalize_message(text)
+        message = normalize_message(text, max_chars=self.max_message_chars)
         caller = self.caller(manager_id)
-        if session_id:
+        if session is not None:
+            pass
+        elif session_id:
             session = self.sessions.load(session_id, manager_id, is_admin=caller.is_admin)
         elif record:
-            session = self.sessions.create(manager_id)
+            session = self.sessions.new(manager_id)
         else:
             session = Session(uuid.uuid4().hex, manager_id, SessionState(), 0)
         tools = ToolContext(self.db, caller, self.as_of())
-        understanding = self._understand(message, session.state, self._directory(caller, tools))
-        reply = self._answer(message, understanding, session, tools)
-        self._remember(session.state, understanding)
+        directory = self._directory(caller, tools)
+        reply = None
+        if self.backend is None:  # a model gets the same layer as its query_data tool
+            reply = self.queries.answer(message, session, tools, directory)
+        if reply is None:
+            understanding = self._understand(message, session.state, directory)
+            reply = self._answer(message, understanding, session, tools)
+            self._remember(session.state, understanding)
+            self.queries.forget(session.state)
         if not record:
             return reply
         self.sessions.append(
@@ -140,6 +155,23 @@ class Assistant:
             model=reply.meta.get("model"),
         )
         return reply
+
+    def resume(self, history: list[tuple[str, str]], *, manager_id: str) -> Session:
+        """A new, not yet stored conversation whose memory is rebuilt from earlier exchanges
+        (user message, reply) that a stateless client sends back: each message is understood
+        again (nothing answered, no model called); the exchanges are stored with the next turn.
+        """
+        caller = self.caller(manager_id)
+        session = self.sessions.new(manager_id)
+        tools = ToolContext(self.db, caller, self.as_of())
+        directory = self._directory(caller, tools)
+        for user_text, reply_text in history:
+            message = normalize_message(user_text, max_chars=self.max_message_chars)
+            understanding = self._understand(message, session.state, directory)
+            self._remember(session.state, understanding)
+            intent = understanding.reply_intent or understanding.intent
+            session.imported.append((message, reply_text, intent))
+        return session
 
     # -- understanding ---------------------------------------------------------------------------
 

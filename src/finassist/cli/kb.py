@@ -36,15 +36,15 @@ def build_kb(
     settings: Settings, *, embedder: str | None = None, reranker: str | None = None
 ) -> Any:
     """The knowledge base over the settings' database, with the models the options/env name."""
-    from finassist.kb import KnowledgeBase, load_embedder, load_reranker
+    from finassist.kb import KnowledgeBase, get_embedder, load_reranker
 
     db = common.database(settings)
-    db.check_schema()
+    db.ensure_schema()  # a fresh home: `kb ingest` creates the database itself
     embedder = embedder or os.environ.get(EMBEDDER_ENV) or None
     reranker = reranker or os.environ.get(RERANKER_ENV) or None
     return KnowledgeBase(
         db,
-        embedder=load_embedder(embedder) if embedder else None,
+        embedder=get_embedder(embedder) if embedder else None,
         reranker=load_reranker(reranker) if reranker else None,
     )
 
@@ -180,14 +180,14 @@ def assistant_sources(db: Any) -> Any:
     """What ``ask``/``chat``/``demo`` give the assistant: the KB over ``db`` and, if enabled
     (``FINASSIST_WEBSEARCH``), the web search provider. Environment read here, at the edge."""
     from finassist.assistant.knowledge import KnowledgeSources
-    from finassist.kb import KnowledgeBase, load_embedder, load_reranker
+    from finassist.kb import KnowledgeBase, get_embedder, load_reranker
     from finassist.websearch import WebSearchConfig, build_provider
 
     embedder = os.environ.get(EMBEDDER_ENV) or None
     reranker = os.environ.get(RERANKER_ENV) or None
     kb = KnowledgeBase(
         db,
-        embedder=load_embedder(embedder) if embedder else None,
+        embedder=get_embedder(embedder) if embedder else None,
         reranker=load_reranker(reranker) if reranker else None,
     )
     web = build_provider(WebSearchConfig.from_env(os.environ), os.environ)

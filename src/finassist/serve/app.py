@@ -21,10 +21,10 @@ from finassist.assistant.session import SessionStore
 from finassist.config import Settings
 from finassist.llm import build_router
 from finassist.serve.chat import ChatService
-from finassist.serve.errors import install_error_handlers
+from finassist.serve.errors import install_error_handlers, install_openapi
 from finassist.serve.kb import KbBinding, KbService, open_kb
 from finassist.serve.keys import ApiKeyStore
-from finassist.serve.limits import BodySizeLimit
+from finassist.serve.limits import BodySizeLimit, UnicodeGuard
 from finassist.serve.metrics import Metrics
 from finassist.serve.options import ServerOptions
 from finassist.serve.passthrough import ModelCatalog
@@ -62,7 +62,13 @@ def create_app(
     binding = KbBinding(kb) if kb is not None else open_kb(settings, db)
     engine = binding.service.engine if binding.service is not None else None
     router = build_router(settings, db=db)  # None: the offline engine
-    assistant = Assistant(db, as_of=settings.as_of, kb=engine, backend=router)
+    assistant = Assistant(
+        db,
+        as_of=settings.as_of,
+        kb=engine,
+        backend=router,
+        max_message_chars=options.max_message_chars,
+    )
     metrics = Metrics()
     state = ServerState(
         settings=settings,
@@ -94,6 +100,7 @@ def create_app(
     app.state.server = state
     install_error_handlers(app)
     app.middleware("http")(metrics.middleware)
+    app.add_middleware(UnicodeGuard)
     app.add_middleware(
         BodySizeLimit,
         max_body_bytes=options.max_body_bytes,
@@ -102,6 +109,7 @@ def create_app(
     for module in (openai_api, sessions, kb_routes, enterprises, system):
         app.include_router(module.router)
 
+    install_openapi(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -7,13 +7,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from finassist.errors import ConfigError
+from finassist.nlp.normalize import MAX_MESSAGE_CHARS
 
 MODEL_NAME = "finassist"
 DEFAULT_RATE_PER_MINUTE = 120
 DEFAULT_BURST = 30
 DEFAULT_MAX_BODY_BYTES = 1 << 20  # JSON requests
 DEFAULT_MAX_UPLOAD_BYTES = 20 << 20  # knowledge-base documents
-DEFAULT_MAX_MESSAGE_CHARS = 4000
+DEFAULT_MAX_MESSAGE_CHARS = MAX_MESSAGE_CHARS  # the one limit: the assistant enforces it too
 DEFAULT_MAX_MESSAGES = 200
 DEFAULT_MAX_PROMPT_CHARS = 64_000  # a whole conversation sent through to a configured model
 DEFAULT_STREAM_CHUNK_CHARS = 12
