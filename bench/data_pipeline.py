@@ -117,9 +117,10 @@ def semantic_compare(texts: list[str], threshold: float, with_agglomerative: boo
     from sklearn.metrics import adjusted_rand_score
 
     from finassist.data import semantic
+    from finassist.embed import get_embedder
 
     start = time.perf_counter()
-    vectors = semantic.embed_all(semantic.get_embedder("tfidf-svd", dim=96), texts)
+    vectors = semantic.embed_all(get_embedder("tfidf-svd", dim=96), texts)
     embed = time.perf_counter() - start
     start = time.perf_counter()
     ours = semantic.threshold_clusters(vectors, threshold, seed=0)

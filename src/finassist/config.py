@@ -102,7 +102,7 @@ class ServerSettings(Section):
     burst: int = Field(30, ge=0)
     max_body_bytes: int = Field(1 << 20, ge=0)  # JSON requests
     max_upload_bytes: int = Field(20 << 20, ge=0)  # knowledge-base documents
-    max_message_chars: int = Field(4000, ge=1)
+    max_message_chars: int = Field(2000, ge=1)  # the one limit (nlp.normalize.MAX_MESSAGE_CHARS)
     max_messages: int = Field(200, ge=1)
     max_prompt_chars: int = Field(64_000, ge=1)
     stream_chunk_chars: int = Field(12, ge=1)

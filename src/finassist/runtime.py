@@ -89,6 +89,7 @@ def build_runtime(
         router=intents,
         retriever=retriever,
         backend=llm,
+        max_message_chars=settings.server.max_message_chars,
     )
     return Runtime(settings, db, llm, kb, web, retriever, assistant, kb_problem)
 
@@ -103,10 +104,10 @@ def open_kb(kb: KbSettings, db: Database, *, embedder: Any = _UNSET) -> Any:
 
     Dense retrieval is on when ``kb.hybrid`` is set (or an ``embedder`` object is given).
     """
-    from finassist.kb import KnowledgeBase, load_embedder, load_reranker
+    from finassist.kb import KnowledgeBase, get_embedder, load_reranker
 
     if embedder is _UNSET:
-        embedder = load_embedder(kb.embedder) if kb.hybrid else None
+        embedder = get_embedder(kb.embedder, threads=kb.embed_threads) if kb.hybrid else None
     reranker = load_reranker(kb.reranker) if kb.reranker else None
     return KnowledgeBase(db, embedder=embedder, reranker=reranker)
 

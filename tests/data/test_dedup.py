@@ -11,6 +11,7 @@ import pytest
 from finassist.data import semantic
 from finassist.data.dedup import NearDupOptions, exact_dedup, near_dedup, require_data_extra
 from finassist.data.records import Sample, StageStats
+from finassist.embed import get_embedder
 from finassist.errors import InvalidInput
 
 
@@ -78,7 +79,7 @@ def test_tfidf_svd_embedder_puts_paraphrases_close() -> None:
         "反向保理由核心企业确权，利率更低。",
         "订单融资年化利率在4%左右。",
     ] * 3
-    vectors = semantic.embed_all(semantic.get_embedder("tfidf-svd", dim=8), texts)
+    vectors = semantic.embed_all(get_embedder("tfidf-svd", dim=8), texts)
     sims = vectors @ vectors.T
     assert sims[0, 1] > sims[0, 2] + 0.3 and sims[0, 0] > 0.99
 
@@ -87,12 +88,12 @@ def test_missing_model_or_extra_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     with pytest.raises(InvalidInput, match="模型目录不存在"):
-        semantic.get_embedder("sentence-transformers", model_path=str(tmp_path / "none"))
+        get_embedder(f"sentence-transformers:{tmp_path / 'none'}")
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)
-    with pytest.raises(InvalidInput, match="pip install sentence-transformers"):
-        semantic.get_embedder("sentence-transformers", model_path=str(tmp_path))
-    with pytest.raises(InvalidInput, match="未知的嵌入方式"):
-        semantic.get_embedder("word2vec")
+    with pytest.raises(InvalidInput, match=r"finassist\[vectors\]"):
+        get_embedder(str(tmp_path))
+    with pytest.raises(InvalidInput, match="未知的向量模型：word2vec"):
+        get_embedder("word2vec")
     monkeypatch.setitem(sys.modules, "datasketch", None)
     with pytest.raises(InvalidInput, match=r"pip install 'finassist\[data\]'"):
         require_data_extra("datasketch")

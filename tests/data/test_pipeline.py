@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from finassist.config import Settings
 from finassist.data.chatlog import write_sample_chatlog
 from finassist.data.config import config_from_dict
-from finassist.data.llm import ScriptedBackend, register_backend
+from finassist.data.llm import model_backend
 from finassist.data.pipeline import build_dataset
-from finassist.errors import InvalidInput
+from finassist.errors import ConfigError, InvalidInput
+from finassist.llm.scripted import ScriptedBackend
+from finassist.llm.types import Message
 from finassist.nlp.pii import find_pii
 from finassist.store import Database
 
@@ -121,11 +124,11 @@ def test_build_is_deterministic_and_atomic(tmp_path: Path) -> None:
     assert [p.name for p in keep.iterdir()] == ["mine.txt"]
 
 
-def test_llm_steps_run_through_a_registered_backend(
+def test_llm_steps_run_through_a_configured_model(
     tmp_path: Path, chatlog: Path, knowledge_dir: Path
 ) -> None:
-    def respond(messages: list[dict[str, str]]) -> str:
-        prompt = messages[-1]["content"]
+    def respond(messages: list[Message]) -> str:
+        prompt = messages[-1].content
         if prompt.startswith("请为下面"):
             return "2" if "稍等" in prompt else "4"
         if prompt.startswith("请判断"):
@@ -134,8 +137,10 @@ def test_llm_steps_run_through_a_registered_backend(
             return "（改写）" + prompt.split("\n", 1)[1]
         return "这条规定是怎么说的？"
 
-    fake = ScriptedBackend(respond=respond)
-    register_backend("test-fake", lambda: fake)
+    settings = Settings(home=tmp_path, models={"test-fake": {"backend": "scripted"}})
+    fake = model_backend("test-fake", settings)
+    assert isinstance(fake, ScriptedBackend)  # the recipe's name resolves through the registry
+    fake.respond = respond
     config = config_from_dict(
         {
             "llm": {"backend": "test-fake"},
@@ -144,7 +149,7 @@ def test_llm_steps_run_through_a_registered_backend(
             "dedup": {"semantic": {"enabled": False}},
         }
     )
-    result = build_dataset(config, [chatlog], tmp_path / "out")
+    result = build_dataset(config, [chatlog], tmp_path / "out", backend=fake)
     stages = {s["name"]: s for s in result.report["stages"]}
     assert stages["llm"]["dropped"] == {"质量分低于 3": stages["llm"]["in"] - stages["llm"]["out"]}
     assert stages["llm"]["in"] > stages["llm"]["out"] > 0
@@ -154,3 +159,12 @@ def test_llm_steps_run_through_a_registered_backend(
     assert any(r["meta"].get("augmented") == "paraphrase" for r in chat)
     assert all(r["meta"]["question"] == "model" for r in manifest if r["kind"] == "knowledge")
     assert not any("未配置模型" in n for n in result.report["notes"])
+
+
+def test_a_recipe_model_name_or_option_that_does_not_exist_is_named(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, models={"judge": {"backend": "scripted"}})
+    with pytest.raises(ConfigError, match="未配置名为 judge2 的模型"):
+        model_backend("judge2", settings)
+    with pytest.raises(ConfigError, match="temperatrue"):
+        model_backend("judge", settings, {"temperatrue": 0})
+    assert model_backend("judge", settings, {"temperature": 0}).name == "judge"

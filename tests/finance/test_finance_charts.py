@@ -236,14 +236,20 @@ def test_money_is_shown_in_wan_and_yi_with_separators() -> None:
     assert format_value(Decimal("0.1234"), scale_for("比例", [])) == "12.34%"
 
 
-def test_missing_chinese_font_names_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    monkeypatch.setattr(fonts, "CJK_FAMILIES", ())
-    monkeypatch.setattr(fonts, "KNOWN_FONT_FILES", ())
-    with pytest.raises(FontMissing, match="fonts-wqy-microhei") as err:
-        fonts.find_cjk_font()
+def test_a_damaged_install_without_the_bundled_font_says_to_reinstall(tmp_path) -> None:
+    with pytest.raises(FontMissing, match="重新安装") as err:
+        fonts.find_cjk_font(tmp_path / "gone.ttf")
     assert isinstance(err.value, FinassistError)
 
 
-def test_a_chinese_font_is_installed() -> None:
+def test_the_bundled_font_draws_every_character_of_the_sample_names(sample_db) -> None:
+    from fontTools.ttLib import TTFont
+    from sqlalchemy import text
+
+    cmap = TTFont(fonts.BUNDLED_FONT).getBestCmap()
+    with sample_db.read() as conn:
+        names = [row[0] for row in conn.execute(text("SELECT name FROM enterprises"))]
+    used = set("".join(names)) | set("现金流（万元）应收账款回款客户集中度近12个月")
+    assert names and not {c for c in used if ord(c) not in cmap}
     font = fonts.find_cjk_font()
     assert font.family and font.path

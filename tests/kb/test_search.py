@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from finassist.embed import EMBEDDERS, register_embedder
 from finassist.errors import InvalidInput
-from finassist.kb import KnowledgeBase, ModelUnavailable, load_embedder, load_reranker
-from finassist.kb.models import EMBEDDERS, RERANKERS, register_embedder, register_reranker, rrf
+from finassist.kb import KnowledgeBase, ModelUnavailable, get_embedder, load_reranker
+from finassist.kb.models import RERANKERS, register_reranker, rrf
 from finassist.kb.sample import load_sample
 from finassist.store import Database
 
@@ -83,11 +84,17 @@ class FakeEmbedder:
 
     name = "fake:chars"
     VOCAB = "保理应收账款票据背书担保动态折扣中小企业付款期限经销融资"
+    dim = len(VOCAB)
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         rows = [[t.count(ch) for ch in self.VOCAB] for t in texts]
         m = np.asarray(rows, dtype=np.float32) + 1e-3
         return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+    def embed_passages(
+        self, texts: Sequence[str], batch_size: int = 32, progress: object = None
+    ) -> np.ndarray:
+        return self.embed_queries(texts)
 
 
 class FakeReranker:
@@ -101,7 +108,7 @@ class FakeReranker:
 
 @pytest.fixture
 def fakes() -> None:
-    register_embedder("fake")(lambda _path: FakeEmbedder())
+    register_embedder("fake")(lambda _path, **_: FakeEmbedder())
     register_reranker("fake")(lambda _path: FakeReranker())
     yield
     EMBEDDERS.pop("fake")
@@ -115,7 +122,7 @@ def test_rrf_rewards_agreement() -> None:
 
 
 def test_hybrid_search_fuses_vectors_and_reranks(empty_db: Database, fakes: None) -> None:
-    kb = KnowledgeBase(empty_db, embedder=load_embedder("fake:/nowhere"))
+    kb = KnowledgeBase(empty_db, embedder=get_embedder("fake:/nowhere"))
     load_sample(kb, ids=("manual-early_payment", "manual-distribution_financing"))
     assert kb.stats()["embedded_chunks"] == kb.stats()["chunks"] > 0
     result = kb.search("动态折扣", top_k=3)
@@ -124,14 +131,14 @@ def test_hybrid_search_fuses_vectors_and_reranks(empty_db: Database, fakes: None
     # A query with no BM25 match still gets dense neighbours.
     assert kb.search("zzz 折扣", top_k=2).passages
     ranked = KnowledgeBase(
-        empty_db, embedder=load_embedder("fake:x"), reranker=load_reranker("fake:y")
+        empty_db, embedder=get_embedder("fake:x"), reranker=load_reranker("fake:y")
     ).search("循环额度", top_k=3)
     assert ranked.reranked and "循环额度" in ranked.passages[0].text
 
 
 def test_missing_models_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ModelUnavailable, match="不会下载模型"):
-        load_embedder(str(tmp_path / "no-such-model"))
+        get_embedder(str(tmp_path / "no-such-model"))
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     with pytest.raises(ModelUnavailable, match=r"finassist\[vectors\]"):

@@ -72,8 +72,9 @@ def test_amounts_percentages_dates_and_indicators(ner) -> None:
 def test_stock_with_code_people_with_roles_and_companies(ner) -> None:
     text = "凯赛生物(688065)公告，董事长张三表示，上海华东汽车零部件有限公司将扩产。"
     found = ner.recognize(text)
-    stock = next(e for e in found if e.type == "stock")
-    assert (stock.text, stock.attrs["code"], stock.start) == ("凯赛生物", "688065", 0)
+    listed = found[0]
+    # The company announces: typed company (CFSC-NER's Corporate), its code kept.
+    assert (listed.text, listed.type, listed.attrs["code"]) == ("凯赛生物", "company", "688065")
     assert "688065" not in {e.text for e in found}
     person = next(e for e in found if e.type == "person")
     assert (person.text, person.attrs["role"]) == ("张三", "董事长")
@@ -97,3 +98,34 @@ def test_entities_never_overlap(ner) -> None:
 def test_empty_text_is_refused(ner) -> None:
     with pytest.raises(InvalidInput, match="文本为空"):
         ner.recognize("  ")
+
+
+def test_longest_name_wins_over_a_name_inside_it(ner) -> None:
+    # 中欧 is a fund house and 电子 an industry: the longer names around them win.
+    assert spans(ner.recognize("中欧骏盈B今天涨了"))[0] == ("中欧骏盈B", "fund")
+    first = ner.recognize("宇顺电子发布公告")[0]
+    assert (first.text, first.canonical, first.attrs["code"]) == ("宇顺电子", "*ST宇顺", "002289")
+    assert ("电子", "industry") not in spans(ner.recognize("宇顺电子股价大涨"))
+    assert spans(ner.recognize("买了易方达蓝筹精选混合A"))[0] == ("易方达蓝筹精选混合A", "fund")
+
+
+def test_listed_name_is_company_or_stock_by_context(ner) -> None:
+    assert spans(ner.recognize("宇顺电子发布公告"))[0] == ("宇顺电子", "company")
+    assert spans(ner.recognize("宇顺电子股价大涨"))[0] == ("宇顺电子", "stock")
+    assert spans(ner.recognize("红塔证券6天5板"))[0] == ("红塔证券", "stock")
+    assert spans(ner.recognize("红塔证券公告，董事长辞职"))[0] == ("红塔证券", "company")
+    assert spans(ner.recognize("茅台还能拿吗"))[0] == ("茅台", "stock")
+
+
+def test_registered_name_gives_its_short_form() -> None:
+    stocks = (
+        "code\tname\texchange\tindustry_em\tfull_name\n"
+        "002289\t*ST宇顺\tSZ\t光学光电子\t深圳市宇顺电子股份有限公司\n"
+        "000001\t平安银行\tSZ\t银行\t平安银行股份有限公司\n"
+    )
+    gaz = Gazetteer.from_sources({"stocks": stocks}, {"sector_terms": ["电子"]})
+    found = [
+        (m.text, m.kind, m.canonical) for m in gaz.find("宇顺电子和深圳市宇顺电子股份有限公司")
+    ]
+    assert found[0][:2] == ("宇顺电子", "stock")
+    assert found[1][:2] == ("深圳市宇顺电子股份有限公司", "company")

@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import pytest
 
+from finassist.llm.scripted import ScriptedBackend
+from finassist.llm.types import ModelResponseError
 from finassist.nlp.intent import UNKNOWN, IntentRouter
 from finassist.nlp.llm_mode import LlmError, intent_prompt, llm_entities, llm_intent, llm_sentiment
 
 
-def fake(reply: str):
-    seen: list[list[dict[str, str]]] = []
-
-    def complete(messages: list[dict[str, str]]) -> str:
-        seen.append(messages)
-        return reply
-
-    complete.seen = seen  # type: ignore[attr-defined]
-    return complete
+def fake(reply: str) -> ScriptedBackend:
+    """A model that gives ``reply`` to every prompt."""
+    return ScriptedBackend(respond=lambda messages: reply)
 
 
 def test_intent_prompt_lists_every_label_by_group() -> None:
     router = IntentRouter.rules_only()
-    prompt = intent_prompt("茅台还能拿吗", router)[-1]["content"]
+    prompt = intent_prompt("茅台还能拿吗", router)[-1].content
     for spec in router.specs:
         assert spec.label in prompt
     assert "投资咨询：" in prompt and "未识别" in prompt
@@ -50,3 +46,16 @@ def test_entities_from_a_model_get_offsets() -> None:
 def test_entities_reply_without_json_is_a_clear_error() -> None:
     with pytest.raises(LlmError, match="JSON"):
         llm_entities("茅台", fake("没有"))
+
+
+def test_the_model_is_shown_the_system_prompt_and_the_text() -> None:
+    model = fake("积极")
+    assert llm_sentiment("股价大涨", model).label == "积极"
+    [request] = model.requests
+    assert [m.role for m in request.messages] == ["system", "user"]
+    assert "股价大涨" in request.messages[-1].content
+
+
+def test_an_unparsable_reply_is_a_model_response_error() -> None:
+    with pytest.raises(ModelResponseError):  # callers that handle model errors handle this too
+        llm_intent("茅台", IntentRouter.rules_only(), fake("不知道"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from datetime import date
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from tests.system_packages import require_pango, require_poppler
 
 from finassist.finance.base import Caller, ToolContext
 from finassist.report import build_report, render_html, render_pdf
@@ -86,11 +86,12 @@ def test_html_is_escaped_and_has_charts(report) -> None:  # type: ignore[no-unty
     assert 'id="ev1"' in html and "<script" not in html
 
 
+@pytest.mark.system
 def test_pdf_first_page_is_not_blank(report, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from PIL import Image
 
-    if shutil.which("pdftoppm") is None:
-        pytest.fail("pdftoppm 未安装：apt-get install poppler-utils")
+    require_pango()
+    require_poppler()
     pdf = tmp_path / "r.pdf"
     pdf.write_bytes(render_pdf(render_html(report)))
     subprocess.run(

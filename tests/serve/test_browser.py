@@ -1,40 +1,35 @@
 """The web UI in a real browser: Playwright driving Debian's chromium headless.
 
-Needs ``apt-get install chromium`` (CI installs it); skipped with the reason when it is absent.
+Needs ``apt-get install chromium`` (CI installs it); skipped with the reason when it is absent
+(see tests/system_packages.py).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from tests.serve.conftest import Keys, LiveServer, make_keys
+from tests.system_packages import require_chromium
 
 from finassist.config import Settings
 from finassist.serve import ServerOptions, create_app
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.system]
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        reason = "Debian chromium is not installed (apt-get install -y chromium)"
-        if os.environ.get("FINASSIST_TEST_REQUIRE_BROWSER") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    chromium = require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=LAUNCH_ARGS)
         yield browser
         browser.close()
 

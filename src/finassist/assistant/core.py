@@ -26,10 +26,11 @@ from typing import Any, Protocol
 import finassist.assistant.advice
 import finassist.assistant.charts
 import finassist.assistant.knowledge  # noqa: F401  (registers the knowledge composers)
-from finassist.assistant import guard, policy
+from finassist.assistant import calculation, guard, policy
 from finassist.assistant.compose import template
 from finassist.assistant.handlers import HANDLERS, Answer
 from finassist.assistant.knowledge import Retriever
+from finassist.assistant.query_turn import QueryLayer
 from finassist.assistant.session import Session, SessionState, SessionStore
 from finassist.assistant.types import Reply
 from finassist.assistant.understand import (
@@ -44,7 +45,7 @@ from finassist.finance.base import ToolContext
 from finassist.llm.router import Router
 from finassist.llm.types import ChatBackend
 from finassist.nlp.intent import IntentRouter
-from finassist.nlp.normalize import normalize_message
+from finassist.nlp.normalize import MAX_MESSAGE_CHARS, normalize_message, normalize_text
 from finassist.store import Database
 
 __all__ = ["Answerer", "Assistant", "OfflineAnswerer", "Turn", "Understanding"]
@@ -76,6 +77,9 @@ class OfflineAnswerer:
             return turn.not_found(reply)
         checked = guard.check(answer.text, evidence.book.items)
         reply.text = checked.text
+        reply.calculation, problems = calculation.checked(evidence, evidence.book.items)
+        if problems:  # never cite a calculation the guard could not verify
+            reply.text = template("calc_withheld").format(items="；".join(problems))
         if checked.unsupported:
             reply.unverified = checked.unsupported
             reply.text += "\n" + template("unverified_note").format(
@@ -103,8 +107,11 @@ class Assistant:
         retriever: Retriever | None = None,
         backend: Router | ChatBackend | None = None,
         understanders: list[Understander] | None = None,
+        max_message_chars: int = MAX_MESSAGE_CHARS,
     ) -> None:
         self.db = db
+        self.max_message_chars = max_message_chars
+        self.queries = QueryLayer()  # issue 14: data questions over the caller's own book
         self.retriever = retriever
         self.router = router or IntentRouter.default()
         self.sessions = SessionStore(db)
@@ -138,32 +145,43 @@ class Assistant:
         manager_id: str,
         session_id: str | None = None,
         record: bool = True,
+        session: Session | None = None,
     ) -> Reply:
         """Answer one message in a conversation (a new one when ``session_id`` is None).
 
         ``record=False`` answers a one-off question without storing a conversation (an
         evaluation run: its questions are not the bank's traffic nor any version's usage).
+        ``session`` is a conversation the caller already loaded (or :meth:`resume` rebuilt);
+        a new conversation is stored only together with its first turn.
         """
-        message = normalize_message(text)
+        message = normalize_message(text, max_chars=self.max_message_chars)
         caller = self.scopes.caller(manager_id)  # the manager's role: looked up once per turn
-        if session_id:
+        if session is not None:
+            pass
+        elif session_id:
             session = self.sessions.load(session_id, manager_id, is_admin=caller.is_admin)
         elif record:
-            session = self.sessions.create(manager_id)
+            session = self.sessions.new(manager_id)
         else:
             session = Session(uuid.uuid4().hex, manager_id, SessionState(), 0)
         tools = ToolContext(self.db, caller, self.as_of())
-        turn = Turn.understand(
-            message,
-            session=session,
-            tools=tools,
-            directory=self.scopes.directory(tools),
-            intents=self.router,
-            retriever=self.retriever,
-            understanders=self.understanders,
-        )
-        reply = self._answer(turn)
-        turn.remember()
+        directory = self.scopes.directory(tools)
+        reply = None
+        if self.backend is None:  # a model gets the same layer as its query_data tool
+            reply = self.queries.answer(message, session, tools, directory)
+        if reply is None:
+            turn = Turn.understand(
+                message,
+                session=session,
+                tools=tools,
+                directory=directory,
+                intents=self.router,
+                retriever=self.retriever,
+                understanders=self.understanders,
+            )
+            reply = self._answer(turn)
+            turn.remember()
+            self.queries.forget(session.state)
         if record:
             stored = self.sessions.append(
                 session,
@@ -180,6 +198,34 @@ class Assistant:
             )
             reply.turn_id = stored.seq
         return reply
+
+    def resume(self, history: list[tuple[str, str]], *, manager_id: str) -> Session:
+        """A new, not yet stored conversation whose memory is rebuilt from earlier exchanges
+        (user message, reply) that a stateless client sends back: each message is understood
+        again (nothing answered, no model called); the exchanges are stored with the next turn.
+        """
+        caller = self.scopes.caller(manager_id)
+        session = self.sessions.new(manager_id)
+        tools = ToolContext(self.db, caller, self.as_of())
+        directory = self.scopes.directory(tools)
+        for user_text, reply_text in history:
+            message = normalize_text(user_text)
+            if not message:
+                continue  # a blank message in a client's history carries nothing
+            turn = Turn.understand(
+                message,
+                session=session,
+                tools=tools,
+                directory=directory,
+                intents=self.router,
+                retriever=self.retriever,
+                understanders=self.understanders,
+            )
+            turn.remember()
+            understanding = turn.understanding
+            intent = understanding.reply_intent or understanding.intent
+            session.imported.append((message, reply_text, intent))
+        return session
 
     # -- answering ---------------------------------------------------------------------------------
 

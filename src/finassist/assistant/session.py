@@ -30,6 +30,7 @@ class SessionState:
     ``enterprise_id``/``enterprise_name``: the company in focus (他们 / 这家 refer to it).
     ``last_intent`` and ``window``: reused by a follow-up such as 那华信物流呢 or 最近三个月呢.
     ``pending``: a clarifying question awaiting its answer (``{"intent", "candidates", ...}``).
+    ``query``: the last query-layer question (a ``Query`` as JSON); 那今年以来呢 changes its period.
     """
 
     enterprise_id: str | None = None
@@ -38,6 +39,7 @@ class SessionState:
     window: dict[str, int] = field(default_factory=dict)
     mentioned: list[dict[str, str]] = field(default_factory=list)
     pending: dict[str, Any] | None = None
+    query: dict[str, Any] | None = None  # the last query-layer question, for its follow-ups
 
     def focus(self, enterprise_id: str, name: str) -> None:
         """Make this company the one later pronouns refer to."""
@@ -64,6 +66,10 @@ class Session:
     state: SessionState
     turn_count: int
     title: str = ""
+    stored: bool = True  # False: created by ``SessionStore.new``, written with its first turn
+    imported: list[tuple[str, str, str]] = field(default_factory=list)
+    """Earlier exchanges (user text, reply text, intent) a client sent back, stored before the
+    session's next turn (see :meth:`SessionStore.append`)."""
 
 
 @dataclass(frozen=True)
@@ -89,21 +95,31 @@ class SessionStore:
         self.db = db
 
     def create(self, manager_id: str) -> Session:
-        """A new, empty conversation owned by ``manager_id``."""
-        session_id = uuid.uuid4().hex
-        now = _now()
+        """A new, empty conversation owned by ``manager_id``, stored at once."""
+        session = self.new(manager_id)
         with self.db.write() as conn:
-            conn.execute(
-                insert(sessions).values(
-                    id=session_id,
-                    manager_id=manager_id,
-                    title="",
-                    state=SessionState().to_json(),
-                    created_at=now,
-                    updated_at=now,
-                )
+            self._insert(conn, session, _now())
+        session.stored = True
+        return session
+
+    @staticmethod
+    def new(manager_id: str) -> Session:
+        """A new conversation that is stored together with its first turn (a turn that fails
+        half-way leaves no empty conversation behind)."""
+        return Session(uuid.uuid4().hex, manager_id, SessionState(), 0, stored=False)
+
+    @staticmethod
+    def _insert(conn: Any, session: Session, now: datetime) -> None:
+        conn.execute(
+            insert(sessions).values(
+                id=session.id,
+                manager_id=session.manager_id,
+                title="",
+                state=SessionState().to_json(),
+                created_at=now,
+                updated_at=now,
             )
-        return Session(session_id, manager_id, SessionState(), 0)
+        )
 
     def load(self, session_id: str, manager_id: str, *, is_admin: bool = False) -> Session:
         """The conversation ``session_id``; :class:`NotFound` if absent or another's."""
@@ -133,29 +149,38 @@ class SessionStore:
         model: str | None = None,
     ) -> StoredTurn:
         """Store a turn and the session's state together (one transaction); ``model`` is the
-        model or version that answered (None: the offline engine)."""
+        model or version that answered (None: the offline engine).
+
+        A session from :meth:`new` is inserted in the same transaction, and the exchanges in
+        ``session.imported`` are stored before the turn."""
         now = _now()
-        seq = session.turn_count + 1
-        title = session.title or user_text[:40]
+        rows = [(u, r, i, {"imported": True}, None) for u, r, i in session.imported]
+        rows.append((user_text, reply_text, intent, payload, model))
+        seq = session.turn_count + len(rows)
+        title = session.title or rows[0][0][:40]
         with self.db.write() as conn:
-            conn.execute(
-                insert(turns).values(
-                    session_id=session.id,
-                    seq=seq,
-                    user_text=user_text,
-                    reply_text=reply_text,
-                    intent=intent,
-                    payload=json.dumps(jsonable(payload), ensure_ascii=False),
-                    created_at=now,
-                    model=model,
+            if not session.stored:
+                self._insert(conn, session, now)
+            for n, (u, r, i, p, m) in enumerate(rows, start=session.turn_count + 1):
+                conn.execute(
+                    insert(turns).values(
+                        session_id=session.id,
+                        seq=n,
+                        user_text=u,
+                        reply_text=r,
+                        intent=i,
+                        payload=json.dumps(jsonable(p), ensure_ascii=False),
+                        created_at=now,
+                        model=m,
+                    )
                 )
-            )
             conn.execute(
                 update(sessions)
                 .where(sessions.c.id == session.id)
                 .values(state=session.state.to_json(), updated_at=now, title=title)
             )
-        session.turn_count, session.title = seq, title
+        session.turn_count, session.title, session.stored = seq, title, True
+        session.imported = []
         return StoredTurn(seq, user_text, reply_text, intent, payload, now)
 
     def history(self, session_id: str) -> list[StoredTurn]:

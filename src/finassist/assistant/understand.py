@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from finassist.assistant import memory
+from finassist.assistant import calculation, memory
 from finassist.assistant.compose import template
 from finassist.assistant.handlers import HANDLERS, TurnInput
 from finassist.assistant.session import Session, SessionState
@@ -169,6 +169,12 @@ def _understand(
     text: str, state: SessionState, directory: EnterpriseDirectory, intents: IntentRouter
 ) -> Understanding:
     intent = intents.classify(text)  # the one intent decision of the turn
+    # Word problems and card follow-ups go to the calculator before any company lookup.
+    if calculation.is_calculation(text):
+        return Understanding(intent=calculation.CALCULATE)
+    if calculation.is_card_followup(text, state.last_intent, bool(state.enterprise_id)):
+        focus = {"id": state.enterprise_id or "", "name": state.enterprise_name or ""}
+        return Understanding(intent=calculation.CARD_TERMS, enterprise=focus)
     result = Understanding(intent=intent.name, window=parse_window(text))
     named = False
 

@@ -56,7 +56,9 @@ def build(
     knowledge: Annotated[
         list[Path] | None,
         typer.Option(
-            "--knowledge", "-k", help="知识文档（.md/.txt/.jsonl 文件或目录），可多次给出"
+            "--knowledge",
+            "-k",
+            help="知识文档（.txt/.md/.html/.pdf/.docx/.jsonl 文件或目录），可多次给出",
         ),
     ] = None,
     database: Annotated[
@@ -121,12 +123,6 @@ def build(
                 )
                 db = None
 
-    backend = None
-    if cfg.llm.backend:
-        from finassist.data.llm import get_backend
-
-        backend = get_backend(cfg.llm.backend, settings, **cfg.llm.options)
-
     with progress_bar() as progress:
         tasks: dict[str, int] = {}
 
@@ -141,7 +137,7 @@ def build(
             out_dir,
             db=db,
             as_of=settings.as_of,
-            backend=backend,
+            settings=settings,
             base_dir=base,
             progress=report,
         )

@@ -41,7 +41,7 @@ def build_kb(
     from finassist.runtime import open_kb
 
     db = common.database(settings)
-    db.check_schema()
+    db.ensure_schema()  # a fresh home: `kb ingest` creates the database itself
     kb = settings.kb.model_copy(
         update={
             **({"embedder": embedder, "hybrid": True} if embedder else {}),

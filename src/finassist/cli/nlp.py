@@ -8,7 +8,7 @@ runs the task through a model configured in finassist.toml instead of the offlin
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +19,8 @@ from rich.table import Table
 from finassist.cli import common
 from finassist.cli.common import console
 from finassist.errors import InvalidInput
+from finassist.fileio import decode_text
+from finassist.llm.types import ChatBackend
 
 nlp_app = typer.Typer(
     help="金融文本分析：意图识别、情感分析、实体识别（离线模型，或指定已配置的大模型）。",
@@ -47,15 +49,7 @@ def read_texts(text: str | None, file: Path | None) -> list[str]:
     assert file is not None
     if not file.is_file():
         raise InvalidInput(f"找不到文件 {file}。")
-    raw = file.read_bytes()
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            content = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:  # pragma: no cover - gb18030 decodes almost anything
-        raise InvalidInput(f"{file} 的编码无法识别，请另存为 UTF-8。")
+    content = decode_text(file.read_bytes(), str(file))
     texts = []
     for number, line in enumerate(content.splitlines(), start=1):
         if not line.strip():
@@ -85,22 +79,13 @@ def _checked(text: str, where: str) -> str:
     return clean
 
 
-def _completer(model: str | None) -> Callable[[list[dict[str, str]]], str] | None:
-    """A configured model adapted to the nlp layer's completer seam, or None (offline)."""
+def _model(model: str | None) -> ChatBackend | None:
+    """The configured model ``model``, or None (the offline models)."""
     if model is None:
         return None
-    from finassist.llm import Message, get_backend
+    from finassist.llm import get_backend
 
-    backend = get_backend(model, common.settings())
-
-    def complete(messages: list[dict[str, str]]) -> str:
-        converted = [
-            Message.system(m["content"]) if m["role"] == "system" else Message.user(m["content"])
-            for m in messages
-        ]
-        return backend.chat(converted).content
-
-    return complete
+    return get_backend(model, common.settings())
 
 
 def _emit(rows: Iterator[dict[str, Any]], as_json: bool, columns: list[str]) -> None:
@@ -132,11 +117,11 @@ def intent(
 
     texts = read_texts(text, file)
     router = IntentRouter.default()
-    complete = _completer(model)
+    backend = _model(model)
 
     def rows() -> Iterator[dict[str, Any]]:
         for t in texts:
-            verdict = llm_intent(t, router, complete) if complete else router.classify(t)
+            verdict = llm_intent(t, router, backend) if backend else router.classify(t)
             yield {
                 "text": t,
                 "label": verdict.label,
@@ -163,12 +148,12 @@ def sentiment(
     from finassist.nlp.sentiment import SentimentAnalyzer
 
     texts = read_texts(text, file)
-    complete = _completer(model)
+    backend = _model(model)
     analyzer = SentimentAnalyzer.default()
 
     def rows() -> Iterator[dict[str, Any]]:
         for t in texts:
-            verdict = llm_sentiment(t, complete) if complete else analyzer.analyze(t)
+            verdict = llm_sentiment(t, backend) if backend else analyzer.analyze(t)
             row: dict[str, Any] = {"text": t, "label": verdict.label, "score": verdict.score}
             if targets:
                 row["targets"] = [
@@ -196,12 +181,12 @@ def ner(
     from finassist.nlp.ner import EntityRecognizer
 
     texts = read_texts(text, file)
-    complete = _completer(model)
+    backend = _model(model)
     recognizer = EntityRecognizer.default()
 
     def rows() -> Iterator[dict[str, Any]]:
         for t in texts:
-            found = llm_entities(t, complete) if complete else recognizer.recognize(t)
+            found = llm_entities(t, backend) if backend else recognizer.recognize(t)
             yield {"text": t, "entities": [e.to_json() for e in found]}
 
     if as_json or file is not None:

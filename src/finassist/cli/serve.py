@@ -29,7 +29,7 @@ PortOpt = Annotated[int | None, typer.Option("--port", min=0, max=65535, help="ç
 def run_server(
     host: str | None = None, port: int | None = None, workers: int | None = None
 ) -> None:
-    """Check the database, then run uvicorn with the app factory (one app per worker process).
+    """Create or upgrade the database, then run uvicorn with the app factory (one app per worker process).
 
     Each worker reads the same settings (environment and file) itself; ``host``, ``port`` and
     ``workers`` default to ``[finassist.server]``.
@@ -37,7 +37,7 @@ def run_server(
     import uvicorn
 
     settings = common.settings()
-    common.database(settings).check_schema()
+    common.database(settings).ensure_schema()
     server = settings.server
     uvicorn.run(
         "finassist.serve.app:create_app_from_env",

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import yaml
 
-from finassist.data.llm import ChatBackend, paraphrase
+from finassist.data.llm import paraphrase
 from finassist.data.records import Sample, StageStats
 from finassist.errors import InvalidInput
+from finassist.llm.types import ChatBackend
 
 
 def load_synonyms(path: Path | None = None) -> tuple[tuple[str, ...], ...]:

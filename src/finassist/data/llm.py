@@ -1,100 +1,63 @@
 """Optional model steps: quality score, task label, paraphrase, knowledge questions.
 
-The pipeline talks to a model through one method, ``chat(messages) -> str`` (OpenAI-style
-``[{"role": ..., "content": ...}]``). Backends are registered by name; a later ``finassist.llm``
-backend satisfies the protocol as is and can be registered with :func:`register_backend`. The
-``scripted`` backend replays fixed replies: tests register it exactly like a real one.
+The pipeline talks to a model through the one chat seam of the model layer
+(:class:`finassist.llm.types.ChatBackend`). ``llm.backend`` in a recipe names a model of
+``[finassist.models]`` (or a trained version, or ``offline``); ``llm.options`` override fields of
+that model's entry for this build (e.g. ``temperature: 0`` for scoring). Tests pass a
+:class:`finassist.llm.scripted.ScriptedBackend` like any other backend.
 
->>> backend = get_backend("scripted", replies=["4"])
->>> score_quality(backend, sample)  # doctest: +SKIP
-4
+>>> from finassist.llm.scripted import ScriptedBackend
+>>> fake = ScriptedBackend()
+>>> fake.enqueue("  这笔应收账款何时到期？ ")
+>>> generate_question(fake, "应收账款于 6 月 30 日到期。")
+'这笔应收账款何时到期？'
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
+from finassist.config import ModelConfig, Settings
 from finassist.data.records import Sample, StageStats
 from finassist.errors import ConfigError
+from finassist.llm.registry import create_backend, model_config
+from finassist.llm.types import ChatBackend, Message
 
-ChatMessages = list[dict[str, str]]
-
-
-@runtime_checkable
-class ChatBackend(Protocol):
-    """Anything that answers a chat: ``chat([{"role": "user", "content": "..."}]) -> str``."""
-
-    def chat(self, messages: ChatMessages) -> str: ...
-
-
-_BACKENDS: dict[str, Callable[..., ChatBackend]] = {}
-
-
-def register_backend(name: str, factory: Callable[..., ChatBackend]) -> None:
-    """Make a backend available to the pipeline under ``name`` (options go to ``factory``)."""
-    _BACKENDS[name] = factory
+__all__ = [
+    "DEFAULT_LABELS",
+    "generate_question",
+    "label_task",
+    "llm_steps",
+    "model_backend",
+    "paraphrase",
+    "score_quality",
+]
 
 
-def get_backend(name: str, settings: Any = None, **options: Any) -> ChatBackend:
-    """The backend registered here as ``name``; else, given ``settings``, the model of that name
-    from the model layer (``finassist.llm``), adapted to this protocol. An unknown name is a
-    :class:`ConfigError` naming the choices."""
-    _register_builtins()
-    if name in _BACKENDS:
-        return _BACKENDS[name](**options)
-    if settings is not None:
-        try:
-            from finassist import llm as model_layer
-        except ImportError:
-            model_layer = None  # type: ignore[assignment]
-        if model_layer is not None and hasattr(model_layer, "get_backend"):
-            return ModelLayerBackend(model_layer.get_backend(name, settings))
-    raise ConfigError(
-        f"未知的模型后端：{name}。可用：{', '.join(sorted(_BACKENDS))}，或 finassist.toml 中配置的模型；"
-        "不配置 llm.backend 时，质量评分、任务标注和改写步骤会被跳过。"
-    )
+def model_backend(
+    name: str, settings: Settings, options: Mapping[str, Any] | None = None
+) -> ChatBackend:
+    """The backend of the model ``name`` in the settings, its entry overridden by ``options``.
+
+    An unknown model name or option is a :class:`ConfigError` naming it and the choices.
+    """
+    config = model_config(name, settings)
+    if options:
+        unknown = sorted(set(options) - set(ModelConfig.model_fields))
+        if unknown:
+            raise ConfigError(
+                f"数据配置 llm.options 中有未知的模型选项：{'、'.join(unknown)}。"
+                f"可用：{', '.join(sorted(ModelConfig.model_fields))}"
+            )
+        config = ModelConfig.model_validate({**config.model_dump(), **options})
+    return create_backend(name, config, settings)
 
 
-class ModelLayerBackend:
-    """Adapts a ``finassist.llm`` backend (``chat(list[Message]) -> ChatResponse``) to
-    ``chat(list[dict]) -> str``."""
-
-    def __init__(self, backend: Any) -> None:
-        self.backend = backend
-
-    def chat(self, messages: ChatMessages) -> str:
-        from finassist.llm import Message
-
-        response = self.backend.chat([Message(m["role"], m["content"]) for m in messages])
-        return str(getattr(response, "content", response))
-
-
-class ScriptedBackend:
-    """Replies from a list, in turn (cycling), or from a function of the messages; records
-    every request in ``calls``. For tests and demos."""
-
-    def __init__(
-        self,
-        replies: Iterable[str] = (),
-        respond: Callable[[ChatMessages], str] | None = None,
-    ) -> None:
-        self.replies = list(replies)
-        self.respond = respond
-        self.calls: list[ChatMessages] = []
-
-    def chat(self, messages: ChatMessages) -> str:
-        self.calls.append(messages)
-        if self.respond is not None:
-            return self.respond(messages)
-        if not self.replies:
-            return ""
-        return self.replies[(len(self.calls) - 1) % len(self.replies)]
-
-
-def _register_builtins() -> None:
-    _BACKENDS.setdefault("scripted", ScriptedBackend)
+def _ask(backend: ChatBackend, prompt: str) -> str:
+    """The model's answer text to one user prompt."""
+    return backend.chat([Message.user(prompt)]).content
 
 
 # -- prompts (Chinese: the model is asked in the language of the data) -----------------------------
@@ -133,9 +96,7 @@ _DIGIT = re.compile(r"[1-5]")
 
 def score_quality(backend: ChatBackend, sample: Sample) -> int | None:
     """The model's 1-5 score of the reply, or None when the answer has no score in it."""
-    answer = backend.chat(
-        [{"role": "user", "content": QUALITY_PROMPT.format(dialogue=render_dialogue(sample))}]
-    )
+    answer = _ask(backend, QUALITY_PROMPT.format(dialogue=render_dialogue(sample)))
     match = _DIGIT.search(answer)
     return int(match.group(0)) if match else None
 
@@ -143,7 +104,7 @@ def score_quality(backend: ChatBackend, sample: Sample) -> int | None:
 def label_task(backend: ChatBackend, sample: Sample, labels: tuple[str, ...]) -> str:
     """The task label the model chose (one of ``labels``; ``其他`` when it named none)."""
     prompt = LABEL_PROMPT.format(labels="、".join(labels), dialogue=render_dialogue(sample))
-    answer = backend.chat([{"role": "user", "content": prompt}])
+    answer = _ask(backend, prompt)
     for label in labels:
         if label in answer:
             return label
@@ -180,11 +141,9 @@ def llm_steps(
 
 def paraphrase(backend: ChatBackend, text: str) -> str:
     """The model's paraphrase of ``text`` (stripped; empty when it gave nothing)."""
-    return backend.chat([{"role": "user", "content": PARAPHRASE_PROMPT.format(reply=text)}]).strip()
+    return _ask(backend, PARAPHRASE_PROMPT.format(reply=text)).strip()
 
 
 def generate_question(backend: ChatBackend, passage: str) -> str:
     """A question a relationship manager might ask about ``passage``."""
-    return backend.chat(
-        [{"role": "user", "content": QUESTION_PROMPT.format(passage=passage)}]
-    ).strip()
+    return _ask(backend, QUESTION_PROMPT.format(passage=passage)).strip()

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from finassist.config import Settings
 from finassist.data import clean, dedup, llm, mix, semantic, sessions, sources
 from finassist.data.augment import augment, load_synonyms
 from finassist.data.config import BuildConfig, resolve_path
@@ -30,6 +31,9 @@ from finassist.data.export import DatasetWriter, check_formats
 from finassist.data.readers import ReadReport, read_messages
 from finassist.data.records import Sample, StageStats
 from finassist.data.report import bin_sizes, length_bin, render_html
+from finassist.embed import get_embedder
+from finassist.errors import ConfigError
+from finassist.llm.types import ChatBackend
 from finassist.nlp.pii import KIND_TITLES, PiiMasker
 
 ProgressFn = Callable[[str, int, int], None]
@@ -109,14 +113,16 @@ def build_dataset(
     *,
     db: Any = None,
     as_of: date | None = None,
-    backend: llm.ChatBackend | None = None,
+    backend: ChatBackend | None = None,
+    settings: Settings | None = None,
     base_dir: Path | None = None,
     progress: ProgressFn | None = None,
 ) -> BuildResult:
     """Run every stage and publish the dataset and its report into ``out``.
 
     ``db`` (a :class:`finassist.store.Database`) supplies the structured samples; ``backend`` the
-    optional model steps (built from ``config.llm`` when None and a backend is named).
+    optional model steps (when None and ``config.llm.backend`` names a model, that model of
+    ``settings``).
     ``base_dir`` resolves relative paths in the config. Nothing is written to ``out`` unless the
     whole build succeeds.
     """
@@ -126,7 +132,11 @@ def build_dataset(
     stages = _Stages()
     notes: list[str] = []
     if backend is None and config.llm.backend:
-        backend = llm.get_backend(config.llm.backend, **config.llm.options)
+        if settings is None:
+            raise ConfigError(
+                f"数据配置 llm.backend 指定了模型 {config.llm.backend}，但没有传入设置，无法找到该模型。"
+            )
+        backend = llm.model_backend(config.llm.backend, settings, config.llm.options)
     block_file = config.filter.block_words_file
     block_words = clean.load_block_words(resolve_path(block_file, base_dir) if block_file else None)
     synonyms_file = config.augment.synonyms_file
@@ -308,12 +318,10 @@ def _semantic(
             stats.notes.append("语义去重已关闭")
         return np.zeros(len(replies), dtype=bool), empty
     start = time.perf_counter()
-    options: dict[str, Any] = (
-        {"dim": sc.dim, "seed": config.seed}
-        if sc.embedder == "tfidf-svd"
-        else {"model_path": sc.model_path}
-    )
-    embedder = semantic.get_embedder(sc.embedder, **options)
+    if sc.embedder == "tfidf-svd":
+        embedder = get_embedder("tfidf-svd", dim=sc.dim, seed=config.seed)
+    else:
+        embedder = get_embedder(f"{sc.embedder}:{sc.model_path}" if sc.model_path else sc.embedder)
     vectors = semantic.embed_all(
         embedder, replies, config.seed, lambda d, t: progress("语义去重：向量化", d, t)
     )
@@ -352,7 +360,7 @@ def _pass_two(
     spool: Path,
     drop: np.ndarray,
     stages: _Stages,
-    backend: llm.ChatBackend | None,
+    backend: ChatBackend | None,
     synonyms: tuple[tuple[str, ...], ...],
     notes: list[str],
     progress: ProgressFn,
@@ -411,7 +419,7 @@ def _knowledge(
     paths: list[Path],
     want: int,
     masker: PiiMasker,
-    backend: llm.ChatBackend | None,
+    backend: ChatBackend | None,
     read_report: ReadReport,
     notes: list[str],
 ) -> Iterator[Sample]:

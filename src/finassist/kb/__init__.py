@@ -1,7 +1,8 @@
 """Knowledge base: ingest, Chinese chunking, BM25 (+ optional vectors) retrieval, citations."""
 
+from finassist.embed import ModelUnavailable, get_embedder
 from finassist.kb.base import IngestReport, KnowledgeBase
-from finassist.kb.models import ModelUnavailable, load_embedder, load_reranker
+from finassist.kb.models import load_reranker
 from finassist.kb.readers import IngestError
 from finassist.kb.types import Chunk, Document, Passage, SearchResult, Section
 
@@ -15,6 +16,6 @@ __all__ = [
     "Passage",
     "SearchResult",
     "Section",
-    "load_embedder",
+    "get_embedder",
     "load_reranker",
 ]

@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, and_, delete, func, insert, select
 
+from finassist.embed import Embedder
 from finassist.errors import InvalidInput, NotFound
 from finassist.kb.chunking import chunk_sections
 from finassist.kb.index import INDEXES, BM25Index, default_index_name, filter_clause
 from finassist.kb.memory import MemoryScorer, generation, load_postings
-from finassist.kb.models import Embedder, Reranker, from_blobs, rrf, to_blob
+from finassist.kb.models import Reranker, from_blobs, rrf, to_blob
 from finassist.kb.readers import IngestError, read_file
 from finassist.kb.tokenize import Tokenizer
 from finassist.kb.types import DOCUMENT_KINDS, Chunk, Document, Filters, Passage, SearchResult
@@ -172,7 +173,7 @@ class KnowledgeBase:
         if self.embedder is None:
             return [None] * len(prepared)
         return [
-            self.embedder.embed([f"{d.title} {c.heading}\n{c.text}" for c in chunks])
+            self.embedder.embed_passages([f"{d.title} {c.heading}\n{c.text}" for c in chunks])
             if chunks
             else None
             for d, chunks, _ in prepared
@@ -359,7 +360,7 @@ class KnowledgeBase:
         if not rows:
             return []
         matrix = from_blobs([r[1] for r in rows])
-        qv = self.embedder.embed([query])[0]
+        qv = self.embedder.embed_queries([query])[0]
         sims = matrix @ qv
         order = np.argsort(-sims)[:limit]
         return [(int(rows[i][0]), float(sims[i])) for i in order]

@@ -40,11 +40,16 @@ class Request:
 
 @dataclass
 class ScriptedBackend:
-    """Gives the enqueued items in order: text, tool calls, an exception to raise, or a function."""
+    """Gives the enqueued items in order: text, tool calls, an exception to raise, or a function.
+
+    ``respond``, when given, answers every request that finds the queue empty (a fake that
+    answers each prompt by its content, for as many calls as a pipeline makes).
+    """
 
     name: str = "scripted"
     queue: deque[Script] = field(default_factory=deque)
     requests: list[Request] = field(default_factory=list)
+    respond: Callable[[list[Message]], ChatResponse | str] | None = None
 
     def enqueue(self, *items: Script) -> None:
         """Add answers to give, in order."""
@@ -54,9 +59,12 @@ class ScriptedBackend:
         self, messages: list[Message], *, tools: list[dict[str, Any]] | None = None
     ) -> ChatResponse:
         self.requests.append(Request(list(messages), tools))
-        if not self.queue:
+        if self.queue:
+            item: Script = self.queue.popleft()
+        elif self.respond is not None:
+            item = self.respond
+        else:
             raise ModelError(f"脚本模型 {self.name} 没有更多预设应答。")
-        item = self.queue.popleft()
         if callable(item) and not isinstance(item, BaseException | ToolCall | ChatResponse):
             item = item(messages)
         if isinstance(item, BaseException):

@@ -52,11 +52,13 @@ def build(source: Path, out_dir: Path = OUT_DIR) -> dict[str, int]:
     counts: dict[str, int] = {}
 
     stocks = [
-        [r["code"], r["name"], r["exchange"], r["industry_em"]]
+        [r["code"], r["name"], r["exchange"], r["industry_em"], r.get("full_name", "")]
         for r in _rows(source / "stocks.csv")
         if not _DELISTED.search(r["name"])
     ]
-    _write_tsv(out_dir / "stocks.tsv", ["code", "name", "exchange", "industry_em"], stocks)
+    _write_tsv(
+        out_dir / "stocks.tsv", ["code", "name", "exchange", "industry_em", "full_name"], stocks
+    )
     counts["stocks"] = len(stocks)
 
     seen: set[str] = set()

@@ -39,6 +39,9 @@ KIND_PRIORITY = (
     "region",
 )
 MIN_STOCK_NAME = 3  # two-character short names (柳工) match too much ordinary text
+MIN_FULL_SHORT = 4  # a short form cut out of a registered name (宇顺电子) must say this much
+_LEGAL_SUFFIX = re.compile(r"(?:集团)?(?:股份有限公司|有限责任公司|有限公司)$")
+_ADMIN_PREFIX = re.compile(r"^(?:[\u4e00-\u9fff]{2,3}?(?:省|市|自治区|自治州|地区|县|区))+")
 _CODE = re.compile(r"(?<![0-9A-Za-z.])(\d{6})(?:\.(SH|SZ|BJ|sh|sz|bj))?(?![0-9])")
 _ASCII = re.compile(r"[A-Za-z0-9]")
 
@@ -107,6 +110,22 @@ class Gazetteer:
                 distinctive = suffix_counts[rest] <= 1 and not rest.endswith(suffixes)
                 if distinctive and not rest.endswith(("A", "B")):
                     builder.add(rest, entry)
+        short_counts = Counter(
+            _registered_short(r.get("full_name") or "", prefixes) for r in stocks
+        )
+        for row in stocks:
+            full = (row.get("full_name") or "").strip()
+            if not full:
+                continue
+            builder.add(full, Entry("company", row["name"], row["code"]))
+            short = _registered_short(full, prefixes)
+            if (
+                len(short) >= MIN_FULL_SHORT
+                and short_counts[short] == 1
+                and short not in generic
+                and short not in builder.entries
+            ):
+                builder.add(short, Entry("stock", row["name"], row["code"]))
         for alias, name in (terms.get("stock_aliases") or {}).items():
             target = next((r for r in stocks if r["name"] == name), None)
             builder.add(alias, Entry("stock", name, target["code"] if target else ""))
@@ -198,6 +217,17 @@ class Gazetteer:
             found.append(hit)
             i = hit.end
         return sorted(found, key=lambda m: m.start)
+
+
+def _registered_short(full_name: str, prefixes: tuple[str, ...]) -> str:
+    """The name a registered company goes by in news: 深圳市宇顺电子股份有限公司 -> 宇顺电子
+    (legal form and administrative prefix cut; a bare region prefix only when enough is left)."""
+    core = _LEGAL_SUFFIX.sub("", full_name.strip())
+    core = _ADMIN_PREFIX.sub("", core)
+    for prefix in prefixes:
+        if core.startswith(prefix) and len(core) - len(prefix) >= MIN_FULL_SHORT:
+            return core[len(prefix) :]
+    return core
 
 
 class _Builder:

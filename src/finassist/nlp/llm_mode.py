@@ -2,12 +2,14 @@
 
 Each prompt lists the options the model may answer with; the reply is parsed back into the
 offline result types, so a caller can switch modes without changing anything else. The model is
-reached through one seam, a :class:`Completer` (OpenAI-style messages -> reply text): the CLI
-adapts a configured ``finassist.llm`` backend to it, tests pass a fake. This module never
-imports the model layer (capabilities are independent of each other).
+reached through the one chat seam, :class:`finassist.llm.types.ChatBackend` (only those types
+are imported, never a backend): the CLI and the evaluator pass a configured model, tests the
+scripted backend.
 
->>> complete = lambda messages: "个股问询"
->>> llm_intent("茅台还能拿吗", IntentRouter.default(), complete).name
+>>> from finassist.llm.scripted import ScriptedBackend
+>>> fake = ScriptedBackend()
+>>> fake.enqueue("个股问询")
+>>> llm_intent("茅台还能拿吗", IntentRouter.default(), fake).name
 'stock'
 """
 
@@ -15,20 +17,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from typing import Any
 
-from finassist.errors import FinassistError
+from finassist.llm.types import ChatBackend, Message, ModelResponseError
 from finassist.nlp.intent import UNKNOWN, UNKNOWN_LABEL, Intent, IntentRouter
 from finassist.nlp.ner import TYPE_LABELS, Entity
 from finassist.nlp.sentiment import LABELS, Sentiment
 
-Message = dict[str, str]
-Completer = Callable[[list[Message]], str]
 SYSTEM = "你是金融文本分析助手。严格按要求的格式回答，不要解释。"
 
 
-class LlmError(FinassistError):
+class LlmError(ModelResponseError):
     """The model answered something that cannot be parsed into a result."""
 
 
@@ -44,12 +43,12 @@ def intent_prompt(text: str, router: IntentRouter) -> list[Message]:
         f"判断用户消息的意图，只能从下列选项中选一个，原样输出选项名；都不符合时输出“{UNKNOWN_LABEL}”。\n"
         f"{options}\n\n用户消息：{text}\n意图："
     )
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+    return [Message.system(SYSTEM), Message.user(user)]
 
 
-def llm_intent(text: str, router: IntentRouter, complete: Completer) -> Intent:
+def llm_intent(text: str, router: IntentRouter, backend: ChatBackend) -> Intent:
     """The intent a model picks (``score`` is 1.0: a model's pick carries no probability)."""
-    reply = complete(intent_prompt(text, router))
+    reply = backend.chat(intent_prompt(text, router)).content
     label = _pick([s.label for s in router.specs] + [UNKNOWN_LABEL], reply)
     spec = next((s for s in router.specs if s.label == label), None)
     if spec is None:
@@ -61,12 +60,12 @@ def llm_intent(text: str, router: IntentRouter, complete: Completer) -> Intent:
 def sentiment_prompt(text: str) -> list[Message]:
     """A prompt for 积极 / 中性 / 消极."""
     user = f"判断这段金融文本的情感倾向，只输出{'、'.join(LABELS)}之一。\n\n文本：{text}\n情感："
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+    return [Message.system(SYSTEM), Message.user(user)]
 
 
-def llm_sentiment(text: str, complete: Completer) -> Sentiment:
+def llm_sentiment(text: str, backend: ChatBackend) -> Sentiment:
     """The sentiment a model picks."""
-    label = _pick(list(LABELS), complete(sentiment_prompt(text)))
+    label = _pick(list(LABELS), backend.chat(sentiment_prompt(text)).content)
     return Sentiment(label, 1.0, {name: float(name == label) for name in LABELS})
 
 
@@ -77,12 +76,12 @@ def ner_prompt(text: str) -> list[Message]:
         '找出文本中的金融实体，输出 JSON 数组，每项为 {"text": 原文片段, "type": 类型}，'
         f"类型只能是：{types}。没有实体时输出 []。\n\n文本：{text}\nJSON："
     )
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+    return [Message.system(SYSTEM), Message.user(user)]
 
 
-def llm_entities(text: str, complete: Completer) -> list[Entity]:
+def llm_entities(text: str, backend: ChatBackend) -> list[Entity]:
     """Entities a model lists, located in ``text`` (items not found verbatim are dropped)."""
-    reply = complete(ner_prompt(text))
+    reply = backend.chat(ner_prompt(text)).content
     found = re.search(r"\[.*\]", reply, re.S)
     if not found:
         raise LlmError(f"模型没有按要求输出 JSON 数组：{reply[:200]}")

@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
 from finassist.errors import InvalidInput
-from finassist.nlp.gazetteer import Gazetteer, load_terms
+from finassist.nlp.gazetteer import Gazetteer, Match, load_terms
 
 TYPE_LABELS = {
     "company": "公司",
@@ -85,6 +85,24 @@ _COMPANY = re.compile(
 _COMPANY_STOP = re.compile(
     r"^.*(?:的|和|与|及|在|对|向|由|是|为|将|等|公司股东|子公司|旗下|称|据|：|:)"
 )
+# A fund the lists do not know, named the usual way: fund house + name + share class
+# (中欧骏盈B, 易方达蓝筹精选混合A). The house is matched by the gazetteer; this is what follows it.
+_FUND_TAIL = re.compile(
+    r"[\u4e00-\u9fff]{2,10}?(?:混合|债券|股票|指数|联接|发起式|ETF|LOF|FOF|QDII)*"
+    r"(?:[A-E]类?(?![A-Za-z0-9])|ETF|LOF)"
+)
+_SHARE_CLASS = re.compile(r"[A-E]类?(?![A-Za-z0-9])")
+# Context that makes a listed name the company acting (公告, 中标) rather than its shares (涨停):
+# CFSC-NER's Corporate vs Stock. Looked at within a few characters after the name.
+_CORPORATE_AFTER = re.compile(
+    r"^\s*(?:[（(]\d{6}[^)）]*[)）])?\s*(?:[：:]|公告|发布|宣布|表示|称|披露|回复|签署|签订|中标|拟|"
+    r"收到|获得|与|董事|股东|旗下|子公司|实控人|控股股东|高管|总裁|董事长|年报|半年报|季报|业绩|"
+    r"营收|净利润|计划|将|已|正在|成立|收购|投资|募资|回购|召开|发行|入股|推出|研发|生产|完成)"
+)
+_STOCK_AFTER = re.compile(
+    r"^\s*(?:\d+天\d+板|\d+连?板|涨|跌|大涨|大跌|涨停|跌停|封板|高开|低开|收涨|收跌|股价|市值|"
+    r"放量|缩量|领涨|领跌|走强|走弱|拉升|翻红|翻绿|等个股|等股|成交|换手)"
+)
 _CODE_AFTER = re.compile(r"^\s*[（(]\s*(\d{6})(?:\.(?:SH|SZ|BJ))?\s*[)）]")
 _SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
@@ -121,7 +139,9 @@ class Entity:
 
 
 class EntityRecognizer:
-    """Gazetteer matches plus regular rules; rule matches win over overlapping list matches."""
+    """Gazetteer matches plus regular rules. Where matches overlap the longest wins (中欧骏盈B
+    over 中欧, 宇顺电子 over 电子); on equal length a rule match wins. A listed name is typed
+    ``company`` where the words after it say the company acts (宇顺电子公告), else ``stock``."""
 
     def __init__(self, gazetteer: Gazetteer, roles: list[str]) -> None:
         self.gazetteer = gazetteer
@@ -140,26 +160,62 @@ class EntityRecognizer:
         """All entities in ``text``, sorted by position, never overlapping."""
         if not text.strip():
             raise InvalidInput("文本为空：请提供要识别实体的文本。")
-        rules = self._rules(text)
-        out = list(rules)
-        taken = [False] * len(text)
-        for e in rules:
-            for i in range(e.start, e.end):
-                taken[i] = True
+        candidates = list(self._rules(text))
+        rule_count = len(candidates)
         for m in self.gazetteer.find(text):
-            if any(taken[m.start : m.end]):
+            candidates.extend(self._list_entities(text, m))
+        # A code in brackets after a name belongs to that name: not a second entity.
+        owned = [
+            (e.end, e.end + int(e.attrs["_span_after"]))
+            for e in candidates
+            if "_span_after" in e.attrs
+        ]
+        candidates = [
+            e for e in candidates if not any(s <= e.start and e.end <= t for s, t in owned)
+        ]
+        # Longest first; on equal length rules (listed first) before list names, then leftmost.
+        order = sorted(
+            range(len(candidates)),
+            key=lambda i: (-(candidates[i].end - candidates[i].start), i >= rule_count, i),
+        )
+        taken = [False] * len(text)
+        out: list[Entity] = []
+        for i in order:
+            e = candidates[i]
+            if any(taken[e.start : e.end]):
                 continue
-            attrs = {"code": m.code} if m.code else {}
-            etype = _KIND_TYPE.get(m.kind, m.kind)
-            if etype == "stock":
-                after = _CODE_AFTER.match(text[m.end :])
-                if after:
-                    attrs["code"] = after.group(1)
-                    # The code in brackets belongs to this name: not a second entity.
-                    for i in range(m.end, m.end + after.end()):
-                        taken[i] = True
-            out.append(Entity(m.text, etype, m.start, m.end, m.canonical, attrs))
+            out.append(e)
+            for k in range(e.start, e.end):
+                taken[k] = True
+        out = [_without_private(e) for e in out]
         return sorted(out, key=lambda e: (e.start, -e.end))
+
+    def _list_entities(self, text: str, m: Match) -> list[Entity]:
+        """The entity a gazetteer match stands for, typed by its context; a fund house with
+        a fund name after it also proposes that longer fund."""
+        attrs = {"code": m.code} if m.code else {}
+        etype = _KIND_TYPE.get(m.kind, m.kind)
+        out = []
+        if etype == "fund_company":
+            tail = _FUND_TAIL.match(text, m.end)
+            if tail:
+                out.append(Entity(text[m.start : tail.end()], "fund", m.start, tail.end()))
+        if etype in ("stock", "company") and m.code:
+            after = text[m.end : m.end + 16]
+            code = _CODE_AFTER.match(after)
+            if code:
+                attrs["code"] = code.group(1)
+                attrs["_span_after"] = str(code.end())
+            if _STOCK_AFTER.match(after):
+                etype = "stock"
+            elif _CORPORATE_AFTER.match(after) or text[max(0, m.start - 2) : m.start] == "公司":
+                etype = "company"
+        end = m.end
+        if etype == "fund":
+            share = _SHARE_CLASS.match(text, end)
+            end = share.end() if share else end
+        out.append(Entity(text[m.start : end], etype, m.start, end, m.canonical, attrs))
+        return out
 
     def _rules(self, text: str) -> list[Entity]:
         found: list[Entity] = []
@@ -191,6 +247,13 @@ class EntityRecognizer:
                 continue
             kept.append(e)
         return kept
+
+
+def _without_private(e: Entity) -> Entity:
+    if "_span_after" not in e.attrs:
+        return e
+    attrs = {k: v for k, v in e.attrs.items() if k != "_span_after"}
+    return Entity(e.text, e.type, e.start, e.end, e.canonical, attrs)
 
 
 def _amount(m: re.Match[str]) -> Entity:

@@ -1,8 +1,9 @@
 """The report as HTML (a Jinja2 template, autoescaped) and as PDF (WeasyPrint, from the HTML).
 
-Charts are embedded as SVG data URIs with their text drawn as paths; the page text asks for the
-Chinese fonts Debian installs. PDF rendering needs WeasyPrint and its system libraries (Pango);
-without them the error names what to install.
+Charts are embedded as SVG data URIs with their text drawn as paths; the page text asks for a
+system Noto/Source Han font, and the PDF embeds finassist's bundled Chinese font, so no font needs
+installing. PDF rendering needs WeasyPrint and its system libraries (Pango); without them the error
+names what to install.
 
 >>> html = render_html(report)      # doctest: +SKIP
 >>> pdf = render_pdf(html)          # doctest: +SKIP
@@ -14,6 +15,7 @@ import base64
 
 from finassist.errors import FinassistError
 from finassist.finance.charts import CJK_FONT_STACK
+from finassist.finance.charts.fonts import BUNDLED_FONT, font_face_css
 from finassist.report.build import HealthReport
 
 ROLE = {"core": "核心企业", "supplier": "供应商", "distributor": "经销商"}
@@ -52,4 +54,8 @@ def render_pdf(html: str) -> bytes:
         import weasyprint
     except (ImportError, OSError) as exc:  # OSError: the Pango libraries are missing
         raise ReportRenderError(PDF_HINT) from exc
-    return weasyprint.HTML(string=html).write_pdf()
+    from weasyprint.text.fonts import FontConfiguration
+
+    fonts = FontConfiguration()
+    face = weasyprint.CSS(string=font_face_css(BUNDLED_FONT.as_uri()), font_config=fonts)
+    return weasyprint.HTML(string=html).write_pdf(stylesheets=[face], font_config=fonts)

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -22,10 +22,10 @@ from finassist.assistant.session import SessionStore
 from finassist.config import Settings
 from finassist.runtime import Runtime, build_runtime
 from finassist.serve.chat import ChatService
-from finassist.serve.errors import install_error_handlers
+from finassist.serve.errors import install_error_handlers, install_openapi, reject_unknown_query
 from finassist.serve.kb import KbBinding, KbService, kb_binding
 from finassist.serve.keys import ApiKeyStore
-from finassist.serve.limits import BodySizeLimit
+from finassist.serve.limits import BodySizeLimit, UnicodeGuard
 from finassist.serve.metrics import Metrics
 from finassist.serve.options import ServerOptions
 from finassist.serve.passthrough import ModelCatalog
@@ -65,6 +65,7 @@ def create_app(
         seams = {"kb": kb.engine} if kb is not None else {}
         runtime = build_runtime(settings, db=db, **seams)
     db, assistant, router = runtime.db, runtime.assistant, runtime.llm
+    assistant.max_message_chars = options.max_message_chars
     binding = KbBinding(kb) if kb is not None else kb_binding(runtime)
     metrics = Metrics()
     state = ServerState(
@@ -93,6 +94,7 @@ def create_app(
         version="0.1.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query)],
     )
     app.state.server = state
     install_error_handlers(app)
@@ -106,6 +108,7 @@ def create_app(
             allow_methods=["*"],
             allow_headers=["*"],
         )
+    app.add_middleware(UnicodeGuard)
     app.add_middleware(
         BodySizeLimit,
         max_body_bytes=options.max_body_bytes,
@@ -114,6 +117,7 @@ def create_app(
     for module in (openai_api, sessions, kb_routes, enterprises, system):
         app.include_router(module.router)
 
+    install_openapi(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -22,7 +22,10 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from finassist.assistant import Assistant, Reply
+from finassist.assistant.session import Session, SessionStore
+from finassist.errors import AccessDenied
 from finassist.serve.errors import ApiError
+from finassist.serve.history import HistoryIndex, stored_texts
 from finassist.serve.keys import Principal
 from finassist.serve.metrics import count_tokens
 
@@ -30,6 +33,10 @@ SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 APPEND_ATTEMPTS = 12
 RETRY_BASE_SECONDS = 0.01
 EXTRA_FIELD = "finassist"
+ADMIN_WRITE_REFUSED = (
+    "管理员不能在客户经理 {owner} 的会话中提问：答案按管理员的权限计算，不能存入该经理可读的会话。"
+    "请不带会话编号（X-Session-Id）提问，将新建管理员自己的会话。"
+)
 
 
 @dataclass(frozen=True)
@@ -78,25 +85,6 @@ class SessionLocks:
                     self._locks[session_id] = (lock, users - 1)
 
 
-def question_from(messages: list[Any], *, max_chars: int) -> str:
-    """The last user message's text; a clear 400 when there is none or it is too long."""
-    for message in reversed(messages):
-        if message.role != "user":
-            continue
-        text = message.text()
-        if len(text) > max_chars:
-            raise ApiError(
-                400,
-                f"消息过长：{len(text):,} 个字符，上限为 {max_chars:,}。请精简问题后再发送。",
-                code="message_too_long",
-                param="messages",
-            )
-        return text
-    raise ApiError(
-        400, "messages 中没有用户消息（role 为 user）。", code="no_user_message", param="messages"
-    )
-
-
 def check_session_id(value: str | None) -> str | None:
     """A syntactically valid ``X-Session-Id`` or None; 400 for a malformed one."""
     if value is None or value == "":
@@ -112,19 +100,38 @@ def check_session_id(value: str | None) -> str | None:
 
 
 class ChatService:
-    """Answers questions for principals, one stored turn each, safely under concurrency."""
+    """Answers questions for principals, one stored turn each, safely under concurrency.
+
+    The conversation is the session named by ``X-Session-Id``, else the stored session the
+    resent ``history`` belongs to (see ``serve/history.py``), else a new one (rebuilt from the
+    history when there is one).
+    """
 
     def __init__(self, assistant: Assistant, locks: SessionLocks | None = None) -> None:
         self.assistant = assistant
         self.locks = locks or SessionLocks()
+        self.index = HistoryIndex(assistant.db, assistant.sessions)
 
-    def answer(self, principal: Principal, question: str, session_id: str | None) -> ChatTurn:
-        """Ask in ``session_id`` (a new session when None) and return the stored turn."""
+    def answer(
+        self,
+        principal: Principal,
+        question: str,
+        session_id: str | None = None,
+        history: list[tuple[str, str]] | None = None,
+    ) -> ChatTurn:
+        """Ask in ``session_id`` (else the session of ``history``, else a new one)."""
+        history = history or []
+        expected: int | None = None  # turns a history-matched session must still have
+        if session_id is None and history:
+            found = self.index.find(principal.manager_id, history)
+            session_id = found.id if found is not None else None
+            expected = len(stored_texts(history))
         with self.locks.hold(session_id):
             for attempt in range(APPEND_ATTEMPTS):
+                session = self._session(principal, session_id, history, expected)
                 try:
                     reply = self.assistant.ask(
-                        question, manager_id=principal.manager_id, session_id=session_id
+                        question, manager_id=principal.manager_id, session=session
                     )
                     break
                 except IntegrityError:
@@ -132,7 +139,29 @@ class ChatService:
                     if attempt == APPEND_ATTEMPTS - 1:
                         raise
                     time.sleep(RETRY_BASE_SECONDS * (1 + attempt) * random.random())
-        return ChatTurn(reply, reply.turn_id or 0, question)
+        return ChatTurn(reply, reply.turn_id or session.turn_count, question)
+
+    def _session(
+        self,
+        principal: Principal,
+        session_id: str | None,
+        history: list[tuple[str, str]],
+        expected: int | None,
+    ) -> Session:
+        if session_id is not None:
+            session = self.assistant.sessions.load(
+                session_id, principal.manager_id, is_admin=principal.is_admin
+            )
+            if session.manager_id != principal.manager_id:
+                # An admin may read a manager's conversation, but answers computed with the
+                # admin's scope must never be stored where that manager can read them.
+                raise AccessDenied(ADMIN_WRITE_REFUSED.format(owner=session.manager_id))
+            # A resent history must still be the whole session (no turn added meanwhile).
+            if expected is None or session.turn_count == expected:
+                return session
+        if history:
+            return self.assistant.resume(history, manager_id=principal.manager_id)
+        return SessionStore.new(principal.manager_id)
 
 
 # -- OpenAI shapes -----------------------------------------------------------------------------
@@ -153,8 +182,24 @@ def usage(prompt_text: str, answer: str) -> dict[str, int]:
     }
 
 
-def completion_body(turn: ChatTurn, model: str, prompt_text: str) -> dict[str, Any]:
-    """A whole ``chat.completion`` with the ``finassist`` extra field."""
+def completion_body(
+    turn: ChatTurn,
+    model: str,
+    prompt_text: str,
+    *,
+    content: str | None = None,
+    tool_calls: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A whole ``chat.completion`` with the ``finassist`` extra field.
+
+    ``content`` replaces the reply's text (JSON for ``response_format``, the text with its
+    source list); ``tool_calls`` answers as a call of the client's forced function.
+    """
+    text = turn.reply.text if content is None else content
+    message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+    if tool_calls:
+        message["content"] = None
+        message["tool_calls"] = tool_calls
     return {
         "id": completion_id(),
         "object": "chat.completion",
@@ -163,54 +208,47 @@ def completion_body(turn: ChatTurn, model: str, prompt_text: str) -> dict[str, A
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": turn.reply.text, "refusal": None},
-                "finish_reason": "stop",
+                "message": message,
+                "finish_reason": "tool_calls" if tool_calls else "stop",
                 "logprobs": None,
             }
         ],
-        "usage": usage(prompt_text, turn.reply.text),
+        "usage": usage(prompt_text, text),
         EXTRA_FIELD: turn.extra(),
     }
 
 
-def split_text(text: str, size: int) -> list[str]:
-    """Stream pieces of about ``size`` characters; citation marks like ``[12]`` stay whole."""
-    size = max(1, size)
-    pieces: list[str] = []
-    current = ""
-    for token in re.findall(r"\[\d+\]|.", text, flags=re.S):
-        current += token
-        if len(current) >= size:
-            pieces.append(current)
-            current = ""
-    if current:
-        pieces.append(current)
-    return pieces
+def stream_chunks(body: dict[str, Any], *, include_usage: bool) -> list[dict[str, Any]]:
+    """A whole completion (:func:`completion_body`) as ``chat.completion.chunk`` objects.
 
-
-def stream_chunks(
-    turn: ChatTurn, model: str, prompt_text: str, *, chunk_chars: int, include_usage: bool
-) -> list[dict[str, Any]]:
-    """The ``chat.completion.chunk`` objects of a streamed reply; the last carries the extra."""
-    cid, created = completion_id(), int(time.time())
+    The finished reply goes in one piece (it is not chopped into made-up tokens); the final
+    chunk carries the finish reason and the ``finassist`` extra, then the usage if asked.
+    """
+    choice = body["choices"][0]
+    message = choice["message"]
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {
-            "id": cid,
+            "id": body["id"],
             "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
+            "created": body["created"],
+            "model": body["model"],
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
         }
 
     chunks = [chunk({"role": "assistant", "content": ""})]
-    chunks += [chunk({"content": piece}) for piece in split_text(turn.reply.text, chunk_chars)]
-    final = chunk({}, "stop")
-    final[EXTRA_FIELD] = turn.extra()
+    if message.get("tool_calls"):
+        calls = [{"index": i, **c} for i, c in enumerate(message["tool_calls"])]
+        chunks.append(chunk({"tool_calls": calls}))
+    elif message.get("content"):
+        chunks.append(chunk({"content": message["content"]}))
+    final = chunk({}, choice["finish_reason"])
+    if EXTRA_FIELD in body:
+        final[EXTRA_FIELD] = body[EXTRA_FIELD]
     chunks.append(final)
     if include_usage:
         tail = chunk({})
         tail["choices"] = []
-        tail["usage"] = usage(prompt_text, turn.reply.text)
+        tail["usage"] = body["usage"]
         chunks.append(tail)
     return chunks

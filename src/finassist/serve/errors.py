@@ -107,14 +107,74 @@ def _finassist_status(exc: FinassistError) -> tuple[int, str]:
     return 400, "invalid_input"
 
 
+# pydantic error type -> Chinese message ({ctx} keys filled in); the type's prefix also matches.
+_VALIDATION_TEXT = {
+    "missing": "缺少此字段",
+    "json_invalid": "不是合法的 JSON",
+    "bool_type": "应为布尔值 true 或 false",
+    "int_type": "应为整数",
+    "float_type": "应为数字",
+    "string_type": "应为字符串",
+    "list_type": "应为数组",
+    "dict_type": "应为对象",
+    "model_type": "应为对象",
+    "model_attributes_type": "应为对象",
+    "greater_than_equal": "应不小于 {ge}",
+    "greater_than": "应大于 {gt}",
+    "less_than_equal": "应不大于 {le}",
+    "less_than": "应小于 {lt}",
+    "string_too_short": "长度应至少为 {min_length}",
+    "string_too_long": "长度应不超过 {max_length}",
+    "too_short": "至少需要 {min_length} 项",
+    "too_long": "最多 {max_length} 项",
+    "literal_error": "应为以下之一：{expected}",
+    "string_pattern_mismatch": "格式不正确",
+    "union_tag_invalid": "类型不正确",
+}
+# Parameters whose limits deserve their own words.
+_PARAM_TEXT = {
+    "n": "只支持 1（每次请求生成一个回答）",
+    "temperature": "应在 0 到 2 之间",
+    "stream": "应为布尔值 true 或 false",
+    "max_tokens": "应为正整数",
+    "max_completion_tokens": "应为正整数",
+}
+
+
+def _problem_text(error: dict[str, Any], where: str) -> str:
+    if where in _PARAM_TEXT:
+        return _PARAM_TEXT[where]
+    kind = str(error.get("type", ""))
+    template = _VALIDATION_TEXT.get(kind)
+    if template is None:
+        return "格式不正确"
+    try:
+        return template.format(**(error.get("ctx") or {}))
+    except (KeyError, IndexError):
+        return template.split("{")[0].strip() or "格式不正确"
+
+
+def _union_member(part: str) -> bool:
+    """A location part naming a union member's type (``str``, ``list[...]``, a model class)."""
+    return (
+        part in ("str", "int", "float", "bool", "none")
+        or "[" in part
+        or (part[:1].isupper() and "-" not in part)
+    )
+
+
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
-    problems = []
+    problems: list[str] = []
     param = None
     for e in exc.errors():
         loc = [str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        # Union members (``str | list[...]``) add their type names to the location: drop them.
+        loc = [p for p in loc if not _union_member(p)]
         where = ".".join(loc) or "请求体"
         param = param or (where if loc else None)
-        problems.append(f"{where}：{e.get('msg', '格式不正确')}")
+        problem = f"{where}：{_problem_text(e, where)}"
+        if problem not in problems:
+            problems.append(problem)
     return "请求格式不正确：" + "；".join(problems[:5]), param
 
 
@@ -159,7 +219,8 @@ def install_error_handlers(app: FastAPI) -> None:
         if too_large is not None:
             return await _too_large(_request, too_large)
         message = _STATUS_MESSAGES.get(exc.status_code) or str(exc.detail)
-        return error_response(exc.status_code, message, f"http_{exc.status_code}")
+        headers = dict(exc.headers or {})  # 405 carries Allow
+        return error_response(exc.status_code, message, f"http_{exc.status_code}", headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -167,3 +228,131 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(
             500, "服务器内部错误，已记录日志，请稍后重试或联系管理员。", "internal"
         )
+
+
+# -- the OpenAPI document -----------------------------------------------------------------------
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "ErrorResponse",
+    "description": "OpenAI 格式的错误：message 为中文说明，code 为机器可读的错误码。",
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type", "param", "code"],
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "param": {"type": ["string", "null"]},
+                "code": {"type": ["string", "null"]},
+            },
+        }
+    },
+}
+_ERROR_TEXT = {
+    "400": "请求参数不正确（含无效的 Unicode 文本、过长的消息、不支持的参数）",
+    "401": "缺少或无效的 API 密钥",
+    "403": "权限不足（如需要管理员密钥）",
+    "404": "资源不存在或不属于当前客户经理",
+    "409": "相同 Idempotency-Key 的请求仍在处理中",
+    "413": "请求体过大",
+    "429": "请求过于频繁",
+    "500": "服务器内部错误",
+    "501": "知识库未启用",
+    "502": "上游模型调用失败",
+    "503": "数据库或模型暂不可用",
+}
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "description": "一条服务器推送事件：data 为 JSON 的 chat.completion.chunk，最后一条为 [DONE]。",
+    "type": "object",
+    "required": ["data"],
+    "properties": {"data": {"type": "string"}, "event": {"type": "string"}},
+}
+_RETRY_AFTER = {"Retry-After": {"description": "建议的重试等待秒数", "schema": {"type": "string"}}}
+
+
+def _error_statuses(path: str, operation: dict[str, Any]) -> list[str]:
+    statuses = ["404", "500", "503"]
+    if operation.get("parameters") or operation.get("requestBody"):
+        statuses.append("400")
+    if operation.get("requestBody"):
+        statuses.append("413")
+    if operation.get("security"):
+        statuses += ["401", "403", "429"]
+    if path.startswith("/api/kb"):
+        statuses.append("501")
+    if path == "/v1/chat/completions":
+        statuses += ["409", "502"]
+    return sorted(set(statuses))
+
+
+def openapi_document(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, corrected to what the server sends: every error in the OpenAI
+    format with its body, no 422 (validation errors are 400), streamed chat completions as
+    ``text/event-stream``."""
+    from fastapi.openapi.utils import get_openapi
+
+    doc = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    schemas["ErrorResponse"] = ERROR_SCHEMA
+    ref = {"$ref": "#/components/schemas/ErrorResponse"}
+    for path, item in doc.get("paths", {}).items():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            responses.pop("422", None)
+            for status in _error_statuses(path, operation):
+                response: dict[str, Any] = {
+                    "description": _ERROR_TEXT[status],
+                    "content": {"application/json": {"schema": ref}},
+                }
+                if status in ("429", "503", "409"):
+                    response["headers"] = _RETRY_AFTER
+                responses.setdefault(status, response)
+            if path == "/v1/chat/completions" and method == "post":
+                content = responses["200"].setdefault("content", {})
+                content["text/event-stream"] = {"schema": SSE_EVENT_SCHEMA}
+    return doc
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Serve :func:`openapi_document` at ``/openapi.json`` (built once, on first request)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi_document(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def reject_unknown_query(request: Request) -> None:
+    """400 for a query parameter the route does not take (a typo such as ``?limt=5`` would
+    otherwise be ignored silently). An app-wide dependency."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None or not request.query_params:
+        return
+    known = _query_names(dependant)
+    unknown = [name for name in request.query_params if name not in known]
+    if unknown:
+        allowed = "、".join(sorted(known)) or "无"
+        raise ApiError(
+            400,
+            f"不支持的查询参数：{unknown[0][:64]}。该接口接受的查询参数：{allowed}。",
+            code="unknown_parameter",
+            param=unknown[0][:64],
+        )
+
+
+def _query_names(dependant: Any) -> set[str]:
+    names = {p.alias for p in getattr(dependant, "query_params", ())}
+    for sub in getattr(dependant, "dependencies", ()):
+        names |= _query_names(sub)
+    return names

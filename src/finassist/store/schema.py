@@ -319,6 +319,18 @@ api_keys = Table(
     Index("ix_api_keys_manager", "manager_id"),
 )
 
+# A retried request with the same ``Idempotency-Key`` gets the stored response (issue 15).
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("api_key_id", String(16), primary_key=True),  # keys are scoped to the API key
+    Column("key_hash", String(64), primary_key=True),  # hex sha256 of the header's value
+    Column("fingerprint", String(64), nullable=False),  # hex sha256 of the request
+    Column("response", Text),  # JSON body and headers; NULL while the request is in progress
+    Column("created_at", DateTime(timezone=False), nullable=False),
+    Index("ix_idempotency_keys_created", "created_at"),
+)
+
 ratings = Table(
     "ratings",
     metadata,

