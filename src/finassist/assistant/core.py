@@ -17,7 +17,7 @@ from sqlalchemy import select
 import finassist.assistant.advice
 import finassist.assistant.charts
 import finassist.assistant.knowledge  # noqa: F401  (registers the knowledge composers)
-from finassist.assistant import guard, llm_turn, memory, policy
+from finassist.assistant import calculation, guard, llm_turn, memory, policy
 from finassist.assistant.compose import template
 from finassist.assistant.handlers import HANDLERS, Answer, TurnInput
 from finassist.assistant.query_turn import QueryLayer
@@ -34,7 +34,7 @@ from finassist.errors import AccessDenied, NotFound
 from finassist.finance.base import Caller, ToolContext
 from finassist.finance.directory import EnterpriseDirectory, Match
 from finassist.nlp.intent import UNKNOWN, IntentRouter
-from finassist.nlp.normalize import MAX_MESSAGE_CHARS, normalize_message
+from finassist.nlp.normalize import MAX_MESSAGE_CHARS, normalize_message, normalize_text
 from finassist.store import Database
 from finassist.store.schema import managers
 
@@ -166,7 +166,9 @@ class Assistant:
         tools = ToolContext(self.db, caller, self.as_of())
         directory = self._directory(caller, tools)
         for user_text, reply_text in history:
-            message = normalize_message(user_text, max_chars=self.max_message_chars)
+            message = normalize_text(user_text)
+            if not message:
+                continue  # a blank message in a client's history carries nothing
             understanding = self._understand(message, session.state, directory)
             self._remember(session.state, understanding)
             intent = understanding.reply_intent or understanding.intent
@@ -186,6 +188,12 @@ class Assistant:
         self, text: str, state: SessionState, directory: EnterpriseDirectory
     ) -> Understanding:
         intent = self.router.classify(text)
+        # Word problems and card follow-ups go to the calculator before any company lookup.
+        if calculation.is_calculation(text):
+            return Understanding(intent=calculation.CALCULATE)
+        if calculation.is_card_followup(text, state.last_intent, bool(state.enterprise_id)):
+            focus = {"id": state.enterprise_id or "", "name": state.enterprise_name or ""}
+            return Understanding(intent=calculation.CARD_TERMS, enterprise=focus)
         result = Understanding(intent=intent.name, window=parse_window(text))
         named = False
 
@@ -309,6 +317,9 @@ class Assistant:
             return reply
         checked = guard.check(answer.text, turn.book.items)
         reply.text = checked.text
+        reply.calculation, problems = calculation.checked(turn, turn.book.items)
+        if problems:  # never cite a calculation the guard could not verify
+            reply.text = template("calc_withheld").format(items="；".join(problems))
         if checked.unsupported:
             reply.unverified = checked.unsupported
             reply.text += "\n" + template("unverified_note").format(

@@ -340,3 +340,37 @@ def check_recommendation(
         if number.normalize() not in facts.numbers and number not in facts.raw:
             bad.append(f"{name}={value}")
     return (jsonable(rec.model_dump()) if not bad else None), bad
+
+
+# -- calculations ---------------------------------------------------------------------------------
+
+
+def is_calculation_evidence(item: Evidence) -> bool:
+    """The calculator's own output: never a source of its operands, nor of a withheld result."""
+    return item.kind == "calculation" or item.id.startswith("tool:calculate:")
+
+
+def check_calculation(
+    calculation: dict[str, Any] | None, question: str, evidence: Iterable[Evidence]
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """Re-verify a calculation: each operand bound to a span of the question or the evidence
+    with the same value and unit, in the role and for the measure the formula needs, and the
+    result recomputed from the operands.
+
+    Returns the calculation (None when it fails) and the problems found. The calculation's own
+    evidence record does not count as a source of its operands.
+
+    >>> calc = {"formula": "share", "result_text": "49.55%", "unit": "%", "operands": [
+    ...     {"id": "part", "value": "160.1", "unit": "亿美元", "source": "出口160.1亿美元"},
+    ...     {"id": "total", "value": "323.11", "unit": "亿美元", "source": "总额323.11亿美元"}]}
+    >>> check_calculation(calc, "出口占进出口总额的比重是多少？",
+    ...                   [Evidence("q", "text", "s", {}, "进出口总额323.11亿美元，其中出口160.1亿美元")])[1]
+    []
+    """
+    from finassist.finance.calc.check import verify
+
+    if calculation is None:
+        return None, []
+    texts = [e.text for e in evidence if not is_calculation_evidence(e)]
+    problems = verify(calculation, question, texts)
+    return (None if problems else calculation), problems

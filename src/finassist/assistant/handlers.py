@@ -65,6 +65,7 @@ class Answer:
     lines: list[str]
     recommendation: dict[str, Any] | None = None
     chart: dict[str, Any] | None = None
+    calculation: dict[str, Any] | None = None  # the calculator's JSON (finance/calculator.py)
 
     @property
     def text(self) -> str:
