@@ -60,9 +60,12 @@ def topics() -> Iterator[dict[str, TopicEmbedder]]:
 
 
 def test_bm25_serves_at_once_and_an_interrupted_embedding_resumes(
-    empty_db: Database, topics: dict[str, TopicEmbedder], monkeypatch: pytest.MonkeyPatch
+    backend_url: str, topics: dict[str, TopicEmbedder], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """On every backend: vectors are plain bytes in kb_chunks.embedding."""
     monkeypatch.setattr(vectors, "COMMIT_EVERY", 10)
+    empty_db = Database(backend_url)
+    empty_db.migrate()
     load_sample(KnowledgeBase(empty_db, precomputed=("other", {})), ids=DOCS)
     flaky = KnowledgeBase(empty_db, embedder=get_embedder("topics:flaky"))
     total = flaky.stats()["chunks"]
@@ -79,6 +82,9 @@ def test_bm25_serves_at_once_and_an_interrupted_embedding_resumes(
     assert steady.embedder.passages == left
     assert steady.embed_pending() == 0
     assert steady.stats()["embedded_chunks"] == total
+    dense = KnowledgeBase(empty_db, embedder=steady.embedder, mode="dense")
+    assert dense.search("折扣折扣").passages[0].doc_id == "manual-early_payment"
+    empty_db.dispose()
 
 
 def test_another_model_re_embeds_everything(
