@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+import finassist.assistant.calculation as calculation
 import finassist.assistant.charts as charts
 from finassist.assistant import Assistant
 from finassist.assistant.handlers import HANDLERS, TurnInput
@@ -48,7 +49,7 @@ def assistant(sample_db: Database) -> Assistant:
 
 def test_composers_are_registered() -> None:
     assert HANDLERS["chart"] is charts.chart
-    assert HANDLERS["calculate"] is charts.calculate
+    assert HANDLERS["calculate"] is calculation.calculate
 
 
 def test_cashflow_chart_reply_is_cited_and_carries_the_drawing(assistant: Assistant) -> None:
@@ -110,7 +111,7 @@ def test_calculate_reply_shows_the_working(assistant: Assistant) -> None:
     assert "结果：27.30亿元" in reply.text
     assert "356.2亿元 ÷ (1 + 8.3%) = 328.90亿元" in reply.text
     assert reply.unverified == []
-    assert reply.evidence[0].id == "calc:growth_increase"
+    assert [e.id for e in reply.evidence] == ["question", "calc:growth_increase"]
 
 
 def test_calculate_without_numbers_says_what_is_needed(assistant: Assistant) -> None:

@@ -189,3 +189,45 @@ def test_synonym_augmentation_adds_marked_copies() -> None:
     assert [s.id for s in out] == ["a", "a-syn", "b"]
     assert out[1].meta == {"augmented": "synonym", "source_id": "a"} and out[1].group == "g"
     assert "账期" not in out[1].reply and "提前回款" not in out[1].reply
+
+
+def test_knowledge_passages_come_from_every_format_the_knowledge_base_reads(tmp_path) -> None:
+    import docx
+
+    from finassist.data.readers import ReadReport
+    from finassist.data.sources import read_passages
+
+    para = "保理是应收账款转让融资，保理人向债权人提供资金融通、应收账款管理或者催收服务。"
+    (tmp_path / "a.html").write_text(
+        f"<html><head><title>保理指引</title></head><body><nav>首页 登录</nav>"
+        f"<h2>定义</h2><p>{para}</p></body></html>",
+        encoding="utf-8",
+    )
+    d = docx.Document()
+    d.add_heading("反向保理", level=1)
+    d.add_paragraph("反向保理由核心企业发起，基于其对供应商的应付账款确认提供融资服务。")
+    d.save(tmp_path / "b.docx")
+    (tmp_path / "c.txt").write_bytes(f"{para}\n".encode("gbk"))  # GBK, as Windows tools save
+    (tmp_path / "d.jsonl").write_text('{"title": "一", "text": "好的一行"}\n{oops', "utf-8")
+    report = ReadReport()
+    passages = list(read_passages([tmp_path], report, max_chars=600))
+    by_doc = {p.doc: p for p in passages}
+    assert set(by_doc) == {"a", "b", "c"}
+    assert by_doc["a"].title == "定义" and "首页" not in by_doc["a"].text  # navigation skipped
+    assert by_doc["b"].title == "反向保理" and "核心企业" in by_doc["b"].text
+    assert by_doc["c"].text == para
+    [bad] = report.bad
+    assert bad.source.endswith("d.jsonl") and "第 2 行" in bad.reason
+
+
+def test_a_long_knowledge_document_is_cut_into_passages_of_at_most_max_chars(tmp_path) -> None:
+    from finassist.data.readers import ReadReport
+    from finassist.data.sources import read_passages
+
+    sentence = "核心企业确认应付账款后，供应商可以申请保理融资。"
+    (tmp_path / "long.md").write_text(
+        "# 手册\n\n" + "\n\n".join(sentence * 3 for _ in range(30)), encoding="utf-8"
+    )
+    passages = list(read_passages([tmp_path], ReadReport(), max_chars=200))
+    assert len(passages) > 5
+    assert all(len(p.text) <= 200 and p.title == "手册" for p in passages)

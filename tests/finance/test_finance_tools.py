@@ -67,6 +67,7 @@ def test_all_required_tools_are_registered_with_chinese_descriptions() -> None:
         "get_risk_signals",
         "get_financing_history",
         "get_open_orders",
+        "query_data",
         "list_products",
         "get_product",
         "recommend_products",

@@ -10,9 +10,8 @@ import pytest
 
 from finassist.embed import EMBEDDERS, register_embedder
 from finassist.errors import InvalidInput
-from finassist.kb import KnowledgeBase, get_embedder
+from finassist.kb import KnowledgeBase, get_embedder, vectors
 from finassist.kb.sample import load_sample
-from finassist.kb import vectors
 from finassist.kb.vectors import pending_count
 from finassist.store import Database
 

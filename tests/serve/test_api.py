@@ -109,7 +109,8 @@ def test_another_managers_session_is_not_found(client: TestClient, keys: Keys) -
     assert stolen.json()["error"]["message"].replace(session, "") == nowhere.json()["error"][
         "message"
     ].replace("0" * 32, "")
-    assert chat(client, keys.admin, "他们的风险", session).status_code == 200
+    # An admin may read it but not ask in it (tests/serve/test_scope.py).
+    assert chat(client, keys.admin, "他们的风险", session).status_code == 403
 
 
 def test_bad_requests_get_clear_openai_errors(client: TestClient, keys: Keys) -> None:

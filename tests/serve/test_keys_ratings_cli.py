@@ -105,3 +105,15 @@ def test_export_ratings_as_eval_data_and_preference_pairs(
             "intent": records[0]["intent"],
         }
     ]
+
+
+def test_demo_key_is_reused_and_a_replaced_one_is_revoked(db: Database, tmp_path: Path) -> None:
+    store = ApiKeyStore(db)
+    keep = tmp_path / "demo-key"
+    first = store.reuse_or_create("M001", label="demo", keep=keep)
+    assert store.reuse_or_create("M001", label="demo", keep=keep) == first
+    assert keep.stat().st_mode & 0o077 == 0  # only its owner can read the saved key
+    keep.unlink()  # lost: a new key, and the old one no longer opens anything
+    second = store.reuse_or_create("M001", label="demo", keep=keep)
+    assert second != first and store.verify(first) is None
+    assert store.verify(second) == Principal(second.split(".")[0][3:], "M001", is_admin=False)

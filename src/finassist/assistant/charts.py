@@ -1,11 +1,9 @@
-"""Composers for the ``chart`` and ``calculate`` intents.
+"""The composer for the ``chart`` intent.
 
 ``chart``: the companies named in the message (several for a comparison; 三家核心企业 without
 names means the caller's core enterprises), a spec planned from the question, the data from the
 finance tools, the figures stated line by line with citations, and the drawing (SVG inline;
 ``finassist ask`` writes PNG and SVG files, see :func:`save_chart`).
-
-``calculate``: the financial calculator on the message, its working shown step by step.
 
 >>> reply = Assistant(db, router=router).ask("画出华东汽车近12个月的现金流", manager_id="M001")  # doctest: +SKIP
 >>> reply.chart["spec"]["kind"], reply.chart["svg"][:5]                                    # doctest: +SKIP
@@ -19,11 +17,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import finassist.finance.calculator  # noqa: F401  (registers the calculate tool)
 from finassist.assistant.compose import count, days, money, percent
 from finassist.assistant.handlers import Answer, TurnInput, handler
 from finassist.assistant.slots import chinese_number
-from finassist.errors import InvalidInput
 from finassist.fileio import write_atomic
 from finassist.finance.base import ToolResult
 from finassist.finance.charts import (
@@ -137,25 +133,6 @@ def chart(turn: TurnInput) -> Answer:
     if problem:
         lines.append(problem)
     return Answer(lines, chart=payload)
-
-
-@handler("calculate")
-def calculate(turn: TurnInput) -> Answer:
-    """The financial calculator on the message, with its working."""
-    try:
-        result = turn.call("calculate", question=turn.text)
-    except InvalidInput as exc:
-        return Answer([str(exc)])
-    d = result.data
-    cite = turn.book.cite_records(result.records)
-    lines = [f"按“{d['name']}”计算{cite}："]
-    given = "，".join(f"{i['label']} {i['shown']}" for i in d["inputs"].values())
-    lines.append(f"已知：{given}{cite}。")
-    for n, step in enumerate(d["steps"], start=1):
-        lines.append(f"{n}. {step['label']} = {step['expression']} = {step['shown']}{cite}")
-    lines.append(f"结果：{d['result_text']}{cite}。")
-    lines.extend(f"注：{note}。" for note in d["notes"])
-    return Answer(lines)
 
 
 # -- files for the CLI ---------------------------------------------------------------------------

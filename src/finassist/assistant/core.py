@@ -17,9 +17,10 @@ from sqlalchemy import select
 import finassist.assistant.advice
 import finassist.assistant.charts
 import finassist.assistant.knowledge  # noqa: F401  (registers the knowledge composers)
-from finassist.assistant import guard, llm_turn, memory, policy
+from finassist.assistant import calculation, guard, llm_turn, memory, policy
 from finassist.assistant.compose import template
 from finassist.assistant.handlers import HANDLERS, Answer, TurnInput
+from finassist.assistant.query_turn import QueryLayer
 from finassist.assistant.session import Session, SessionState, SessionStore
 from finassist.assistant.slots import (
     explicit_company,
@@ -33,7 +34,7 @@ from finassist.errors import AccessDenied, NotFound
 from finassist.finance.base import Caller, ToolContext
 from finassist.finance.directory import EnterpriseDirectory, Match
 from finassist.nlp.intent import UNKNOWN, IntentRouter
-from finassist.nlp.normalize import MAX_MESSAGE_CHARS, normalize_message
+from finassist.nlp.normalize import MAX_MESSAGE_CHARS, normalize_message, normalize_text
 from finassist.store import Database
 from finassist.store.schema import managers
 
@@ -78,6 +79,7 @@ class Assistant:
         self._directories: dict[str, EnterpriseDirectory] = {}
         self._callers: dict[str, Caller] = {}
         self._keywords = self.router.keywords()
+        self.queries = QueryLayer()  # issue 14: data questions over the caller's own book
 
     # -- public --------------------------------------------------------------------------------
 
@@ -128,9 +130,15 @@ class Assistant:
         else:
             session = Session(uuid.uuid4().hex, manager_id, SessionState(), 0)
         tools = ToolContext(self.db, caller, self.as_of())
-        understanding = self._understand(message, session.state, self._directory(caller, tools))
-        reply = self._answer(message, understanding, session, tools)
-        self._remember(session.state, understanding)
+        directory = self._directory(caller, tools)
+        reply = None
+        if self.backend is None:  # a model gets the same layer as its query_data tool
+            reply = self.queries.answer(message, session, tools, directory)
+        if reply is None:
+            understanding = self._understand(message, session.state, directory)
+            reply = self._answer(message, understanding, session, tools)
+            self._remember(session.state, understanding)
+            self.queries.forget(session.state)
         if not record:
             return reply
         self.sessions.append(
@@ -158,7 +166,9 @@ class Assistant:
         tools = ToolContext(self.db, caller, self.as_of())
         directory = self._directory(caller, tools)
         for user_text, reply_text in history:
-            message = normalize_message(user_text, max_chars=self.max_message_chars)
+            message = normalize_text(user_text)
+            if not message:
+                continue  # a blank message in a client's history carries nothing
             understanding = self._understand(message, session.state, directory)
             self._remember(session.state, understanding)
             intent = understanding.reply_intent or understanding.intent
@@ -178,6 +188,12 @@ class Assistant:
         self, text: str, state: SessionState, directory: EnterpriseDirectory
     ) -> Understanding:
         intent = self.router.classify(text)
+        # Word problems and card follow-ups go to the calculator before any company lookup.
+        if calculation.is_calculation(text):
+            return Understanding(intent=calculation.CALCULATE)
+        if calculation.is_card_followup(text, state.last_intent, bool(state.enterprise_id)):
+            focus = {"id": state.enterprise_id or "", "name": state.enterprise_name or ""}
+            return Understanding(intent=calculation.CARD_TERMS, enterprise=focus)
         result = Understanding(intent=intent.name, window=parse_window(text))
         named = False
 
@@ -301,6 +317,9 @@ class Assistant:
             return reply
         checked = guard.check(answer.text, turn.book.items)
         reply.text = checked.text
+        reply.calculation, problems = calculation.checked(turn, turn.book.items)
+        if problems:  # never cite a calculation the guard could not verify
+            reply.text = template("calc_withheld").format(items="；".join(problems))
         if checked.unsupported:
             reply.unverified = checked.unsupported
             reply.text += "\n" + template("unverified_note").format(

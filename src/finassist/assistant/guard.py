@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from finassist.assistant.types import Evidence
+from finassist.numerals import _CN_BIG_UNIT, _CN_SMALL_UNIT, chinese_numeral
 
 _CITATION = re.compile(r"\[\d+\]")
 _INVOICE_NO = re.compile(r"(?<!\d)\d{20}(?!\d)")
@@ -47,22 +48,6 @@ _COMPANY = re.compile(
     r"(?!客户|内部|化|层面)"
 )
 _FULL_WIDTH = str.maketrans("０１２３４５６７８９．％", "0123456789.%")
-_CN_DIGIT = {
-    "零": 0,
-    "〇": 0,
-    "一": 1,
-    "二": 2,
-    "两": 2,
-    "三": 3,
-    "四": 4,
-    "五": 5,
-    "六": 6,
-    "七": 7,
-    "八": 8,
-    "九": 9,
-}
-_CN_SMALL_UNIT = {"十": 10, "百": 100, "千": 1000}
-_CN_BIG_UNIT = {"万": Decimal(10) ** 4, "亿": Decimal(10) ** 8}
 _MULTIPLIER = {"万": Decimal(10) ** 4, "亿": Decimal(10) ** 8, "万亿": Decimal(10) ** 12}
 _NUMBER = re.compile(r"(?<![0-9A-Za-z.,])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(%?)")
 _LIST_MARKER = re.compile(r"^\s*(?:\d+[.、)]|[-*•])\s*", re.MULTILINE)
@@ -157,33 +142,6 @@ def _facts(evidence: Iterable[Evidence]) -> _Facts:
         facts.add(item.text)
         facts.haystack.append(item.source)
     return facts
-
-
-def chinese_numeral(text: str) -> Decimal | None:
-    """``六十万`` -> 600000, ``一点二亿`` -> 120000000, ``三十五`` -> 35; None if not a numeral."""
-    if "点" in text and text[-1:] in _CN_BIG_UNIT:  # 一点二亿: the fraction belongs to 亿
-        inner = chinese_numeral(text[:-1])
-        return None if inner is None else inner * _CN_BIG_UNIT[text[-1]]
-    whole, _, fraction = text.partition("点")
-    total, section, digit = Decimal(0), Decimal(0), None
-    for char in whole:
-        if char in _CN_DIGIT:
-            digit = _CN_DIGIT[char]
-        elif char in _CN_SMALL_UNIT:
-            section += (1 if digit is None else digit) * _CN_SMALL_UNIT[char]
-            digit = None
-        elif char in _CN_BIG_UNIT:
-            total = (total + section + (digit or 0)) * _CN_BIG_UNIT[char]
-            section, digit = Decimal(0), None
-        else:
-            return None
-    value = total + section + (digit or 0)
-    if fraction:
-        digits = "".join(str(_CN_DIGIT[c]) for c in fraction if c in _CN_DIGIT)
-        if len(digits) != len(fraction):
-            return None
-        value += Decimal("0." + digits)
-    return value
 
 
 def _granularity(numeral: str) -> Decimal:
@@ -382,3 +340,37 @@ def check_recommendation(
         if number.normalize() not in facts.numbers and number not in facts.raw:
             bad.append(f"{name}={value}")
     return (jsonable(rec.model_dump()) if not bad else None), bad
+
+
+# -- calculations ---------------------------------------------------------------------------------
+
+
+def is_calculation_evidence(item: Evidence) -> bool:
+    """The calculator's own output: never a source of its operands, nor of a withheld result."""
+    return item.kind == "calculation" or item.id.startswith("tool:calculate:")
+
+
+def check_calculation(
+    calculation: dict[str, Any] | None, question: str, evidence: Iterable[Evidence]
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """Re-verify a calculation: each operand bound to a span of the question or the evidence
+    with the same value and unit, in the role and for the measure the formula needs, and the
+    result recomputed from the operands.
+
+    Returns the calculation (None when it fails) and the problems found. The calculation's own
+    evidence record does not count as a source of its operands.
+
+    >>> calc = {"formula": "share", "result_text": "49.55%", "unit": "%", "operands": [
+    ...     {"id": "part", "value": "160.1", "unit": "亿美元", "source": "出口160.1亿美元"},
+    ...     {"id": "total", "value": "323.11", "unit": "亿美元", "source": "总额323.11亿美元"}]}
+    >>> check_calculation(calc, "出口占进出口总额的比重是多少？",
+    ...                   [Evidence("q", "text", "s", {}, "进出口总额323.11亿美元，其中出口160.1亿美元")])[1]
+    []
+    """
+    from finassist.finance.calc.check import verify
+
+    if calculation is None:
+        return None, []
+    texts = [e.text for e in evidence if not is_calculation_evidence(e)]
+    problems = verify(calculation, question, texts)
+    return (None if problems else calculation), problems

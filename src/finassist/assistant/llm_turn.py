@@ -16,7 +16,7 @@ import re
 from datetime import date, datetime
 from typing import Any
 
-from finassist.assistant import guard
+from finassist.assistant import calculation, guard
 from finassist.assistant.compose import template, tool_evidence
 from finassist.assistant.handlers import HANDLERS, Answer, TurnInput
 from finassist.assistant.memory import SUMMARY_PROMPT, Memory, transcript
@@ -178,6 +178,9 @@ class ModelTurn:
 
         content, backend = self._tool_loop(turn, messages, domain, offline)
         context = [*turn.book.items, *self._focus_evidence(turn, ent)]
+        reply.calculation, calc_problems = calculation.checked(turn, turn.book.items)
+        if calc_problems:  # a binding the guard rejects supports nothing in the answer
+            context = [e for e in context if not guard.is_calculation_evidence(e)]
         body, block = _split_json(content)
         report = guard.check(body, context, names=self._names(turn, body), companies=True)
         if report.unsupported and backend != offline.name:
@@ -193,7 +196,7 @@ class ModelTurn:
         recommendation, problems = self._structured(block, draft, turn)
         if leaks_prompt(text_out):
             text_out, self.meta["refused"] = REFUSE_PROMPT, "system_prompt"
-        unverified = [*report.unsupported, *problems]
+        unverified = [*report.unsupported, *problems, *calc_problems]
         reply.text = text_out or draft.text
         if unverified:
             reply.unverified = unverified

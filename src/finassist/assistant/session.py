@@ -30,6 +30,7 @@ class SessionState:
     ``enterprise_id``/``enterprise_name``: the company in focus (他们 / 这家 refer to it).
     ``last_intent`` and ``window``: reused by a follow-up such as 那华信物流呢 or 最近三个月呢.
     ``pending``: a clarifying question awaiting its answer (``{"intent", "candidates", ...}``).
+    ``query``: the last query-layer question (a ``Query`` as JSON); 那今年以来呢 changes its period.
     """
 
     enterprise_id: str | None = None
@@ -38,6 +39,7 @@ class SessionState:
     window: dict[str, int] = field(default_factory=dict)
     mentioned: list[dict[str, str]] = field(default_factory=list)
     pending: dict[str, Any] | None = None
+    query: dict[str, Any] | None = None  # the last query-layer question, for its follow-ups
 
     def focus(self, enterprise_id: str, name: str) -> None:
         """Make this company the one later pronouns refer to."""

@@ -11,13 +11,14 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
-from finassist.assistant.guard import chinese_numeral
+from finassist.finance.query.periods import parse_period, strip_time
+from finassist.numerals import chinese_numeral
 
-_NUM = r"(\d+|[零一二两三四五六七八九十]+)"
-_WINDOW = re.compile(rf"(?:近|最近|过去|前|这)?{_NUM}\s*(?:个)?\s*(月|天|日|年|季度)")
-_HALF_YEAR = re.compile(r"半年")
-_LAST_YEAR = re.compile(r"(?:近一年|最近一年|过去一年|全年|一整年)")
+# "Last n months" does not depend on the date it is counted from; calendar periods do, and
+# parse_window does not return those.
+_ANY_DAY = date(2000, 12, 31)
 
 PRONOUNS = (
     "他们家",
@@ -39,9 +40,6 @@ PRONOUNS = (
 _ORDINALS = {"一": 0, "1": 0, "二": 1, "2": 1, "三": 2, "3": 2, "四": 3, "4": 3, "五": 4, "5": 4}
 _PICK = re.compile(r"^(?:就是|是|选)?(?:第)?([一二三四五12345])(?:个|家|项|号)?(?:吧|。|！)?$")
 
-MAX_MONTHS = 24
-MAX_DAYS = 730
-
 
 def chinese_number(text: str) -> int | None:
     """``"十二"`` -> 12, ``"24"`` -> 24; None for anything else."""
@@ -52,22 +50,13 @@ def chinese_number(text: str) -> int | None:
 
 
 def parse_window(text: str) -> dict[str, int]:
-    """``{"months": n}`` or ``{"days": n}`` named in the message, clamped to what data holds."""
-    if _HALF_YEAR.search(text):
-        return {"months": 6}
-    if _LAST_YEAR.search(text):
-        return {"months": 12}
-    match = _WINDOW.search(text)
-    if not match:
-        return {}
-    number = chinese_number(match.group(1))
-    if not number:
-        return {}
-    unit = match.group(2)
-    if unit in ("天", "日"):
-        return {"days": min(number, MAX_DAYS)}
-    months = number * {"月": 1, "季度": 3, "年": 12}[unit]
-    return {"months": min(months, MAX_MONTHS)}
+    """``{"months": n}`` or ``{"days": n}`` for a "last n ..." window the message names.
+
+    The one time grammar (finance/query/periods.py) reads it, so a calendar period is never
+    taken for a window: ``9月份`` is September (the query layer answers it), not 近9个月.
+    """
+    period = parse_period(text, _ANY_DAY)
+    return dict(period.relative) if period is not None else {}
 
 
 def window_label(window: dict[str, int]) -> str:
@@ -115,7 +104,7 @@ def residual_name(text: str, keywords: set[str]) -> str | None:
     A follow-up such as ``那G企业呢`` leaves ``G``-something: a name to look up. Returns the
     longest remaining run of two or more characters, or None.
     """
-    rest = _WINDOW.sub(" ", text)
+    rest = strip_time(text, _ANY_DAY)
     for word in sorted((*keywords, *PRONOUNS), key=len, reverse=True):
         rest = rest.replace(word, " ")
     rest = _FILLERS.sub(" ", rest)

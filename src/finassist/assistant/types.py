@@ -48,6 +48,9 @@ class Reply:
     enterprise_id: str | None = None
     chart: dict[str, Any] | None = None  # {"spec", "svg", "png_path"} when the answer has one
     meta: dict[str, Any] = field(default_factory=dict)  # model, backend, fallbacks (issue 4)
+    # {"formula", "operands": [{"name", "value", "unit", "source"}], "result", "unit", "steps"};
+    # None when no calculation was made or the guard withheld it.
+    calculation: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The ``finassist ask --json`` shape."""
@@ -61,5 +64,6 @@ class Reply:
             "clarification": self.clarification,
             "enterprise_id": self.enterprise_id,
             "chart": self.chart,
+            "calculation": self.calculation,
             **({"meta": self.meta} if self.meta else {}),
         }

@@ -155,25 +155,22 @@ def demo(
     host: Annotated[str, typer.Option("--host", help="监听地址")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="端口")] = 8000,
 ) -> None:
-    """首次运行时生成示例数据，然后启动网页服务并打印地址（命令行对话请用 finassist chat）。"""
+    """首次运行时生成示例数据，然后启动网页服务并打印地址与演示密钥（每次运行沿用同一密钥）。"""
     from finassist.cli.serve import run_server
     from finassist.serve.keys import ApiKeyStore
 
     settings = common.settings()
     db = common.database(settings)
-    if db.current_revision() is None or db.current_revision() != db.head_revision():
-        db.migrate()
+    db.ensure_schema()
     if not db.table_counts().get("enterprises"):
         console.print(f"首次运行：在 {db.safe_url()} 生成示例数据……")
         common.seed_with_progress(db, seed, 1)
     kb_cli.load_sample_once(db)
     manager_id = common.manager_id(settings, manager)
-    created = ApiKeyStore(db).create(manager_id, label="demo")
+    key = ApiKeyStore(db).reuse_or_create(manager_id, label="demo", keep=settings.home / "demo-key")
     console.print(f"[bold]finassist 供应链金融助手[/]（客户经理 {manager_id}）已启动：")
-    console.print(f"  网页：http://{host}:{port}/#key={created.key}", soft_wrap=True)
-    console.print(
-        f"  OpenAI 兼容接口：http://{host}:{port}/v1  API 密钥：{created.key}", soft_wrap=True
-    )
+    console.print(f"  网页：http://{host}:{port}/#key={key}", soft_wrap=True)
+    console.print(f"  OpenAI 兼容接口：http://{host}:{port}/v1  API 密钥：{key}", soft_wrap=True)
     console.print("  命令行对话请用 finassist chat；按 Ctrl+C 停止。")
     sys.stdout.flush()
     run_server(host, port)

@@ -56,7 +56,9 @@ def build(
     knowledge: Annotated[
         list[Path] | None,
         typer.Option(
-            "--knowledge", "-k", help="知识文档（.md/.txt/.jsonl 文件或目录），可多次给出"
+            "--knowledge",
+            "-k",
+            help="知识文档（.txt/.md/.html/.pdf/.docx/.jsonl 文件或目录），可多次给出",
         ),
     ] = None,
     database: Annotated[

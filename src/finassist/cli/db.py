@@ -27,7 +27,7 @@ def db_seed(
 ) -> None:
     """生成确定性的示例数据（核心企业、供应商、经销商、发票、融资、风险事件、客户经理）。"""
     db = database(settings())
-    db.check_schema()
+    db.ensure_schema()
     seed_with_progress(db, seed, scale)
 
 

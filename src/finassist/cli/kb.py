@@ -41,7 +41,7 @@ def build_kb(
 ) -> Any:
     """The knowledge base over the settings' database, with the models the options/env name."""
     db = common.database(settings)
-    db.check_schema()
+    db.ensure_schema()  # a fresh home: `kb ingest` creates the database itself
     return _open(db, embedder or os.environ.get(EMBEDDER_ENV), reranker)
 
 

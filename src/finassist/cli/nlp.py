@@ -19,6 +19,7 @@ from rich.table import Table
 from finassist.cli import common
 from finassist.cli.common import console
 from finassist.errors import InvalidInput
+from finassist.fileio import decode_text
 from finassist.llm.types import ChatBackend
 
 nlp_app = typer.Typer(
@@ -48,15 +49,7 @@ def read_texts(text: str | None, file: Path | None) -> list[str]:
     assert file is not None
     if not file.is_file():
         raise InvalidInput(f"找不到文件 {file}。")
-    raw = file.read_bytes()
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            content = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:  # pragma: no cover - gb18030 decodes almost anything
-        raise InvalidInput(f"{file} 的编码无法识别，请另存为 UTF-8。")
+    content = decode_text(file.read_bytes(), str(file))
     texts = []
     for number, line in enumerate(content.splitlines(), start=1):
         if not line.strip():

@@ -29,11 +29,11 @@ PortOpt = Annotated[int, typer.Option("--port", min=0, max=65535, help="端口")
 
 
 def run_server(host: str, port: int, workers: int = 1) -> None:
-    """Check the database, then run uvicorn with the app factory (one app per worker process)."""
+    """Create or upgrade the database, then run uvicorn with the app factory (one app per worker process)."""
     import uvicorn
 
     settings = common.settings()
-    common.database(settings).check_schema()
+    common.database(settings).ensure_schema()
     from finassist.serve.options import ServerOptions
 
     os.environ.update(ServerOptions.from_env().to_env())

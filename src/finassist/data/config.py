@@ -84,7 +84,7 @@ class AugmentConfig:
 
 @dataclass(frozen=True)
 class SourcesConfig:
-    knowledge: tuple[str, ...] = ()  # .md/.txt/.jsonl files or directories
+    knowledge: tuple[str, ...] = ()  # .txt/.md/.html/.pdf/.docx/.jsonl files or directories
     database: bool = True  # structured samples from the configured database
     passage_chars: int = 600
 

@@ -1,7 +1,8 @@
 """Read chat exports as a stream of :class:`Message`: WeChat CSV and a generic JSONL.
 
 Files are read row by row (a file larger than memory is fine). The encoding is detected from the
-first bytes: UTF-8 with or without a BOM, else GBK (read as GB18030, its superset). CRLF line
+first bytes (:func:`finassist.fileio.detect_encoding`: UTF-8 with or without a BOM, else GBK read
+as GB18030, its superset, or Big5/UTF-16 when clear). CRLF line
 ends and newlines inside quoted fields are handled by the csv module. A row that cannot be used
 is counted in :class:`ReadReport` with its line number and reason, and reading goes on.
 
@@ -11,7 +12,6 @@ is counted in :class:`ReadReport` with its line number and reason, and reading g
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import json
@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 
 from finassist.data.records import BadRow, Message
 from finassist.errors import InvalidInput
+from finassist.fileio import SNIFF_BYTES, detect_encoding
 
 WECHAT_COLUMNS = (
     "id",
@@ -39,7 +40,6 @@ WECHAT_COLUMNS = (
     "is_forward",
 )
 REQUIRED_CSV_COLUMNS = ("type_name", "is_sender", "talker", "msg", "CreateTime")
-SNIFF_BYTES = 256 * 1024
 MAX_LISTED_BAD_ROWS = 1000
 SUFFIXES = (".csv", ".jsonl")
 
@@ -75,26 +75,6 @@ class ReadReport:
             "encodings": dict(self.encodings),
             "bytes": self.bytes_total,
         }
-
-
-def detect_encoding(head: bytes) -> str:
-    """``utf-8-sig``, ``utf-8`` or ``gb18030`` (for GBK/GB2312) from the first bytes of a file."""
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    decoded = decoder.decode(head, final=False)  # a character cut at the end of the sniff is fine
-    # A UTF-8 file with a few broken bytes is still UTF-8 (those rows are reported as bad);
-    # GBK text read as UTF-8 breaks on nearly every Chinese character.
-    if decoded.count("\ufffd") <= max(3, len(head) // 1000):
-        return "utf-8"
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(head[:SNIFF_BYTES]).best()
-    # charset-normalizer sometimes names cp1252 or the like for short Chinese text; exports from
-    # Chinese Windows machines are GBK, so we only leave it for a clear non-GB answer.
-    if best is not None and best.encoding in {"big5", "utf_16", "utf_32"}:
-        return best.encoding
-    return "gb18030"
 
 
 class _CountingReader(io.RawIOBase):

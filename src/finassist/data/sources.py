@@ -1,9 +1,10 @@
 """Stage 10 sources: knowledge samples from documents, structured samples from the database.
 
-Knowledge documents are ``.md``, ``.txt`` or ``.jsonl`` files (``{"title": ..., "text": ...}`` per
-line). Documents of the knowledge base (``finassist kb``) can be exported to such files and fed
-here. Each passage becomes one sample: a question (from a template, or from the model when one
-is configured) and the passage as the answer.
+Knowledge documents are read and chunked exactly as the knowledge base (``finassist kb``) reads
+them (:mod:`finassist.kb.readers`, :mod:`finassist.kb.chunking`): ``.txt``, ``.md``, ``.html``,
+``.pdf``, ``.docx`` and ``.jsonl`` (``{"title": ..., "text": ...}`` per line). Each passage becomes
+one sample: a question (from a template, or from the model when one is configured) and the
+passage as the answer.
 
 Structured samples are the JSON of ``recommend_products`` for enterprises of the database, run
 as an administrator (who sees all enterprises), so a model learns to answer in that schema.
@@ -12,7 +13,6 @@ as an administrator (who sees all enterprises), so a model learns to answer in t
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -24,14 +24,14 @@ from typing import Any
 import yaml
 
 from finassist.data.llm import generate_question
-from finassist.data.readers import ReadReport, detect_encoding
+from finassist.data.readers import ReadReport
 from finassist.data.records import Sample
 from finassist.data.sessions import sample_id
 from finassist.errors import FinassistError, InvalidInput
+from finassist.kb.chunking import OVERLAP_CHARS, chunk_sections
+from finassist.kb.readers import READERS, IngestError, read_file
+from finassist.kb.types import DEFAULT_KIND
 from finassist.llm.types import ChatBackend
-
-KNOWLEDGE_SUFFIXES = (".md", ".txt", ".jsonl")
-_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 
 
 @lru_cache(maxsize=1)
@@ -50,88 +50,42 @@ class Passage:
     text: str
 
 
-def _read_text(path: Path) -> str:
-    raw = path.read_bytes()
-    return raw.decode(detect_encoding(raw[:262144]), errors="replace").replace("\r\n", "\n")
-
-
-def _chunks(text: str, max_chars: int) -> Iterator[str]:
-    """Paragraph-aligned pieces of at most ``max_chars`` (a longer paragraph is cut)."""
-    current = ""
-    for para in (p.strip() for p in re.split(r"\n\s*\n", text)):
-        if not para:
-            continue
-        while len(para) > max_chars:
-            if current:
-                yield current
-                current = ""
-            yield para[:max_chars]
-            para = para[max_chars:]
-        if current and len(current) + len(para) + 1 > max_chars:
-            yield current
-            current = para
-        else:
-            current = f"{current}\n{para}" if current else para
-    if current:
-        yield current
-
-
-def _markdown_sections(text: str, default_title: str) -> Iterator[tuple[str, str]]:
-    title, lines = default_title, []
-    for line in text.splitlines():
-        match = _HEADING.match(line)
-        if match:
-            if any(x.strip() for x in lines):
-                yield title, "\n".join(lines)
-            title, lines = match.group(2).strip(), []
-        else:
-            lines.append(line)
-    if any(x.strip() for x in lines):
-        yield title, "\n".join(lines)
-
-
 def read_passages(
     paths: Iterable[Path], report: ReadReport, max_chars: int = 600, min_chars: int = 20
 ) -> Iterator[Passage]:
-    """Passages of the knowledge files (directories are searched for .md/.txt/.jsonl)."""
+    """Passages of at most about ``max_chars`` of the knowledge files (directories are searched
+    for every suffix the knowledge base reads). A file that cannot be read is counted in
+    ``report`` with the reason, and reading goes on."""
     for path in _knowledge_files(paths):
-        doc = path.stem
-        if path.suffix.lower() == ".jsonl":
-            for number, line in enumerate(_read_text(path).splitlines(), start=1):
-                if not line.strip():
-                    continue
-                try:
-                    data = json.loads(line)
-                    text = data.get("text") or data.get("content")
-                    if not isinstance(text, str):
-                        raise ValueError("缺少 text 字段")
-                except (json.JSONDecodeError, ValueError, AttributeError) as exc:
-                    report.add_bad(str(path), number, f"知识文档行无效：{exc}")
-                    continue
-                title = str(data.get("title") or doc)
-                for chunk in _chunks(text, max_chars):
-                    if len(chunk) >= min_chars:
-                        yield Passage(f"{doc}:{data.get('id', number)}", title, chunk)
+        try:
+            docs = read_file(path, DEFAULT_KIND)
+        except IngestError as exc:
+            report.add_bad(str(path), 0, f"知识文档无法读取：{exc}")
             continue
-        text = _read_text(path)
-        sections = _markdown_sections(text, doc) if path.suffix.lower() == ".md" else [(doc, text)]
-        for title, body in sections:
-            for chunk in _chunks(body, max_chars):
-                if len(chunk) >= min_chars:
-                    yield Passage(doc, title, chunk)
+        for n, doc in enumerate(docs, start=1):
+            name = path.stem if len(docs) == 1 else f"{path.stem}:{n}"
+            chunks = chunk_sections(
+                doc.sections,
+                target_chars=max_chars // 2,
+                max_chars=max_chars,
+                overlap_chars=min(OVERLAP_CHARS, max_chars // 8),
+            )
+            for chunk in chunks:
+                if len(chunk.text) >= min_chars:
+                    title = chunk.heading.rsplit(" / ", 1)[-1] or doc.title
+                    yield Passage(name, title, chunk.text)
 
 
 def _knowledge_files(paths: Iterable[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(
-                sorted(p for p in path.rglob("*") if p.suffix.lower() in KNOWLEDGE_SUFFIXES)
-            )
-        elif path.is_file() and path.suffix.lower() in KNOWLEDGE_SUFFIXES:
+            files.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in READERS))
+        elif path.is_file() and path.suffix.lower() in READERS:
             files.append(path)
         elif path.is_file():
-            raise InvalidInput(f"不支持的知识文档类型：{path}（支持 .md、.txt、.jsonl）")
+            known = "、".join(sorted(READERS))
+            raise InvalidInput(f"不支持的知识文档类型：{path}（支持 {known}）")
         else:
             raise InvalidInput(f"知识文档不存在：{path}")
     return files

@@ -21,11 +21,12 @@ from finassist.finance.access import EnterpriseId, visible_enterprise
 from finassist.finance.base import Tool, ToolContext, ToolResult, register
 from finassist.finance.catalogue import load_catalogue
 from finassist.finance.evidence import MAX_ROW_RECORDS, Evidence, fmt_money
+from finassist.finance.query import tool as query_tool
 
 DEFAULT_MONTHS = 12
 # Tools that live with their capability register when their module is imported; importing
 # this module (as finassist.finance.base.get_tool does) makes every built-in tool available.
-BUILTIN_TOOL_MODULES = (catalogue, directory, recommend, calculator, charts)
+BUILTIN_TOOL_MODULES = (catalogue, directory, recommend, calculator, charts, query_tool)
 
 # -- shared argument models ------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 
 from finassist.errors import InvalidInput
+from finassist.fileio import UnknownEncoding, decode_text
 from finassist.kb.types import Document, Section
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -49,23 +50,11 @@ def document_id(source: str) -> str:
 
 
 def decode(path: Path, data: bytes) -> str:
-    """Text of a file in UTF-8, GBK/GB18030 or whatever charset-normalizer finds."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+    """The text of a file's bytes (:func:`finassist.fileio.decode_text`), as an ingest error."""
     try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030")
-    except UnicodeDecodeError:
-        pass
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data).best()
-    if best is None:
-        raise IngestError(f"文件 {path.name} 的编码无法识别，请转换为 UTF-8 后重试。")
-    return str(best)
+        return decode_text(data, path.name)
+    except UnknownEncoding as exc:
+        raise IngestError(str(exc)) from exc
 
 
 def date_from_name(path: Path) -> date | None:

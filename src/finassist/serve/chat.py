@@ -23,8 +23,9 @@ from sqlalchemy.exc import IntegrityError
 
 from finassist.assistant import Assistant, Reply
 from finassist.assistant.session import Session, SessionStore
+from finassist.errors import AccessDenied
 from finassist.serve.errors import ApiError
-from finassist.serve.history import HistoryIndex
+from finassist.serve.history import HistoryIndex, stored_texts
 from finassist.serve.keys import Principal
 from finassist.serve.metrics import count_tokens
 
@@ -32,6 +33,10 @@ SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 APPEND_ATTEMPTS = 12
 RETRY_BASE_SECONDS = 0.01
 EXTRA_FIELD = "finassist"
+ADMIN_WRITE_REFUSED = (
+    "管理员不能在客户经理 {owner} 的会话中提问：答案按管理员的权限计算，不能存入该经理可读的会话。"
+    "请不带会话编号（X-Session-Id）提问，将新建管理员自己的会话。"
+)
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,7 @@ class ChatService:
         if session_id is None and history:
             found = self.index.find(principal.manager_id, history)
             session_id = found.id if found is not None else None
-            expected = len(history)
+            expected = len(stored_texts(history))
         with self.locks.hold(session_id):
             for attempt in range(APPEND_ATTEMPTS):
                 session = self._session(principal, session_id, history, expected)
@@ -147,6 +152,10 @@ class ChatService:
             session = self.assistant.sessions.load(
                 session_id, principal.manager_id, is_admin=principal.is_admin
             )
+            if session.manager_id != principal.manager_id:
+                # An admin may read a manager's conversation, but answers computed with the
+                # admin's scope must never be stored where that manager can read them.
+                raise AccessDenied(ADMIN_WRITE_REFUSED.format(owner=session.manager_id))
             # A resent history must still be the whole session (no turn added meanwhile).
             if expected is None or session.turn_count == expected:
                 return session

@@ -101,20 +101,35 @@ class KnowledgeBaseService:
                 path.unlink(missing_ok=True)
             else:
                 path.write_bytes(previous)
-            raise InvalidInput("；".join(message for _file, message in report.failed))
+            reasons = "；".join(message for _file, message in report.failed)
+            raise InvalidInput(reasons.replace(str(path), name).replace(str(self.upload_dir), ""))
         doc_id = document_id_for(path)
         found = [d for d in self.documents() if d["id"] == doc_id]
-        return {"document": found[0] if found else {"id": doc_id}, "report": report.to_json()}
+        summary = {**report.to_json(), "failed": []}  # failures raised above
+        return {"document": found[0] if found else {"id": doc_id}, "report": summary}
 
     def documents(self) -> list[dict[str, Any]]:
-        return [jsonable(d) for d in self.engine.documents()]
+        return [without_server_path(jsonable(d)) for d in self.engine.documents()]
 
     def delete(self, document_id: str) -> None:
         self.engine.remove(document_id)
 
     def search(self, query: str, limit: int) -> list[dict[str, Any]]:
         result = self.engine.search(query, top_k=limit)
-        return [{**p.to_json(), "citation": p.citation} for p in result.passages]
+        return [
+            without_server_path({**p.to_json(), "citation": p.citation}) for p in result.passages
+        ]
+
+
+def without_server_path(item: dict[str, Any]) -> dict[str, Any]:
+    """``item`` with a local file ``source`` cut to its file name (a URL is kept).
+
+    Where the server keeps its files is nobody's business but the server's.
+    """
+    source = item.get("source")
+    if isinstance(source, str) and "://" not in source:
+        item = {**item, "source": Path(source.replace("\\", "/")).name}
+    return item
 
 
 def safe_filename(filename: str) -> str:

@@ -18,6 +18,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import insert, select, update
 
@@ -178,3 +179,31 @@ class ApiKeyStore:
             raise NotFound(
                 f"没有可吊销的密钥 {key_id}（不存在或已吊销），可用 `finassist keys list` 查看。"
             )
+
+    def reuse_or_create(self, manager_id: str, *, label: str, keep: Path) -> str:
+        """The key saved in ``keep`` while it is still valid for ``manager_id``; else a new one.
+
+        ``finassist demo`` uses this so each run prints the same key. A new key revokes the
+        manager's older keys with the same ``label`` (they would otherwise stay valid, unused),
+        and is saved to ``keep`` readable by its owner only.
+        """
+        saved = keep.read_text("utf-8").strip() if keep.is_file() else ""
+        principal = self.verify(saved) if saved else None
+        if principal is not None and principal.manager_id == manager_id and not principal.is_admin:
+            return saved
+        with self.db.write() as conn:
+            conn.execute(
+                update(api_keys)
+                .where(
+                    api_keys.c.manager_id == manager_id,
+                    api_keys.c.label == label[:64],
+                    api_keys.c.revoked_at.is_(None),
+                )
+                .values(revoked_at=datetime.now().replace(microsecond=0))
+            )
+        created = self.create(manager_id, label=label)
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        keep.touch(mode=0o600, exist_ok=True)
+        keep.chmod(0o600)
+        keep.write_text(created.key + "\n", encoding="utf-8")
+        return created.key

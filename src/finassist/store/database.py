@@ -179,6 +179,15 @@ class Database:
         with self._translate_errors():
             command.upgrade(self._alembic_config(), "head")
 
+    def ensure_schema(self) -> None:
+        """Create the schema in an empty database or upgrade an older one; no-op when current.
+
+        What ``db seed``, ``kb ingest``, ``serve`` and ``demo`` call first, so a fresh home needs
+        no separate ``db init``.
+        """
+        if self.current_revision() != self.head_revision():
+            self.migrate()
+
     def check_schema(self) -> None:
         """Raise :class:`SchemaVersionError` unless the database is at the newest migration."""
         current = self.current_revision()

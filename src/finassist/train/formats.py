@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from finassist.errors import InvalidInput, NotFound
+from finassist.fileio import decode_text
 
 Messages = list[dict[str, str]]
 EXPORT_FORMATS = ("openai", "sharegpt", "alpaca")  # preference order inside an export folder
@@ -152,10 +153,8 @@ def to_messages(record: Any) -> Messages:
 
 def _json_records(path: Path) -> Iterator[tuple[str, Any]]:
     """(``file:line``, parsed record) of a JSONL file, or (``file#N``, record) of a JSON array."""
-    from finassist.kb.readers import decode
-
     try:  # UTF-8 (with or without BOM) or GBK/GB18030, as Chinese Windows tools write them
-        text = decode(path, path.read_bytes())
+        text = decode_text(path.read_bytes(), str(path))
     except OSError as exc:
         raise InvalidInput(f"无法读取训练数据 {path}：{exc.strerror or exc}") from exc
     if path.suffix.lower() == ".json":
@@ -267,11 +266,11 @@ def read_texts(path: Path, text_field: str) -> Iterator[str]:
             if value.strip():
                 yield value
         return
-    from finassist.kb.readers import decode, read_file
+    from finassist.kb.readers import read_file
 
     if suffix in (".txt", ".md"):
         try:
-            text = decode(path, path.read_bytes())
+            text = decode_text(path.read_bytes(), str(path))
         except OSError as exc:
             raise InvalidInput(f"无法读取 {path}：{exc.strerror or exc}") from exc
         if text.strip():

@@ -1,0 +1,566 @@
+"""The offline parser: a manager's Chinese question -> a :class:`Query` (it never touches SQL).
+
+It reads the period with the one time grammar, companies with the caller's directory (longest
+match first, aliases; the message is already simplified), metrics, roles, industries and
+regions from dictionaries, numbers with units (500万, 1.2亿, 百分之八十), comparison and ranking
+words (超过, 不低于, 前三, 最大) and portfolio words (我名下, 哪些供应商). A follow-up inherits the
+last query and changes only what it names. When two readings tie it asks one short question.
+
+>>> parse_amount("500万"), parse_amount("1.2亿"), parse_amount("百分之八十")
+(Decimal('5000000'), Decimal('120000000.0'), Decimal('0.8'))
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+
+from finassist.assistant.slots import PRONOUNS, has_pronoun, residual_name
+from finassist.finance.base import ToolContext
+from finassist.finance.directory import EnterpriseDirectory, Match
+from finassist.finance.query.catalogue import QueryCatalogue, load_query_catalogue
+from finassist.finance.query.model import PeriodSpec, Query, Threshold
+from finassist.finance.query.periods import Period, TimeReading, read_time, strip_time
+from finassist.numerals import chinese_numeral
+from finassist.store import schema
+
+PORTFOLIO = re.compile(
+    r"我名下|我的客户|我管的|我负责的|名下|哪些|哪家|哪几家|哪个|谁|排名|排行|排序|前\s*\d+|前[一二两三四五六七八九十]+|"
+    r"top\s*\d+|最大|最高|最多|最少|最低|最小|最快|最慢|列出|列一下|有哪些客户|所有客户|全部客户"
+)
+CLIENT_LIST = re.compile(
+    r"(?:我名下|我的|我管的|我负责的).{0,4}(?:客户|企业|公司)|有哪些客户|所有客户|全部客户"
+)
+_NUM = r"(\d+(?:\.\d+)?|[零一二两三四五六七八九十百千万亿点]+)"
+TOP_N = re.compile(
+    rf"(?:前|top\s*|最大的|最高的|最多的|最少的|最小的|最低的){_NUM}\s*(?:名|家|张|个|位|笔)?", re.I
+)
+N_TOP = re.compile(rf"{_NUM}\s*(?:家|张|个)(?:金额|规模)?最")
+THRESHOLD = re.compile(
+    r"(超过|大于|高于|多于|不低于|不少于|至少|达到|低于|少于|小于|不超过|不高于|不到)\s*"
+    r"(百分之[零一二两三四五六七八九十百点]+|\d+(?:\.\d+)?\s*%|\d+(?:\.\d+)?\s*(?:万亿|万|亿|元|天)?|"
+    r"[零一二两三四五六七八九十百千点]+\s*(?:万亿|万|亿|元|天)?)"
+)
+POST_THRESHOLD = re.compile(
+    r"(\d+(?:\.\d+)?\s*(?:万|亿|元)|[零一二两三四五六七八九十百千点]+(?:万|亿))\s*(以上|以下)"
+)
+OPS = {
+    "超过": ">", "大于": ">", "高于": ">", "多于": ">", "不低于": ">=", "不少于": ">=",
+    "至少": ">=", "达到": ">=", "低于": "<", "少于": "<", "小于": "<", "不超过": "<=",
+    "不高于": "<=", "不到": "<", "以上": ">=", "以下": "<=",
+}  # fmt: skip
+ASCENDING = re.compile(r"最少|最低|最小|最快|倒数|从低到高|从小到大|升序")
+SUPERLATIVE = re.compile(r"最大|最高|最多|最少|最低|最小|最慢|最快")
+INVOICE_LIST = re.compile(r"哪几张|哪些发票|几张发票|张发票|发票明细|发票清单|列出.{0,6}发票|哪张")
+ONLY_OVERDUE = re.compile(r"只看逾期|仅看逾期|只要逾期|逾期的(?:呢|发票)?$|其中逾期")
+# A chart, a side-by-side comparison or a report is another composer's (charts, reports).
+NOT_OURS = re.compile(
+    r"图|画|可视化|比较|走势|趋势|报告|推荐|利息|利率|测算|计算|产品|方案|适合|额度|发给|导出|下载|发送|异常"
+)
+FOLLOW_UP = re.compile(
+    r"^(?:那|那么|换成|换|再看|再|只看|仅看|只要|按|拆|分|改成|改|看看|如果|同样)|呢[？?。]*$"
+)
+DEFAULT_SCREEN_LIMIT = 10
+DEFAULT_LIST_LIMIT = 5
+CLIENT_LIST_LIMIT = 50
+# The older composers answer these intents; a follow-up that names a calendar period goes to
+# the query layer with the metrics that intent was about.
+INTENT_METRICS = {
+    "cashflow": ["inflow", "outflow", "net_flow"],
+    "invoices": ["open_amount", "overdue_amount"],
+    "payment_behavior": ["avg_collection_days"],
+    "concentration": ["top_customer_share"],
+    "risk": ["risk_event_count"],
+    "post_loan": ["financing_balance"],
+}
+# Metrics the older composers answer as well (for one named company, last-N windows).
+HANDLED = {"inflow", "outflow", "net_flow", "open_amount", "overdue_amount", "overdue_count",
+           "avg_collection_days", "dso", "top_customer_share", "risk_event_count",
+           "financing_balance", "financing_amount", "early_payment_requests", "order_amount"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Words:
+    """The parser's dictionaries (``data/query_words.yaml``), longest word first."""
+
+    metrics: list[tuple[str, list[str]]]
+    ambiguous: dict[str, list[str]]
+    roles: list[tuple[str, str]]
+    group_by: list[tuple[str, str]]
+
+
+@lru_cache(maxsize=1)
+def words() -> Words:
+    """The dictionaries, read once."""
+    text = (
+        resources.files("finassist.assistant").joinpath("data/query_words.yaml").read_text("utf-8")
+    )
+    raw = yaml.safe_load(text)
+
+    def by_length(mapping: dict[str, Any]) -> list[tuple[str, Any]]:
+        return sorted(mapping.items(), key=lambda kv: -len(kv[0]))
+
+    metrics = [(w, m if isinstance(m, list) else [m]) for w, m in by_length(raw["metrics"])]
+    return Words(metrics, raw["ambiguous"], by_length(raw["roles"]), by_length(raw["group_by"]))
+
+
+@dataclass
+class Vocabulary:
+    """Values of the caller's data that a question may name: industries and regions."""
+
+    industries: list[str]
+    regions: list[tuple[str, str]]  # (surface, value to match inside enterprises.region)
+
+    @classmethod
+    def load(cls, ctx: ToolContext) -> Vocabulary:
+        e = schema.enterprises
+        with ctx.read() as conn:
+            rows = conn.execute(select(e.c.industry, e.c.region).distinct()).all()
+        industries = sorted({r.industry for r in rows}, key=len, reverse=True)
+        regions: dict[str, str] = {}
+        for row in rows:
+            for part in re.findall(r".+?(?:省|自治区|市|区|县)", row.region):
+                regions[part] = part
+                short = re.sub(r"(省|自治区|市|区|县)$", "", part)
+                if len(short) >= 2:
+                    regions.setdefault(short, part)
+        return cls(industries, sorted(regions.items(), key=lambda kv: -len(kv[0])))
+
+
+@dataclass
+class Parsed:
+    """What the parser made of a message: a query, or one question to ask, or nothing."""
+
+    query: Query | None = None
+    question: str | None = None
+    options: list[dict[str, Any]] = field(default_factory=list)
+    enterprise: dict[str, str] | None = None
+    period: Period | None = None
+
+
+# -- numbers ---------------------------------------------------------------------------------------
+
+_UNITS = {
+    "万亿": Decimal(10) ** 12,
+    "万": Decimal(10) ** 4,
+    "亿": Decimal(10) ** 8,
+    "元": Decimal(1),
+}
+
+
+def parse_amount(text: str) -> Decimal | None:
+    """``500万`` -> 5000000, ``1.2亿``, ``百分之八十`` -> 0.8, ``80%`` -> 0.8, ``三十天`` -> 30."""
+    text = text.replace(" ", "")
+    if text.startswith("百分之"):
+        value = chinese_numeral(text[3:])
+        return None if value is None else value / 100
+    if text.endswith("%"):
+        try:
+            return Decimal(text[:-1]) / 100
+        except InvalidOperation:
+            return None
+    text = text.removesuffix("天")
+    unit = Decimal(1)
+    for name, factor in _UNITS.items():
+        if text.endswith(name) and not (name == "万" and text.endswith("万亿")):
+            unit, text = factor, text[: -len(name)]
+            break
+    try:
+        return Decimal(text) * unit
+    except InvalidOperation:
+        value = chinese_numeral(text)
+        return None if value is None else value * unit
+
+
+def _count(text: str) -> int | None:
+    value = parse_amount(text)
+    return int(value) if value is not None and value == int(value) and value > 0 else None
+
+
+# -- reading one message ---------------------------------------------------------------------------
+
+
+def _blank(text: str, spans: list[tuple[int, int]]) -> str:
+    for start, end in sorted(spans, reverse=True):
+        text = text[:start] + "　" * (end - start) + text[end:]
+    return text
+
+
+def _find_words(text: str, table: list[tuple[str, Any]]) -> list[tuple[int, str, Any]]:
+    """(position, word, value) of every dictionary word, longest first, without overlaps."""
+    found: list[tuple[int, str, Any]] = []
+    taken: list[tuple[int, int]] = []
+    for word, value in table:
+        for match in re.finditer(re.escape(word), text):
+            span = match.span()
+            if all(span[1] <= s or span[0] >= e for s, e in taken):
+                taken.append(span)
+                found.append((span[0], word, value))
+    return sorted(found, key=lambda f: f[0])
+
+
+@dataclass
+class Reading:
+    """Everything a message names, before it is turned into a query."""
+
+    time: TimeReading
+    enterprises: list[Match]
+    metrics: list[str]
+    ambiguous: list[str] | None
+    roles: list[str]
+    industries: list[str]
+    regions: list[str]
+    group_by: list[str]
+    thresholds: list[tuple[str, Decimal]]
+    limit: int | None
+    ascending: bool
+    superlative: bool
+    invoice_list: bool
+    only_overdue: bool
+    portfolio: bool
+    client_list: bool
+    pronoun: bool
+
+
+def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: date) -> Reading:
+    """Read every part of a message the parser understands."""
+    time = read_time(text, as_of)
+    rest = _blank(text, time.spans)
+    enterprises = [m for m in directory.scan(rest)]
+    rest = _blank(rest, [(m.start, m.end) for m in enterprises])
+    thresholds: list[tuple[str, Decimal]] = []
+    spans = []
+    for match in THRESHOLD.finditer(rest):
+        value = parse_amount(match.group(2))
+        if value is not None:
+            thresholds.append((OPS[match.group(1)], value))
+            spans.append(match.span())
+    for match in POST_THRESHOLD.finditer(rest):
+        value = parse_amount(match.group(1))
+        if value is not None:
+            thresholds.append((OPS[match.group(2)], value))
+            spans.append(match.span())
+    limit = None
+    for pattern in (TOP_N, N_TOP):
+        match = pattern.search(rest)
+        if match and limit is None:
+            limit = _count(match.group(1))
+            spans.append(match.span())
+    rest = _blank(rest, spans)
+    w = words()
+    group_by = [value for _, _, value in _find_words(rest, w.group_by)]
+    rest_no_group = _blank(
+        rest, [(m.start(), m.end()) for g, _ in w.group_by for m in re.finditer(g, rest)]
+    )
+    ambiguous = None
+    metric_hits = _find_words(rest_no_group, [*w.metrics, *((k, ["?"]) for k in w.ambiguous)])
+    metrics: list[str] = []
+    for _pos, word, values in metric_hits:
+        if values == ["?"]:
+            if not any(m in metrics for m in w.ambiguous[word]):
+                ambiguous = w.ambiguous[word]
+            continue
+        metrics += [m for m in values if m not in metrics]
+    if ambiguous and any(m in metrics for m in ambiguous):
+        ambiguous = None
+    roles = list(dict.fromkeys(v for _, _, v in _find_words(rest, w.roles)))
+    industries = [i for i in vocab.industries if i in rest]
+    regions = list(dict.fromkeys(v for _, _, v in _find_words(rest, vocab.regions)))
+    return Reading(
+        time=time,
+        enterprises=enterprises,
+        metrics=metrics,
+        ambiguous=ambiguous,
+        roles=roles,
+        industries=industries[:1],
+        regions=regions[:1],
+        group_by=list(dict.fromkeys(group_by)),
+        thresholds=thresholds,
+        limit=limit,
+        ascending=bool(ASCENDING.search(rest)),
+        superlative=bool(SUPERLATIVE.search(rest)),
+        invoice_list=bool(INVOICE_LIST.search(text)),
+        only_overdue=bool(ONLY_OVERDUE.search(text)),
+        portfolio=bool(PORTFOLIO.search(rest))
+        or limit is not None
+        or (bool(roles) and not enterprises),
+        client_list=bool(CLIENT_LIST.search(text)),
+        pronoun=has_pronoun(text) and not any(p in text for p in ("他们名下",)),
+    )
+
+
+# -- from a reading to a query ---------------------------------------------------------------------
+
+
+def _period_spec(period: Period | None) -> PeriodSpec | None:
+    if period is None:
+        return None
+    return PeriodSpec(start=period.start, end=period.end, label=period.label)
+
+
+def _build(
+    reading: Reading, metrics: list[str], enterprise_id: str | None, catalogue: QueryCatalogue
+) -> Query:
+    filters: list[dict[str, Any]] = []
+    if enterprise_id:
+        filters.append({"dimension": "enterprise", "values": [enterprise_id]})
+    if reading.roles:
+        filters.append({"dimension": "role", "values": reading.roles})
+    if reading.industries:
+        filters.append({"dimension": "industry", "values": reading.industries})
+    if reading.regions:
+        filters.append({"dimension": "region", "values": reading.regions})
+    group_by = list(reading.group_by)
+    limit = reading.limit
+    if reading.invoice_list and enterprise_id:
+        metrics = ["open_amount" if "open_amount" in metrics else "invoice_amount"]
+        group_by = ["invoice"]
+        limit = limit or DEFAULT_LIST_LIMIT
+    elif not enterprise_id and "enterprise" not in group_by and not _is_time_only(group_by):
+        group_by = ["enterprise", *group_by][:2]
+    if "enterprise" in group_by and not enterprise_id and limit is None:
+        limit = 1 if reading.superlative and not reading.thresholds else DEFAULT_SCREEN_LIMIT
+        if reading.client_list and not reading.superlative:
+            limit = CLIENT_LIST_LIMIT
+    if reading.only_overdue:
+        if all("overdue" in catalogue.metrics[m].allowed(catalogue) for m in metrics):
+            filters.append({"dimension": "overdue", "values": ["true"]})
+        else:
+            metrics = ["overdue_amount" if m == "open_amount" else m for m in metrics]
+    thresholds = [
+        Threshold(metric=_threshold_metric(metrics, value, catalogue), op=op, value=value)
+        for op, value in reading.thresholds
+    ]
+    ranked = reading.limit is not None or reading.superlative
+    return Query(
+        metrics=metrics,
+        filters=filters,  # type: ignore[arg-type]
+        thresholds=thresholds,
+        group_by=group_by,
+        period=_period_spec(reading.time.period),
+        order_by=metrics[0]
+        if ranked or "enterprise" in group_by or "invoice" in group_by
+        else None,
+        descending=not reading.ascending,
+        limit=limit,
+        compare=reading.time.compare,  # type: ignore[arg-type]
+    )
+
+
+def _is_time_only(group_by: list[str]) -> bool:
+    return bool(group_by) and all(g in ("month", "quarter", "year") for g in group_by)
+
+
+def _threshold_metric(metrics: list[str], value: Decimal, catalogue: QueryCatalogue) -> str:
+    """The metric a bare number compares with: a ratio for 0..1 values, else the first money
+    (or day) metric."""
+    for name in metrics:
+        unit = catalogue.metrics[name].unit
+        if (unit == "比例") == (value <= 1):
+            return name
+    return metrics[0]
+
+
+def _entity(match: Match) -> dict[str, str]:
+    return {"id": match.id, "name": match.name}
+
+
+def parse(
+    text: str,
+    *,
+    directory: EnterpriseDirectory,
+    vocab: Vocabulary,
+    as_of: date,
+    state: Any,
+    catalogue: QueryCatalogue | None = None,
+) -> Parsed:
+    """Turn a message into a :class:`Query`, a clarifying question, or nothing (``Parsed()``)
+    when it is not a data question the query layer should take."""
+    catalogue = catalogue or load_query_catalogue()
+    if NOT_OURS.search(text):
+        return Parsed()
+    reading = read(text, directory, vocab, as_of)
+    ids = {m.id for m in reading.enterprises}
+    if len({(m.start, m.end) for m in reading.enterprises}) < len(reading.enterprises):
+        return Parsed()  # one name, several companies: the company resolver asks which
+    named = reading.enterprises[0] if reading.enterprises else None
+    if named is None and not reading.portfolio and not reading.pronoun:
+        named = _misspelt(text, reading, directory, as_of)
+        if named is not None:
+            reading.enterprises = [named]
+    enterprise = _entity(named) if named else None
+    if enterprise is None and reading.pronoun and getattr(state, "enterprise_id", None):
+        enterprise = {"id": state.enterprise_id, "name": state.enterprise_name or ""}
+    last = getattr(state, "query", None)
+    if last and _is_follow_up(text, reading):
+        return _follow_up(Query.model_validate(last), reading, enterprise, catalogue)
+    metrics = reading.metrics
+    if not metrics and reading.invoice_list:
+        metrics = ["invoice_amount"]
+    if not metrics and reading.ambiguous and enterprise is None and reading.portfolio:
+        options = [
+            _build(reading, [m], enterprise["id"] if enterprise else None, catalogue)
+            for m in reading.ambiguous
+        ]
+        labels = "；".join(
+            f"{i}. {catalogue.metrics[m].label}" for i, m in enumerate(reading.ambiguous, start=1)
+        )
+        return Parsed(
+            question=f"您想看的是哪一项：{labels}？",
+            options=[o.model_dump(mode="json") for o in options],
+            enterprise=enterprise,
+        )
+    if not metrics:
+        if reading.client_list and enterprise is None:
+            metrics = ["invoice_amount", "open_amount"]
+        elif _period_follow_up(reading, state, enterprise):
+            metrics = INTENT_METRICS[state.last_intent]
+            enterprise = enterprise or {
+                "id": state.enterprise_id,
+                "name": state.enterprise_name or "",
+            }
+        else:
+            return Parsed()
+    if enterprise is None and not (
+        reading.portfolio or reading.roles or reading.thresholds or reading.group_by
+        or reading.industries or reading.regions or reading.client_list
+    ):  # fmt: skip
+        return Parsed()  # "现金流怎么样" with no company: the resolver asks which
+    if enterprise is not None and not _needs_query_layer(reading, metrics):
+        return Parsed()
+    query = _build(reading, metrics, enterprise["id"] if enterprise else None, catalogue)
+    if len(ids) > 1 and enterprise and named:
+        others = [m.id for m in reading.enterprises if m.id != named.id]
+        if all("counterparty" in catalogue.metrics[m].allowed(catalogue) for m in query.metrics):
+            query = query.with_filter("counterparty", others[:1])
+    return Parsed(query=query, enterprise=enterprise, period=reading.time.period)
+
+
+def _misspelt(
+    text: str, reading: Reading, directory: EnterpriseDirectory, as_of: date
+) -> Match | None:
+    """A company named with a typo (华东汽年): what is left of the message, looked up fuzzily,
+    when one company clearly wins."""
+    if not reading.metrics:
+        return None
+    rest = strip_time(text, as_of)
+    for word, _ in words().metrics:
+        rest = rest.replace(word, " ")
+    residual = residual_name(rest, set())
+    if not residual:
+        return None
+    matches = directory.search(residual, limit=2)
+    if len(matches) == 1 or (
+        len(matches) > 1
+        and (
+            matches[0].score >= 100 > matches[1].score or matches[0].score - matches[1].score >= 15
+        )
+    ):
+        return matches[0]
+    return None
+
+
+def _needs_query_layer(reading: Reading, metrics: list[str]) -> bool:
+    """A question about one named company that the older composers cannot answer right."""
+    period = reading.time.period
+    return bool(
+        (period is not None and not period.relative)
+        or reading.time.compare
+        or reading.limit
+        or reading.thresholds
+        or reading.invoice_list
+        or reading.only_overdue
+        or [g for g in reading.group_by if g != "month"]
+        or any(m not in HANDLED for m in metrics)
+    )
+
+
+def _period_follow_up(reading: Reading, state: Any, enterprise: dict[str, str] | None) -> bool:
+    period = reading.time.period
+    return bool(
+        period is not None
+        and not period.relative
+        and getattr(state, "last_intent", None) in INTENT_METRICS
+        and (enterprise or getattr(state, "enterprise_id", None))
+    )
+
+
+def _is_follow_up(text: str, reading: Reading) -> bool:
+    if FOLLOW_UP.search(text.strip()):
+        return True
+    named = reading.time.period or reading.time.compare or reading.group_by or reading.only_overdue
+    return bool(named) and not reading.metrics and len(text) <= 14
+
+
+def _follow_up(
+    last: Query, reading: Reading, enterprise: dict[str, str] | None, catalogue: QueryCatalogue
+) -> Parsed:
+    """The last query with only what the new message names changed."""
+    update: dict[str, Any] = {}
+    query = last
+    if reading.metrics:
+        update["metrics"] = reading.metrics
+        update["thresholds"] = []
+        update["order_by"] = None if last.order_by is None else reading.metrics[0]
+    if reading.time.period is not None:
+        update["period"] = _period_spec(reading.time.period)
+    if reading.time.compare:
+        update["compare"] = reading.time.compare
+    if reading.group_by:
+        update["group_by"] = list(dict.fromkeys([*reading.group_by, *[
+            g for g in last.group_by if g == "enterprise" and not last.filter_values("enterprise")
+        ]]))[:2]  # fmt: skip
+        if all(g in ("month", "quarter", "year") for g in reading.group_by):
+            update["order_by"] = None
+            update["limit"] = None
+    if reading.limit:
+        update["limit"] = reading.limit
+    query = query.model_copy(update=update)
+    if reading.enterprises and enterprise:
+        query = query.with_filter("enterprise", [enterprise["id"]])
+        if "enterprise" in query.group_by:
+            query = query.model_copy(
+                update={"group_by": [g for g in query.group_by if g != "enterprise"], "limit": None}
+            )
+    if reading.roles:
+        query = query.with_filter("role", reading.roles)
+    if reading.thresholds:
+        metrics = query.metrics
+        query = query.model_copy(update={"thresholds": [
+            Threshold(metric=_threshold_metric(metrics, v, catalogue), op=op, value=v)
+            for op, v in reading.thresholds
+        ]})  # fmt: skip
+    if reading.only_overdue:
+        if all("overdue" in catalogue.metrics[m].allowed(catalogue) for m in query.metrics):
+            query = query.with_filter("overdue", ["true"])
+        else:
+            query = query.model_copy(update={"metrics": [
+                "overdue_amount" if m == "open_amount" else m for m in query.metrics
+            ]})  # fmt: skip
+    ids = query.filter_values("enterprise")
+    focus = enterprise if reading.enterprises else None
+    if focus is None and ids:
+        focus = {"id": ids[0], "name": ""}
+    return Parsed(query=query, enterprise=focus, period=reading.time.period)
+
+
+def pick_option(
+    text: str, options: list[dict[str, Any]], catalogue: QueryCatalogue
+) -> Query | None:
+    """The option a reply to "您想看的是哪一项" picks: by number or by the metric's name."""
+    from finassist.assistant.slots import pick_candidate
+
+    labels = [catalogue.metrics[o["metrics"][0]].label for o in options]
+    index = pick_candidate(text, labels)
+    return Query.model_validate(options[index]) if index is not None else None
+
+
+__all__ = ["PRONOUNS", "Parsed", "Vocabulary", "parse", "parse_amount", "pick_option", "words"]

@@ -1,0 +1,238 @@
+"""The query layer in a turn: a data question the parser reads is answered from the compiler.
+
+The answer says what was computed (period, scope, filters, ranking), shows a table when a list
+was asked for, and cites each figure to the query result it comes from; the evidence guard
+checks it like any other answer. Headings state the order the rows really have.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from finassist.assistant import guard
+from finassist.assistant.compose import EvidenceBook, template
+from finassist.assistant.query_parser import Parsed, Vocabulary, parse, pick_option
+from finassist.assistant.session import Session, SessionState
+from finassist.assistant.types import Reply
+from finassist.errors import InvalidInput, NotFound
+from finassist.finance.access import is_admin
+from finassist.finance.base import ToolContext
+from finassist.finance.directory import EnterpriseDirectory
+from finassist.finance.evidence import FINANCING_STATUS, INVOICE_STATUS, ROLE
+from finassist.finance.query.catalogue import QueryCatalogue, load_query_catalogue
+from finassist.finance.query.compiler import QueryResult, run_query
+from finassist.finance.query.model import Query
+from finassist.finance.query.tool import period_text, records, row_label, value_text
+
+INTENT = "query"
+TIME_DIMS = ("month", "quarter", "year")
+PRODUCT = {
+    "early_payment": "提前回款",
+    "reverse_factoring": "反向保理",
+    "order_financing": "订单融资",
+    "purchase_financing": "采购融资",
+    "distribution_financing": "经销商融资",
+}
+VALUE_NAMES = {"role": ROLE, "product": PRODUCT, "status": {**INVOICE_STATUS, **FINANCING_STATUS}}
+
+
+class QueryLayer:
+    """Per-assistant caches (the vocabulary of each caller) and the turn hook."""
+
+    def __init__(self) -> None:
+        self._vocab: dict[str, Vocabulary] = {}
+        self.catalogue: QueryCatalogue = load_query_catalogue()
+
+    def vocabulary(self, tools: ToolContext) -> Vocabulary:
+        key = tools.caller.manager_id
+        if key not in self._vocab:
+            self._vocab[key] = Vocabulary.load(tools)
+        return self._vocab[key]
+
+    def answer(
+        self, text: str, session: Session, tools: ToolContext, directory: EnterpriseDirectory
+    ) -> Reply | None:
+        """The reply when the query layer takes the message; None to leave it to the others."""
+        state = session.state
+        pending = state.pending or {}
+        if pending.get("query_options"):
+            picked = pick_option(text, pending["query_options"], self.catalogue)
+            if picked is not None:
+                state.pending = None
+                return self._reply(picked, None, session, tools)
+        parsed = parse(
+            text,
+            directory=directory,
+            vocab=self.vocabulary(tools),
+            as_of=tools.as_of,
+            state=state,
+            catalogue=self.catalogue,
+        )
+        if parsed.question is not None:
+            state.pending = {"query_options": parsed.options}
+            reply = Reply(session.id, parsed.question, INTENT, clarification=True)
+            return reply
+        if parsed.query is None:
+            return None
+        return self._reply(parsed.query, parsed, session, tools)
+
+    def _reply(
+        self, query: Query, parsed: Parsed | None, session: Session, tools: ToolContext
+    ) -> Reply:
+        state = session.state
+        try:
+            result = run_query(tools, query, self.catalogue)
+        except NotFound:
+            name = parsed.enterprise["name"] if parsed and parsed.enterprise else ""
+            return Reply(session.id, template("not_found").format(name=name), "not_found")
+        except InvalidInput as exc:
+            return Reply(session.id, f"这个问题我还不能这样统计：{exc}", INTENT, clarification=True)
+        scope = "全部企业" if is_admin(tools) else "您名下的客户"
+        book = EvidenceBook()
+        text = compose(result, book, self.catalogue, scope)
+        checked = guard.check(text, book.items)
+        reply = Reply(session.id, checked.text, INTENT, evidence=list(book.items))
+        if checked.unsupported:
+            reply.unverified = checked.unsupported
+            reply.text += "\n" + template("unverified_note").format(
+                items="、".join(checked.unsupported)
+            )
+        ids = query.filter_values("enterprise")
+        focus = parsed.enterprise if parsed and parsed.enterprise else None
+        if ids and focus is None:
+            focus = {"id": ids[0], "name": result.names.get(ids[0], "")}
+        if focus and focus.get("id") in result.names:
+            focus = {"id": focus["id"], "name": result.names[focus["id"]]}
+            state.focus(focus["id"], focus["name"])
+            reply.enterprise_id = focus["id"]
+        state.query = query.model_dump(mode="json")
+        state.last_intent = INTENT
+        state.pending = None
+        reply.meta["query"] = state.query
+        return reply
+
+    @staticmethod
+    def forget(state: SessionState) -> None:
+        """Another composer answered: a follow-up no longer refers to the last query."""
+        state.query = None
+
+
+# -- composing -------------------------------------------------------------------------------------
+
+
+def _filters_text(query: Query, result: QueryResult, catalogue: QueryCatalogue) -> str:
+    parts = []
+    for flt in query.filters:
+        if flt.dimension == "enterprise":
+            continue
+        if flt.dimension == "overdue":
+            parts.append("仅逾期发票")
+            continue
+        dim = catalogue.dimensions[flt.dimension]
+        names = VALUE_NAMES.get(flt.dimension, {})
+        shown = "、".join(result.names.get(v) or names.get(v, v) for v in flt.values)
+        parts.append(f"{dim.label}：{shown}")
+    for threshold in query.thresholds:
+        metric = catalogue.metrics[threshold.metric]
+        parts.append(f"{metric.label}{threshold.op}{value_text(threshold.value, metric.unit)}")
+    return "；".join(parts)
+
+
+def _order_text(query: Query, result: QueryResult, catalogue: QueryCatalogue) -> str:
+    if not query.group_by:
+        return ""
+    if query.order_by is None and any(g in TIME_DIMS for g in query.group_by):
+        return "按时间先后排列"
+    label = catalogue.metrics[query.order_metric].label
+    direction = "从高到低" if query.descending else "从低到高"
+    text = f"按{label}{direction}排列"
+    if query.limit and result.total > len(result.rows):
+        text += f"，列出前 {len(result.rows)} 项（共 {result.total} 项）"
+    else:
+        text += f"，共 {result.total} 项"
+    return text
+
+
+def _cell(row: dict[str, Any], dim: str) -> str:
+    value = row.get(f"{dim}_name") or row.get(dim)
+    return str(VALUE_NAMES.get(dim, {}).get(value, value))
+
+
+def compose(result: QueryResult, book: EvidenceBook, catalogue: QueryCatalogue, scope: str) -> str:
+    """The answer text: what was computed, then the figures (a table for a list)."""
+    query = result.query
+    recs = records(result, catalogue)
+    summary, rows = recs[0], recs[1:]
+    when = period_text(result, catalogue)
+    ids = query.filter_values("enterprise")
+    subject = "、".join(result.names.get(i, i) for i in ids) if ids else scope
+    head = [f"统计口径：{when}；范围：{subject}"]
+    filters = _filters_text(query, result, catalogue)
+    if filters:
+        head.append(f"筛选：{filters}")
+    order = _order_text(query, result, catalogue)
+    if order:
+        head.append(order)
+    if result.compare_period is not None:
+        head.append(f"对比期：{result.compare_period.text}")
+    lines = ["；".join(head) + "。" + book.cite_records([summary])]
+    metrics = [catalogue.metrics[m] for m in query.metrics]
+    if not result.rows:
+        lines.append("没有符合条件的数据。")
+        return "\n".join(lines)
+    if not query.group_by:
+        row, record = result.rows[0], rows[0]
+        parts = [f"{m.label} {value_text(row.get(m.key), m.unit)}" for m in metrics]
+        lines.append(f"{subject}：" + "，".join(parts) + book.cite_records([record]) + "。")
+        lines += _comparison(row, metrics, book, record)
+        return "\n".join(lines)
+    columns = _columns(query)
+    header = ["序号", *[c for _, c in columns], *[m.label for m in metrics]]
+    if result.compare_period is not None:
+        header += [f"{m.label}（对比期）" for m in metrics]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
+    for index, (row, record) in enumerate(zip(result.rows, rows, strict=False), start=1):
+        cells = [str(index), *[_cell(row, key) for key, _ in columns]]
+        cells += [value_text(row.get(m.key), m.unit) for m in metrics]
+        if result.compare_period is not None:
+            cells += [value_text(row.get(f"{m.key}__previous"), m.unit) for m in metrics]
+        cells[-1] += book.cite_records([record])
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _columns(query: Query) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for dim in query.group_by:
+        if dim == "invoice":
+            out += [("invoice", "发票号"), ("counterparty", "购方"), ("issue_date", "开票日"),
+                    ("due_date", "到期日"), ("status", "状态")]  # fmt: skip
+        else:
+            label = {"enterprise": "企业", "counterparty": "交易对手", "role": "企业类型",
+                     "industry": "行业", "region": "地区", "product": "融资产品", "status": "状态",
+                     "risk_kind": "风险类型", "month": "月份", "quarter": "季度", "year": "年度"}  # fmt: skip
+            out.append((dim, label.get(dim, dim)))
+    return out
+
+
+def _comparison(
+    row: dict[str, Any], metrics: list[Any], book: EvidenceBook, record: Any
+) -> list[str]:
+    lines = []
+    for m in metrics:
+        if f"{m.key}__previous" not in row:
+            continue
+        change = row.get(f"{m.key}__change")
+        rate = row.get(f"{m.key}__change_rate")
+        text = f"对比期{m.label} {value_text(row[f'{m.key}__previous'], m.unit)}"
+        if change is not None:
+            word = "增加" if change >= 0 else "减少"
+            text += f"，{word} {value_text(abs(change), m.unit)}"
+            if rate is not None:
+                text += f"（{value_text(abs(rate), '比例')}）"
+        lines.append(text + book.cite_records([record]) + "。")
+    return lines
+
+
+__all__ = ["INTENT", "QueryLayer", "compose", "row_label"]
