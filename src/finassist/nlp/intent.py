@@ -1,10 +1,18 @@
 """Intent routing: a trained classifier over a two-level taxonomy, with keyword rules as features.
 
 The taxonomy and the keyword rules live in ``data/intents.yaml`` (groups: 投资咨询, 供应链金融,
-知识问答, 问候闲聊, 必须转人工). :meth:`IntentRouter.default` loads the packaged model
-(``data/models/intent.npz``, built by ``python -m finassist.nlp.train_intent``); its probabilities
-are calibrated, and below the model's threshold the router answers ``unknown``. A router built
-without a model (:meth:`IntentRouter.rules_only`) scores intents by keyword weights alone.
+知识问答, 问候闲聊, 必须转人工, 客服与账户). :meth:`IntentRouter.default` loads the packaged model
+(``data/models/intent.npz``, built by ``python -m finassist.nlp.train_intent``): a linear model
+over character n-grams, keyword and gazetteer flags and the message's sentence embedding
+(:mod:`finassist.nlp.dense`, loaded on first use). Its probabilities are calibrated, and below the
+model's threshold the router answers ``unknown``. Where the embedder cannot be loaded the router
+says so once (a logged warning) and uses the packaged character-only model
+(``data/models/intent_chars.npz``). A router built without a model
+(:meth:`IntentRouter.rules_only`) scores intents by keyword weights alone.
+
+Context gates (``contexts`` in the YAML) keep the investment and the supply-chain intents apart:
+in a message about a listed stock or a fund, supply-chain intents cannot win (贵州茅台的主要客户
+is 个股问询, not 客户集中度), and the other way round.
 
 >>> router = IntentRouter.default()
 >>> router.classify("华东汽车最近的现金流怎么样").name
@@ -15,21 +23,40 @@ without a model (:meth:`IntentRouter.rules_only`) scores intents by keyword weig
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import re
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 import yaml
 
+from finassist.nlp.dense import EmbeddingUnavailable, dense_features, query_vector
 from finassist.nlp.features import text_features
 from finassist.nlp.gazetteer import Gazetteer
-from finassist.nlp.linear import LinearModel
+from finassist.nlp.linear import LinearModel, ModelError
+
+log = logging.getLogger(__name__)
 
 UNKNOWN = "unknown"
 UNKNOWN_LABEL = "未识别"
 DEFAULT_THRESHOLD = 0.5
 MODEL_RESOURCE = "data/models/intent.npz"
+FALLBACK_RESOURCE = "data/models/intent_chars.npz"
+_NUMBER = re.compile(r"\d")
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+@dataclass(frozen=True)
+class ContextGate:
+    """A domain a message can plainly speak of, and the intent groups it rules out there."""
+
+    name: str
+    markers: tuple[str, ...]
+    kinds: frozenset[str]
+    excludes: tuple[str, ...]
+    unless_numbers: tuple[str, ...] = field(default=())
 
 
 @dataclass(frozen=True)
@@ -42,6 +69,18 @@ class IntentSpec:
     needs_enterprise: bool
     keywords: dict[str, float]
     group: str = ""
+    max_rest: int | None = None  # keywords count only when at most this much else is said
+
+    def matched(self, text: str) -> tuple[str, ...]:
+        """The keywords of this intent in ``text`` (none when too much else is said)."""
+        found = tuple(kw for kw in self.keywords if kw in text)
+        if found and self.max_rest is not None:
+            rest = text
+            for kw in sorted(found, key=len, reverse=True):
+                rest = rest.replace(kw, "")
+            if len(_NOT_WORD.sub("", rest)) > self.max_rest:
+                return ()
+        return found
 
 
 @dataclass(frozen=True)
@@ -75,8 +114,13 @@ class IntentRouter:
         model: LinearModel | None = None,
         gazetteer: Gazetteer | None = None,
         threshold: float | None = None,
+        contexts: list[ContextGate] | None = None,
+        fallback: LinearModel | None = None,
     ) -> None:
         self.specs = specs
+        self.contexts = contexts or []
+        self.fallback = fallback
+        self._dense_failed = False
         self.by_name = {spec.name: spec for spec in specs}
         self.groups = groups or {}
         self.model = model
@@ -87,6 +131,9 @@ class IntentRouter:
             )
         meta_threshold = model.meta.get("threshold") if model is not None else None
         self.threshold = float(threshold or meta_threshold or DEFAULT_THRESHOLD)
+        self._by_group: dict[str, set[str]] = {}
+        for spec in specs:
+            self._by_group.setdefault(spec.group, set()).add(spec.name)
 
     @classmethod
     def from_mapping(
@@ -96,8 +143,10 @@ class IntentRouter:
         model: LinearModel | None = None,
         gazetteer: Gazetteer | None = None,
         threshold: float | None = None,
+        fallback: LinearModel | None = None,
     ) -> IntentRouter:
-        """Build from the parsed YAML structure ``{"groups": {...}, "intents": {name: {...}}}``."""
+        """Build from the parsed YAML structure ``{"groups": {...}, "contexts": {...},
+        "intents": {name: {...}}}``."""
         specs = [
             IntentSpec(
                 name=name,
@@ -106,11 +155,30 @@ class IntentRouter:
                 needs_enterprise=bool(body["needs_enterprise"]),
                 keywords={str(k): float(v) for k, v in body["keywords"].items()},
                 group=str(body.get("group", "")),
+                max_rest=int(body["max_rest"]) if "max_rest" in body else None,
             )
             for name, body in data["intents"].items()
         ]
         groups = {str(k): str(v) for k, v in (data.get("groups") or {}).items()}
-        return cls(specs, groups=groups, model=model, gazetteer=gazetteer, threshold=threshold)
+        contexts = [
+            ContextGate(
+                name=str(name),
+                markers=tuple(str(m) for m in body.get("markers") or ()),
+                kinds=frozenset(str(k) for k in body.get("kinds") or ()),
+                excludes=tuple(str(g) for g in body.get("excludes") or ()),
+                unless_numbers=tuple(str(n) for n in body.get("unless_numbers") or ()),
+            )
+            for name, body in (data.get("contexts") or {}).items()
+        ]
+        return cls(
+            specs,
+            groups=groups,
+            model=model,
+            gazetteer=gazetteer,
+            threshold=threshold,
+            contexts=contexts,
+            fallback=fallback,
+        )
 
     @classmethod
     def default(cls) -> IntentRouter:
@@ -132,32 +200,94 @@ class IntentRouter:
         """Sum of matched keyword weights per intent (intents with no match are left out)."""
         out: dict[str, float] = {}
         for spec in self.specs:
-            score = sum(w for kw, w in spec.keywords.items() if kw in text)
+            score = sum(spec.keywords[kw] for kw in spec.matched(text))
             if score > 0:
                 out[spec.name] = score
         return out
 
     def keyword_hits(self, text: str) -> list[str]:
-        """The intents whose keywords appear in ``text`` (a feature of the trained model)."""
-        return list(self.keyword_scores(text))
+        """The intents whose keywords appear in ``text`` (a feature of the trained model),
+        leaving out the intents the message's context rules out."""
+        excluded = self.excluded(text)
+        return [name for name in self.keyword_scores(text) if name not in excluded]
 
-    def features(self, text: str) -> dict[str, float]:
-        """The model's features of ``text`` (needs the gazetteer)."""
+    # -- context gates -----------------------------------------------------------------------------
+
+    def active_contexts(self, text: str) -> list[str]:
+        """The contexts (``investment``, ``supply_chain``) whose markers or names ``text`` has."""
+        kinds: set[str] = set()
+        if any(gate.kinds for gate in self.contexts):
+            kinds = {m.kind for m in (self.gazetteer or Gazetteer.default()).find(text)}
+        return [
+            gate.name
+            for gate in self.contexts
+            if any(marker in text for marker in gate.markers) or gate.kinds & kinds
+        ]
+
+    def excluded(self, text: str) -> set[str]:
+        """Intents that cannot win for ``text``: those of the groups its one active context
+        rules out (none when no context or several are active)."""
+        active = self.active_contexts(text)
+        if len(active) != 1:
+            return set()
+        gate = next(g for g in self.contexts if g.name == active[0])
+        out = {name for group in gate.excludes for name in self._by_group.get(group, ())}
+        if not _NUMBER.search(text):
+            out.update(gate.unless_numbers)
+        return out
+
+    # -- features ----------------------------------------------------------------------------------
+
+    def char_features(self, text: str) -> dict[str, float]:
+        """The character-level features of ``text``: n-grams, gazetteer kinds, keyword rules."""
         gazetteer = self.gazetteer or Gazetteer.default()
         return text_features(text, gazetteer, self.keyword_hits)
+
+    def features(self, text: str, vector: Any = None) -> dict[str, float]:
+        """The model's features of ``text``; with the sentence vector when the model uses one
+        (``vector`` given, or computed here)."""
+        feats = self.char_features(text)
+        dense = (self.model.meta.get("dense") if self.model is not None else None) or None
+        if dense:
+            if vector is None:
+                vector = query_vector(text, str(dense["embedder"]))
+            feats.update(dense_features(vector, float(dense["weight"])))
+        return feats
+
+    def _model_proba(self, text: str) -> tuple[LinearModel, Any]:
+        assert self.model is not None
+        if not self._dense_failed:
+            try:
+                return self.model, self.model.predict_proba(self.features(text))
+            except EmbeddingUnavailable as exc:
+                if self.fallback is None:
+                    raise ModelError(
+                        f"{exc} 意图模型需要句向量，且没有可用的字符特征备用模型。"
+                    ) from exc
+                log.warning("%s 意图识别改用仅字符特征的备用模型（准确率较低）。", exc)
+                self._dense_failed = True
+        assert self.fallback is not None
+        return self.fallback, self.fallback.predict_proba(self.char_features(text))
 
     # -- classification ----------------------------------------------------------------------------
 
     def probabilities(self, text: str) -> dict[str, float]:
         """Calibrated probability of every class the model knows (``unknown`` included)."""
         if self.model is None:
-            scores = self.keyword_scores(text)
+            excluded = self.excluded(text)
+            scores = {n: v for n, v in self.keyword_scores(text).items() if n not in excluded}
             total = sum(scores.values())
             if not total:
                 return {UNKNOWN: 1.0}
             return {name: score / total for name, score in scores.items()}
-        proba = self.model.predict_proba(self.features(text))
-        return {name: float(p) for name, p in zip(self.model.classes, proba, strict=True)}
+        model, proba = self._model_proba(text)
+        out = {name: float(p) for name, p in zip(model.classes, proba, strict=True)}
+        excluded = self.excluded(text)
+        if excluded:
+            kept = sum(p for name, p in out.items() if name not in excluded)
+            if kept > 0:
+                out = {n: (0.0 if n in excluded else p / kept) for n, p in out.items()}
+        return out
 
     def classify(self, text: str) -> Intent:
         """The most likely intent for ``text``; ``unknown`` when unsure (below the threshold)."""
@@ -178,7 +308,7 @@ class IntentRouter:
             label=spec.label,
             score=round(p, 3),
             confidence=round(p, 3),
-            matched=tuple(kw for kw in spec.keywords if kw in text),
+            matched=spec.matched(text),
             needs_enterprise=spec.needs_enterprise,
             group=spec.group,
             alternatives=alternatives,
@@ -187,8 +317,11 @@ class IntentRouter:
     def _classify_rules(self, text: str) -> Intent:
         best: tuple[float, IntentSpec, tuple[str, ...]] | None = None
         total = 0.0
+        excluded = self.excluded(text)
         for spec in self.specs:
-            matched = tuple(kw for kw in spec.keywords if kw in text)
+            if spec.name in excluded:
+                continue
+            matched = spec.matched(text)
             score = sum(spec.keywords[kw] for kw in matched)
             total += score
             if score > 0 and (best is None or score > best[0]):
@@ -220,5 +353,9 @@ def load_taxonomy() -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def _default_router() -> IntentRouter:
-    model = LinearModel.load(resources.files("finassist.nlp").joinpath(MODEL_RESOURCE))
-    return IntentRouter.from_mapping(load_taxonomy(), model=model, gazetteer=Gazetteer.default())
+    root = resources.files("finassist.nlp")
+    model = LinearModel.load(root.joinpath(MODEL_RESOURCE))
+    fallback = LinearModel.load(root.joinpath(FALLBACK_RESOURCE))
+    return IntentRouter.from_mapping(
+        load_taxonomy(), model=model, gazetteer=Gazetteer.default(), fallback=fallback
+    )

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -21,7 +21,7 @@ from finassist.assistant.session import SessionStore
 from finassist.config import Settings
 from finassist.llm import build_router
 from finassist.serve.chat import ChatService
-from finassist.serve.errors import install_error_handlers, install_openapi
+from finassist.serve.errors import install_error_handlers, install_openapi, reject_unknown_query
 from finassist.serve.kb import KbBinding, KbService, open_kb
 from finassist.serve.keys import ApiKeyStore
 from finassist.serve.limits import BodySizeLimit, UnicodeGuard
@@ -96,6 +96,7 @@ def create_app(
         version="0.1.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query)],
     )
     app.state.server = state
     install_error_handlers(app)

@@ -25,7 +25,7 @@ from finassist.assistant import Assistant, Reply
 from finassist.assistant.session import Session, SessionStore
 from finassist.errors import AccessDenied
 from finassist.serve.errors import ApiError
-from finassist.serve.history import HistoryIndex
+from finassist.serve.history import HistoryIndex, stored_texts
 from finassist.serve.keys import Principal
 from finassist.serve.metrics import count_tokens
 
@@ -125,7 +125,7 @@ class ChatService:
         if session_id is None and history:
             found = self.index.find(principal.manager_id, history)
             session_id = found.id if found is not None else None
-            expected = len(history)
+            expected = len(stored_texts(history))
         with self.locks.hold(session_id):
             for attempt in range(APPEND_ATTEMPTS):
                 session = self._session(principal, session_id, history, expected)

@@ -263,6 +263,12 @@ _ERROR_TEXT = {
     "502": "上游模型调用失败",
     "503": "数据库或模型暂不可用",
 }
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "description": "一条服务器推送事件：data 为 JSON 的 chat.completion.chunk，最后一条为 [DONE]。",
+    "type": "object",
+    "required": ["data"],
+    "properties": {"data": {"type": "string"}, "event": {"type": "string"}},
+}
 _RETRY_AFTER = {"Retry-After": {"description": "建议的重试等待秒数", "schema": {"type": "string"}}}
 
 
@@ -311,7 +317,7 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
                 responses.setdefault(status, response)
             if path == "/v1/chat/completions" and method == "post":
                 content = responses["200"].setdefault("content", {})
-                content["text/event-stream"] = {"schema": {"type": "string"}}
+                content["text/event-stream"] = {"schema": SSE_EVENT_SCHEMA}
     return doc
 
 
@@ -324,3 +330,29 @@ def install_openapi(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def reject_unknown_query(request: Request) -> None:
+    """400 for a query parameter the route does not take (a typo such as ``?limt=5`` would
+    otherwise be ignored silently). An app-wide dependency."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None or not request.query_params:
+        return
+    known = _query_names(dependant)
+    unknown = [name for name in request.query_params if name not in known]
+    if unknown:
+        allowed = "、".join(sorted(known)) or "无"
+        raise ApiError(
+            400,
+            f"不支持的查询参数：{unknown[0][:64]}。该接口接受的查询参数：{allowed}。",
+            code="unknown_parameter",
+            param=unknown[0][:64],
+        )
+
+
+def _query_names(dependant: Any) -> set[str]:
+    names = {p.alias for p in getattr(dependant, "query_params", ())}
+    for sub in getattr(dependant, "dependencies", ()):
+        names |= _query_names(sub)
+    return names

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from finassist.assistant.session import Session, SessionStore, StoredTurn
+from finassist.assistant.session import Session, SessionStore
 from finassist.nlp.normalize import normalize_text
 from finassist.serve.errors import ApiError
 from finassist.store import Database
@@ -80,12 +80,9 @@ def _check_length(text: str, index: int, max_chars: int) -> None:
         )
 
 
-def same_user_texts(stored: list[StoredTurn], history: list[tuple[str, str]]) -> bool:
-    """Whether the stored turns are exactly the history's user messages (normalised)."""
-    return len(stored) == len(history) and all(
-        turn.user_text == normalize_text(user)
-        for turn, (user, _reply) in zip(stored, history, strict=True)
-    )
+def stored_texts(history: list[tuple[str, str]]) -> list[str]:
+    """The history's user messages as they are stored (normalised; blank ones are not)."""
+    return [text for user, _reply in history if (text := normalize_text(user))]
 
 
 class HistoryIndex:
@@ -97,16 +94,16 @@ class HistoryIndex:
 
     def find(self, manager_id: str, history: list[tuple[str, str]]) -> Session | None:
         """The caller's newest session whose turns are exactly ``history``'s user messages."""
-        if not history:
+        texts = stored_texts(history)
+        if not texts:
             return None
-        last = normalize_text(history[-1][0])
         query = (
             select(sessions.c.id)
             .join(turns, turns.c.session_id == sessions.c.id)
             .where(
                 sessions.c.manager_id == manager_id,
-                turns.c.seq == len(history),
-                turns.c.user_text == last,
+                turns.c.seq == len(texts),
+                turns.c.user_text == texts[-1],
             )
             .order_by(sessions.c.updated_at.desc())
             .limit(MAX_CANDIDATES)
@@ -114,6 +111,6 @@ class HistoryIndex:
         with self.db.read() as conn:
             candidates = list(conn.execute(query).scalars())
         for session_id in candidates:
-            if same_user_texts(self.store.history(session_id), history):
+            if [t.user_text for t in self.store.history(session_id)] == texts:
                 return self.store.load(session_id, manager_id)
         return None

@@ -150,7 +150,9 @@ def _lone_surrogate(value: Any, path: str) -> str | None:
         return None
     if isinstance(value, dict):
         for key, item in value.items():
-            found = _lone_surrogate(key, path) or _lone_surrogate(item, f"{path}.{key}".lstrip("."))
+            if _lone_surrogate(key, path) is not None:
+                return f"{path}（字段名）" if path else "字段名"
+            found = _lone_surrogate(item, f"{path}.{key}".lstrip("."))
             if found is not None:
                 return found
     if isinstance(value, list):

@@ -18,11 +18,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from finassist.llm import ChatBackend
 from finassist.serve.chat import (
@@ -35,7 +35,7 @@ from finassist.serve.chat import (
 from finassist.serve.errors import ApiError
 from finassist.serve.history import conversation_from
 from finassist.serve.idempotency import HEADER as IDEMPOTENCY_HEADER
-from finassist.serve.idempotency import IdempotencyStore, check_key, fingerprint
+from finassist.serve.idempotency import KEY_PATTERN, IdempotencyStore, check_key, fingerprint
 from finassist.serve.keys import Principal
 from finassist.serve.options import MODEL_NAME
 from finassist.serve.passthrough import (
@@ -52,6 +52,21 @@ CREATED_AT = 1_767_225_600  # 2026-01-01, the model's fixed "created" stamp
 SESSION_HEADER = "X-Session-Id"
 SOURCES_HEADER = "X-Finassist-Sources"
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+
+
+def _json_int(value: Any) -> Any:
+    """An integer as JSON Schema means it (``3`` or ``3.0``); not a string nor a boolean."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("not an integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("not an integer")
+        return int(value)
+    return value
+
+
+PositiveInt = Annotated[int, Field(ge=1), BeforeValidator(_json_int)]
+OnlyOne = Annotated[int, Field(ge=1, le=1), BeforeValidator(_json_int)]
 
 
 class ContentPart(BaseModel):
@@ -172,9 +187,9 @@ class ChatRequest(BaseModel):
     tools: list[ToolSpec] | None = None
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     response_format: ResponseFormat | None = None
-    n: StrictInt | None = Field(None, ge=1, le=1, description="只支持 1")
-    max_tokens: StrictInt | None = Field(None, ge=1)
-    max_completion_tokens: StrictInt | None = Field(None, ge=1)
+    n: OnlyOne | None = Field(None, description="只支持 1")
+    max_tokens: PositiveInt | None = None
+    max_completion_tokens: PositiveInt | None = None
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
     presence_penalty: float | None = Field(None, ge=-2, le=2)
@@ -232,7 +247,12 @@ def chat_completions(
     request: Request,
     principal: Caller,
     x_session_id: str | None = Header(None, alias=SESSION_HEADER, max_length=200),
-    idempotency_key: str | None = Header(None, alias=IDEMPOTENCY_HEADER, max_length=300),
+    idempotency_key: str | None = Header(
+        None,
+        alias=IDEMPOTENCY_HEADER,
+        pattern=KEY_PATTERN.pattern,
+        description="重试安全：同一键只存一轮",
+    ),
     x_finassist_sources: str | None = Header(None, alias=SOURCES_HEADER, max_length=16),
 ) -> JSONResponse | StreamingResponse:
     """``finassist``: answer the last user message in the conversation; a configured model:
