@@ -155,6 +155,7 @@ class Assistant:
                 "chart": {k: v for k, v in reply.chart.items() if k != "png_path"}
                 if reply.chart
                 else None,
+                "calculation": reply.calculation,
             },
             model=reply.meta.get("model"),
         )

@@ -70,6 +70,7 @@ def session_turns(
                 "recommendation": turn.payload.get("recommendation"),
                 "unverified": turn.payload.get("unverified", []),
                 "chart": turn.payload.get("chart"),
+                "calculation": turn.payload.get("calculation"),
                 "created_at": turn.created_at.isoformat(),
                 "rating": rating.to_json() if rating else None,
             }
