@@ -151,6 +151,7 @@ class Assistant:
                 "evidence": [e.to_json() for e in reply.evidence],
                 "recommendation": reply.recommendation,
                 "unverified": reply.unverified,
+                "calculation": reply.calculation,
             },
             model=reply.meta.get("model"),
         )

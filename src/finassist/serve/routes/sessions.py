@@ -67,6 +67,7 @@ def session_turns(
                 "intent": turn.intent,
                 "evidence": turn.payload.get("evidence", []),
                 "recommendation": turn.payload.get("recommendation"),
+                "calculation": turn.payload.get("calculation"),
                 "created_at": turn.created_at.isoformat(),
                 "rating": rating.to_json() if rating else None,
             }
