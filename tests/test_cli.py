@@ -158,3 +158,15 @@ def test_seed_and_kb_ingest_create_the_database_on_a_fresh_home(tmp_path: Path) 
     ingested = run(tmp_path / "b", "kb", "ingest", str(note))
     assert ingested.returncode == 0, ingested.stderr
     assert "保理" in run(tmp_path / "b", "kb", "search", "保理融资期限").stdout
+
+
+def test_ask_with_a_model_that_cannot_be_built_answers_offline(
+    tmp_path: Path, sample_db: Database
+) -> None:
+    home = home_with_sample(tmp_path, sample_db)
+    (home / "finassist.toml").write_text('[finassist.models.local]\nbackend = "hf"\n', "utf-8")
+    result = run(home, "ask", "远航汽配的风险", "--model", "local")
+    assert result.returncode == 0, result.stderr
+    assert "暂无诉讼" in result.stdout  # the offline engine's answer
+    assert "模型 local 无法创建" in result.stderr and "离线引擎" in result.stderr
+    assert "内部错误" not in result.stderr + result.stdout

@@ -117,3 +117,22 @@ def test_cache_hits_expires_and_can_be_off(backend_url: str) -> None:
     off.put(key, "m", response)
     assert off.get(key) is None
     db.dispose()
+
+
+def test_a_model_that_fails_to_build_falls_back_offline_with_the_reason() -> None:
+    from finassist.llm.registry import register_backend
+
+    @register_backend("test-broken-sdk")
+    def _broken(name: str, config: object, settings: object) -> ScriptedBackend:
+        raise TypeError("Timeout() got an unexpected keyword argument")
+
+    settings = Settings(models={"remote": {"backend": "test-broken-sdk"}})
+    router = build_router(settings, "remote")
+    routed = router.chat(MESSAGES, offline=OfflineBackend())
+    assert routed.response.content == NO_MODEL_REPLY
+    [failure] = routed.meta()["fallback"]
+    assert failure["backend"] == "remote" and "无法创建" in failure["error"]
+    assert "TypeError" in failure["error"] and "离线引擎" in failure["error"]
+    b = ScriptedBackend("b")
+    b.enqueue("您好")
+    assert collect(Router([*router.default, b]).stream(MESSAGES)).content == "您好"

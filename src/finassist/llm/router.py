@@ -9,18 +9,51 @@ did not, so the reply can tell the user.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from finassist.config import Settings
 from finassist.llm.cache import ResponseCache, cache_key
-from finassist.llm.registry import OFFLINE, get_backend
+from finassist.llm.registry import OFFLINE, create_backend, model_config
 from finassist.llm.types import ChatBackend, ChatResponse, Message, ModelError, StreamChunk
 from finassist.store import Database
 
 FINANCE = "finance"
 GENERAL = "general"
+UNAVAILABLE = "模型 {name} 无法创建（{error}），本轮改用下一个模型，最后由离线引擎作答。"
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UnavailableBackend:
+    """A configured model that failed to build: every call raises the reason, so the router
+    moves on to the next model and finally the offline engine (as ``docs/models.md`` says)."""
+
+    name: str
+    reason: str
+
+    def chat(self, messages: list[Message], *, tools: Any = None) -> ChatResponse:
+        """Always :class:`ModelError` with the construction failure."""
+        raise ModelError(self.reason)
+
+    def stream(self, messages: list[Message], *, tools: Any = None) -> Iterator[StreamChunk]:
+        """Fails on the first chunk, before any text flowed."""
+        raise ModelError(self.reason)
+        yield  # a generator: the router calls next() inside its try
+
+
+def backend_or_unavailable(name: str, settings: Settings) -> ChatBackend:
+    """The backend of model ``name``; an :class:`UnavailableBackend` (and a warning on stderr)
+    when building it fails. An unknown name is still a :class:`ConfigError`."""
+    config = model_config(name, settings)
+    try:
+        return create_backend(name, config, settings)
+    except Exception as exc:  # a broken SDK, a missing path or extra: the turn must still answer
+        reason = UNAVAILABLE.format(name=name, error=f"{type(exc).__name__}：{_describe(exc)}")
+        logger.warning(reason)
+        return UnavailableBackend(name, reason)
 
 
 @dataclass(frozen=True)
@@ -146,10 +179,10 @@ def build_router(
         return None
     if name:
         names = [name, *(n for n in settings.model_fallbacks if n not in (name, OFFLINE))]
-        return Router([get_backend(n, settings) for n in names], cache=cache)
+        return Router([backend_or_unavailable(n, settings) for n in names], cache=cache)
     if not settings.models:
         return None
-    built = {n: get_backend(n, settings) for n in settings.models}
+    built = {n: backend_or_unavailable(n, settings) for n in settings.models}
     roles = {n: c.role for n, c in settings.models.items()}
 
     def ranked(*prefer: str) -> list[ChatBackend]:

@@ -28,8 +28,8 @@ from finassist.llm import (
     Router,
     StreamChunk,
     ToolCall,
-    get_backend,
 )
+from finassist.llm.router import backend_or_unavailable
 from finassist.llm.types import (
     MissingExtra,
     ModelAuthError,
@@ -78,7 +78,7 @@ class ModelCatalog:
             for backend in [*router.default, *(b for bs in router.routes.values() for b in bs)]:
                 built.setdefault(backend.name, backend)
         backends = {
-            name: built.get(name) or get_backend(name, settings)
+            name: built.get(name) or backend_or_unavailable(name, settings)
             for name in settings.models
             if name != MODEL_NAME
         }
