@@ -143,3 +143,24 @@ def test_kb_routes_without_a_knowledge_base_are_501(
         )
         assert "知识库" in error["message"]
         assert client.get("/api/health").json()["kb"] is False
+
+
+def test_a_managers_screen_over_http_names_only_his_clients(client: TestClient, keys: Keys) -> None:
+    from sqlalchemy import text
+
+    db = client.app.state.server.db  # type: ignore[attr-defined]
+    with db.read() as conn:
+        others = {
+            r[0]
+            for r in conn.execute(
+                text(
+                    "SELECT name FROM enterprises WHERE id NOT IN "
+                    "(SELECT enterprise_id FROM manager_clients WHERE manager_id = 'M002')"
+                )
+            )
+        }
+    response = chat(client, keys.m2, "我名下有哪些客户？")
+    assert response.status_code == 200, response.text
+    answer = response.json()["choices"][0]["message"]["content"]
+    assert "统计口径" in answer and "| 1 |" in answer
+    assert not [name for name in others if name in answer]

@@ -411,6 +411,17 @@ def test_abnormal_invoices_are_outsized_and_flagged(db: Database, planted: dict[
     assert {source for _, _, source in events} == {"发票风险监测"}
 
 
+def test_risk_events_quote_the_invoice_dates_of_the_invoices_table(db: Database) -> None:
+    events = _rows(
+        db,
+        "SELECT r.detail, i.issue_date FROM risk_events r "
+        "JOIN invoices i ON i.invoice_no = r.invoice_no",
+    )
+    assert events
+    for detail, issued in events:
+        assert f"开票日期{issued}" in detail, detail
+
+
 def test_execution_is_on_the_execution_list(db: Database, planted: dict[str, str]) -> None:
     events = _rows(
         db, "SELECT enterprise_id, kind, severity, status, amount, source FROM risk_events"

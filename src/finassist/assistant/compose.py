@@ -81,7 +81,8 @@ class EvidenceBook:
         return "".join(f"[{n}]" for n in numbers)
 
     def cite_value(self, result: ToolResult, *values: Any, kinds: tuple[str, ...] = ()) -> str:
-        """Cite, for each value, the first record of ``result`` whose data holds that value.
+        """Cite, for each value, the record of ``result`` that states it: a metric whose value
+        it is, else the first record whose data holds it.
 
         A value no record holds is cited through the tool's own output (see
         :meth:`tool_evidence`), which is evidence too: the tool computed it from the database.
@@ -90,12 +91,17 @@ class EvidenceBook:
         missing = False
         for value in values:
             wanted = jsonable(value)
+            allowed = [r for r in result.records if not kinds or r.kind in kinds]
+            # A figure is cited to the computed metric stating it before any row that merely
+            # holds an equal value (逾期金额 0.00 元 is not an invoice whose paid amount is 0).
+            stated = [
+                r for r in allowed if r.kind == "metric" and jsonable(r.data.get("value")) == wanted
+            ]
             record = next(
                 (
                     r
-                    for r in result.records
-                    if (not kinds or r.kind in kinds)
-                    and any(jsonable(v) == wanted for v in _values(r.data))
+                    for r in [*stated, *allowed]
+                    if any(jsonable(v) == wanted for v in _values(r.data))
                 ),
                 None,
             )

@@ -151,6 +151,11 @@ class Assistant:
                 "evidence": [e.to_json() for e in reply.evidence],
                 "recommendation": reply.recommendation,
                 "unverified": reply.unverified,
+                # the drawing itself, so a reopened conversation shows it (no server path)
+                "chart": {k: v for k, v in reply.chart.items() if k != "png_path"}
+                if reply.chart
+                else None,
+                "calculation": reply.calculation,
             },
             model=reply.meta.get("model"),
         )

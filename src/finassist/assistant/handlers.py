@@ -122,7 +122,9 @@ def profile(turn: TurnInput) -> Answer:
             _fmt(
                 "profile.relation_item",
                 name=r["counterparty_name"],
-                kind=_role(r["kind"]),
+                # The partner of a supplier or distributor is its core enterprise; "kind" is
+                # the role of the counterparty side of the relationship.
+                kind=_role("core" if r.get("as") == "counterparty" else r["kind"]),
                 terms=r["payment_terms_days"],
             )
             for r in shown

@@ -23,12 +23,12 @@ from typing import Any
 import yaml
 from sqlalchemy import select
 
-from finassist.assistant.slots import PRONOUNS, has_pronoun
+from finassist.assistant.slots import PRONOUNS, has_pronoun, residual_name
 from finassist.finance.base import ToolContext
 from finassist.finance.directory import EnterpriseDirectory, Match
 from finassist.finance.query.catalogue import QueryCatalogue, load_query_catalogue
 from finassist.finance.query.model import PeriodSpec, Query, Threshold
-from finassist.finance.query.periods import Period, TimeReading, read_time
+from finassist.finance.query.periods import Period, TimeReading, read_time, strip_time
 from finassist.numerals import chinese_numeral
 from finassist.store import schema
 
@@ -289,7 +289,9 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
         superlative=bool(SUPERLATIVE.search(rest)),
         invoice_list=bool(INVOICE_LIST.search(text)),
         only_overdue=bool(ONLY_OVERDUE.search(text)),
-        portfolio=bool(PORTFOLIO.search(rest)) or (bool(roles) and not enterprises),
+        portfolio=bool(PORTFOLIO.search(rest))
+        or limit is not None
+        or (bool(roles) and not enterprises),
         client_list=bool(CLIENT_LIST.search(text)),
         pronoun=has_pronoun(text) and not any(p in text for p in ("他们名下",)),
     )
@@ -390,9 +392,15 @@ def parse(
     if len({(m.start, m.end) for m in reading.enterprises}) < len(reading.enterprises):
         return Parsed()  # one name, several companies: the company resolver asks which
     named = reading.enterprises[0] if reading.enterprises else None
+    if named is None and not reading.portfolio and not reading.pronoun:
+        named = _misspelt(text, reading, directory, as_of)
+        if named is not None:
+            reading.enterprises = [named]
     enterprise = _entity(named) if named else None
     if enterprise is None and reading.pronoun and getattr(state, "enterprise_id", None):
         enterprise = {"id": state.enterprise_id, "name": state.enterprise_name or ""}
+    if enterprise is None and reading.pronoun:
+        return Parsed()  # 他们 with no company in focus: the resolver asks which one
     last = getattr(state, "query", None)
     if last and _is_follow_up(text, reading):
         return _follow_up(Query.model_validate(last), reading, enterprise, catalogue)
@@ -436,6 +444,30 @@ def parse(
         if all("counterparty" in catalogue.metrics[m].allowed(catalogue) for m in query.metrics):
             query = query.with_filter("counterparty", others[:1])
     return Parsed(query=query, enterprise=enterprise, period=reading.time.period)
+
+
+def _misspelt(
+    text: str, reading: Reading, directory: EnterpriseDirectory, as_of: date
+) -> Match | None:
+    """A company named with a typo (华东汽年): what is left of the message, looked up fuzzily,
+    when one company clearly wins."""
+    if not reading.metrics:
+        return None
+    rest = strip_time(text, as_of)
+    for word, _ in words().metrics:
+        rest = rest.replace(word, " ")
+    residual = residual_name(rest, set())
+    if not residual:
+        return None
+    matches = directory.search(residual, limit=2)
+    if len(matches) == 1 or (
+        len(matches) > 1
+        and (
+            matches[0].score >= 100 > matches[1].score or matches[0].score - matches[1].score >= 15
+        )
+    ):
+        return matches[0]
+    return None
 
 
 def _needs_query_layer(reading: Reading, metrics: list[str]) -> bool:

@@ -17,11 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from finassist.finance import analytics as an
 from finassist.finance import calculator, catalogue, charts, directory, recommend
 from finassist.finance import rows as rw
-from finassist.finance.query import tool as query_tool
 from finassist.finance.access import EnterpriseId, visible_enterprise
 from finassist.finance.base import Tool, ToolContext, ToolResult, register
 from finassist.finance.catalogue import load_catalogue
 from finassist.finance.evidence import MAX_ROW_RECORDS, Evidence, fmt_money
+from finassist.finance.query import tool as query_tool
 
 DEFAULT_MONTHS = 12
 # Tools that live with their capability register when their module is imported; importing

@@ -329,6 +329,9 @@ def write_risks(
             "high",
             "open",
             invoice_no=flagged["invoice_no"],
+            # The event is dated when monitoring flagged it; the text quotes the invoice's own
+            # issue date, which must agree with the invoices table.
+            issued=date.fromordinal(flagged["issue"]).isoformat(),
             buyer=flagged["buyer"].name,
             median=f"{yuan(int(median)):,.2f}",
             ratio=f"{flagged['fen'] / median:.1f}",

@@ -1,0 +1,452 @@
+"""Issue 14: manager questions over his own book, answered by the query layer, on every backend.
+
+Each expected figure is computed here by plain SQL text (not the compiler), on the seeded sample
+data, as of its data date 2026-10-31, and looked for in the answer as a user reads it. Every
+answer must state its period; a screen must never name another manager's client.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+
+from finassist.assistant import Assistant, Reply
+from finassist.finance.base import Caller, ToolContext, get_tool
+from finassist.store import Database
+
+AS_OF = "2026-10-31"
+ME = "M001"
+COMPANIES = {  # short name -> id in the sample data (M001's clients)
+    "华东汽车": "E0001",
+    "恒泰精密": "E0005",
+    "远航汽配": "E0006",
+    "顺达橡塑": "E0007",
+    "聚力电机": "E0008",
+}
+PERIODS = {  # phrase -> the dates the answer must state
+    "9月份": ("2026-09-01", "2026-09-30"),
+    "2026年9月": ("2026-09-01", "2026-09-30"),
+    "6月份": ("2026-06-01", "2026-06-30"),
+    "三季度": ("2026-07-01", "2026-09-30"),
+    "Q2": ("2026-04-01", "2026-06-30"),
+    "上半年": ("2026-01-01", "2026-06-30"),
+    "今年以来": ("2026-01-01", "2026-10-31"),
+    "上个月": ("2026-09-01", "2026-09-30"),
+    "本月": ("2026-10-01", "2026-10-31"),
+    "9月1日到10月15日": ("2026-09-01", "2026-10-15"),
+    "2025年": ("2025-01-01", "2025-12-31"),
+}
+INVOICED = (
+    "SELECT COALESCE(SUM(amount + tax), 0) FROM invoices WHERE seller_id = :e "
+    "AND status <> 'void' AND issue_date BETWEEN :s AND :t"
+)
+INVOICE_COUNT = (
+    "SELECT COUNT(*) FROM invoices WHERE seller_id = :e "
+    "AND status <> 'void' AND issue_date BETWEEN :s AND :t"
+)
+INFLOW = (
+    "SELECT COALESCE(SUM(amount), 0) FROM payments WHERE payee_id = :e "
+    "AND paid_date BETWEEN :s AND :t"
+)
+OUTFLOW = (
+    "SELECT COALESCE(SUM(amount), 0) FROM payments WHERE payer_id = :e "
+    "AND paid_date BETWEEN :s AND :t"
+)
+OPEN_BY_COMPANY = (
+    "SELECT e.name, SUM(i.amount + i.tax - i.paid_amount) FROM invoices i "
+    "JOIN enterprises e ON e.id = i.seller_id "
+    "JOIN manager_clients mc ON mc.enterprise_id = i.seller_id AND mc.manager_id = :m "
+    "WHERE i.status IN ('unpaid', 'partial') AND e.role = :role GROUP BY e.name"
+)
+OVERDUE_BY_COMPANY = OPEN_BY_COMPANY.replace(
+    "WHERE i.status IN ('unpaid', 'partial')",
+    f"WHERE i.status IN ('unpaid', 'partial') AND i.due_date < '{AS_OF}'",
+)
+ORDERS_BY_COMPANY = (
+    "SELECT e.name, SUM(o.amount) FROM orders o JOIN enterprises e ON e.id = o.buyer_id "
+    "JOIN manager_clients mc ON mc.enterprise_id = o.buyer_id AND mc.manager_id = :m "
+    "WHERE o.status <> 'cancelled' AND o.order_date BETWEEN :s AND :t AND e.role = :role "
+    "GROUP BY e.name"
+)
+BALANCE_BY_COMPANY = (
+    "SELECT e.name, SUM(f.amount) FROM financing f JOIN enterprises e ON e.id = f.applicant_id "
+    "JOIN manager_clients mc ON mc.enterprise_id = f.applicant_id AND mc.manager_id = :m "
+    "WHERE f.status IN ('active', 'overdue') GROUP BY e.name"
+)
+INVOICED_BY_COMPANY = (
+    "SELECT e.name, SUM(i.amount + i.tax) FROM invoices i JOIN enterprises e ON e.id = i.seller_id "
+    "JOIN manager_clients mc ON mc.enterprise_id = i.seller_id AND mc.manager_id = :m "
+    "WHERE i.status <> 'void' AND i.issue_date BETWEEN :s AND :t GROUP BY e.name"
+)
+
+
+@pytest.fixture(scope="module")
+def db(seeded_backend: Database) -> Database:
+    return seeded_backend
+
+
+@pytest.fixture(scope="module")
+def assistant(db: Database) -> Iterator[Assistant]:
+    yield Assistant(db)
+
+
+def scalar(db: Database, query: str, **params: object) -> int:
+    with db.read() as conn:
+        return int(conn.execute(text(query), params).scalar_one() or 0)
+
+
+def grouped(db: Database, query: str, **params: object) -> dict[str, int]:
+    with db.read() as conn:
+        return {row[0]: int(row[1] or 0) for row in conn.execute(text(query), params)}
+
+
+def yuan(fen: int) -> str:
+    return f"{Decimal(fen) / 100:,.2f} 元"
+
+
+def ask(assistant: Assistant, *messages: str, manager: str = ME) -> list[Reply]:
+    replies, session = [], None
+    for message in messages:
+        reply = assistant.ask(message, manager_id=manager, session_id=session)
+        session = reply.session_id
+        replies.append(reply)
+    return replies
+
+
+def assert_answer(reply: Reply, start: str | None, end: str | None) -> None:
+    """A query-layer answer: states its period, cites, and holds no unverified figure."""
+    assert reply.intent == "query", reply.text
+    assert reply.unverified == [], reply.text
+    assert "统计口径：" in reply.text
+    if start is not None:
+        assert f"{start} 至 {end}" in reply.text, reply.text
+    else:
+        assert f"截至 {AS_OF}" in reply.text, reply.text
+    cited = {int(n) for n in re.findall(r"\[(\d+)\]", reply.text)}
+    assert cited and cited <= set(range(1, len(reply.evidence) + 1))
+
+
+def ranked_names(reply: Reply) -> list[str]:
+    """Company names in the answer's table, top to bottom."""
+    return re.findall(r"^\| \d+ \| ([^|]+?) \|", reply.text, re.MULTILINE)
+
+
+# -- one company, calendar periods (5 companies x 11 periods x 2 phrasings = 110) -------------
+
+FLOW_CASES = [
+    (short, phrase, template)
+    for short in COMPANIES
+    for phrase in PERIODS
+    for template in ("{c}{p}的开票金额是多少", "{c}{p}回款多少")
+]
+
+
+@pytest.mark.parametrize(("short", "phrase", "template"), FLOW_CASES)
+def test_one_company_calendar_period(
+    assistant: Assistant, db: Database, short: str, phrase: str, template: str
+) -> None:
+    (reply,) = ask(assistant, template.format(c=short, p=phrase))
+    start, end = PERIODS[phrase]
+    assert_answer(reply, start, end)
+    sql = INVOICED if "开票" in template else INFLOW
+    expected = scalar(db, sql, e=COMPANIES[short], s=start, t=end)
+    assert yuan(expected) in reply.text
+
+
+@pytest.mark.parametrize(
+    ("question", "eid", "sql", "start", "end"),
+    [
+        ("華東汽車9月份的開票金額", "E0001", INVOICED, "2026-09-01", "2026-09-30"),
+        ("遠航汽配今年以來的回款", "E0006", INFLOW, "2026-01-01", "2026-10-31"),
+        ("恆泰精密三季度開了多少票", "E0005", INVOICED, "2026-07-01", "2026-09-30"),
+        ("华东汽车2026年9月的开票张数", "E0001", INVOICE_COUNT, "2026-09-01", "2026-09-30"),
+        ("华东汽车 Q3 的支出", "E0001", OUTFLOW, "2026-07-01", "2026-09-30"),
+        ("顺达橡塑上半年的收入", "E0007", INFLOW, "2026-01-01", "2026-06-30"),
+        ("聚力电机九月份开票额", "E0008", INVOICED, "2026-09-01", "2026-09-30"),
+        ("华东汽车今年以来付款多少", "E0001", OUTFLOW, "2026-01-01", "2026-10-31"),
+        ("华东汽年9月份的开票金额", "E0001", INVOICED, "2026-09-01", "2026-09-30"),  # typo
+        ("远行汽配今年以来回款多少", "E0006", INFLOW, "2026-01-01", "2026-10-31"),  # typo
+        ("恒太精密三季度开票多少", "E0005", INVOICED, "2026-07-01", "2026-09-30"),  # typo
+    ],
+)
+def test_paraphrases_and_traditional_characters(
+    assistant: Assistant, db: Database, question: str, eid: str, sql: str, start: str, end: str
+) -> None:
+    (reply,) = ask(assistant, question)
+    assert_answer(reply, start, end)
+    expected = scalar(db, sql, e=eid, s=start, t=end)
+    value = str(expected) if sql == INVOICE_COUNT else yuan(expected)
+    assert value in reply.text
+
+
+def test_cash_flow_of_a_calendar_month_states_the_month_not_nine_months(
+    assistant: Assistant, db: Database
+) -> None:
+    _, reply = ask(assistant, "华东汽车近12个月的现金流怎么样？", "他们9月份的收支情况")
+    assert_answer(reply, "2026-09-01", "2026-09-30")
+    for sql in (INFLOW, OUTFLOW):
+        assert yuan(scalar(db, sql, e="E0001", s="2026-09-01", t="2026-09-30")) in reply.text
+    assert "近9个月" not in reply.text
+
+
+# -- screens over the book ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "threshold"),
+    [
+        ("我名下哪些供应商的应收账款超过500万", 500),
+        ("哪些供应商的未结应收超过300万", 300),
+        ("应收账款不低于800万的供应商有哪些", 800),
+        ("我的客户里哪些供应商应收超过1000万", 1000),
+        ("名下供应商应收账款超过一百万的有哪些", 100),
+        ("哪些供应商应收款超过0.5亿", 5000),
+    ],
+)
+def test_screen_by_receivables(
+    assistant: Assistant, db: Database, question: str, threshold: int
+) -> None:
+    (reply,) = ask(assistant, question)
+    assert_answer(reply, None, None)
+    everyone = grouped(db, OPEN_BY_COMPANY, m=ME, role="supplier")
+    limit_fen = threshold * 10_000 * 100
+    expected = {n: v for n, v in everyone.items() if v > limit_fen}
+    names = ranked_names(reply)
+    assert set(names) == set(expected) or (len(expected) > 10 and len(names) == 10)
+    for name in names:
+        assert f"{name} | {yuan(expected[name])}" in reply.text
+    assert names == sorted(names, key=lambda n: -expected[n])
+
+
+@pytest.mark.parametrize(
+    ("question", "n", "sql", "role"),
+    [
+        ("哪些供应商逾期金额最大，前三", 3, OVERDUE_BY_COMPANY, "supplier"),
+        ("逾期金额前五的供应商", 5, OVERDUE_BY_COMPANY, "supplier"),
+        ("我名下供应商逾期排名前2", 2, OVERDUE_BY_COMPANY, "supplier"),
+        ("应收账款最多的三家供应商", 3, OPEN_BY_COMPANY, "supplier"),
+        ("未结应收前4的经销商", 4, OPEN_BY_COMPANY, "distributor"),
+        ("哪家供应商的应收账款最大", 1, OPEN_BY_COMPANY, "supplier"),
+        ("经销商里谁的应收最多", 1, OPEN_BY_COMPANY, "distributor"),
+    ],
+)
+def test_rankings(
+    assistant: Assistant, db: Database, question: str, n: int, sql: str, role: str
+) -> None:
+    (reply,) = ask(assistant, question)
+    assert_answer(reply, None, None)
+    everyone = grouped(db, sql, m=ME, role=role)
+    expected = sorted(everyone, key=lambda k: -everyone[k])[:n]
+    assert ranked_names(reply) == expected
+    for name in expected:
+        assert yuan(everyone[name]) in reply.text
+
+
+@pytest.mark.parametrize(
+    ("question", "start", "end", "n", "role"),
+    [
+        ("今年以来订单金额最多的前三家经销商", "2026-01-01", "2026-10-31", 3, "distributor"),
+        ("三季度订单金额前两名的经销商", "2026-07-01", "2026-09-30", 2, "distributor"),
+        ("9月份哪家经销商订单最多", "2026-09-01", "2026-09-30", 1, "distributor"),
+    ],
+)
+def test_ranking_within_a_calendar_period(
+    assistant: Assistant, db: Database, question: str, start: str, end: str, n: int, role: str
+) -> None:
+    (reply,) = ask(assistant, question)
+    assert_answer(reply, start, end)
+    everyone = grouped(db, ORDERS_BY_COMPANY, m=ME, s=start, t=end, role=role)
+    expected = sorted(everyone, key=lambda k: -everyone[k])[:n]
+    assert ranked_names(reply) == expected
+
+
+def test_financing_balance_ranking_and_the_tie_question(assistant: Assistant, db: Database) -> None:
+    everyone = grouped(db, BALANCE_BY_COMPANY, m=ME)
+    top = max(everyone, key=lambda k: everyone[k])
+    (reply,) = ask(assistant, "我的客户里谁的融资余额最高")
+    assert_answer(reply, None, None)
+    assert ranked_names(reply) == [top]
+    question, picked = ask(assistant, "谁的融资最多", "1")
+    assert question.clarification and "融资余额" in question.text and "融资发生额" in question.text
+    assert_answer(picked, None, None)
+    assert ranked_names(picked) == [top]
+
+
+def test_client_list_names_every_client_and_no_other(assistant: Assistant, db: Database) -> None:
+    (reply,) = ask(assistant, "我名下有哪些客户？")
+    assert_answer(reply, "2025-11-01", "2026-10-31")
+    with db.read() as conn:
+        mine = {r[0] for r in conn.execute(text(
+            "SELECT e.name FROM enterprises e JOIN manager_clients mc ON mc.enterprise_id = e.id "
+            "WHERE mc.manager_id = :m"), {"m": ME})}  # fmt: skip
+    billed = grouped(db, INVOICED_BY_COMPANY, m=ME, s="2025-11-01", t="2026-10-31")
+    assert set(ranked_names(reply)) == {n for n in mine if n in billed}
+
+
+# -- invoice lists -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "n", "start", "end"),
+    [
+        ("华东汽车9月份金额最大的三张发票是哪几张", 3, "2026-09-01", "2026-09-30"),
+        ("远航汽配今年以来最大的5张发票", 5, "2026-01-01", "2026-10-31"),
+        ("恒泰精密上个月金额最大的两张发票", 2, "2026-09-01", "2026-09-30"),
+    ],
+)
+def test_largest_invoices_are_the_largest(
+    assistant: Assistant, db: Database, question: str, n: int, start: str, end: str
+) -> None:
+    (reply,) = ask(assistant, question)
+    assert_answer(reply, start, end)
+    short = next(s for s in COMPANIES if s in question)
+    with db.read() as conn:
+        rows = conn.execute(text(
+            "SELECT invoice_no, amount + tax FROM invoices WHERE seller_id = :e "
+            "AND status <> 'void' AND issue_date BETWEEN :s AND :t "
+            "ORDER BY amount + tax DESC, invoice_no"), {"e": COMPANIES[short], "s": start, "t": end},
+        ).all()  # fmt: skip
+    shown = re.findall(r"(?<!\d)\d{20}(?!\d)", reply.text)
+    assert shown == [r[0] for r in rows[:n]]
+    assert "按开票金额从高到低" in reply.text
+    for row in rows[:n]:
+        assert yuan(int(row[1])) in reply.text
+
+
+# -- follow-ups ----------------------------------------------------------------------------------
+
+
+def test_follow_ups_change_only_what_they_name(assistant: Assistant, db: Database) -> None:
+    first, ytd, monthly, other, same_q3 = ask(
+        assistant,
+        "华东汽车9月份的开票金额是多少",
+        "那今年以来呢",
+        "按月拆开看看",
+        "那远航汽配呢",
+        "那三季度呢",
+    )
+    assert_answer(first, "2026-09-01", "2026-09-30")
+    assert_answer(ytd, "2026-01-01", "2026-10-31")
+    assert yuan(scalar(db, INVOICED, e="E0001", s="2026-01-01", t="2026-10-31")) in ytd.text
+    assert_answer(monthly, "2026-01-01", "2026-10-31")
+    assert "按时间先后排列" in monthly.text
+    months = re.findall(r"^\| \d+ \| (2026-\d\d) \|", monthly.text, re.MULTILINE)
+    assert months == sorted(months) and len(months) == 10
+    assert yuan(scalar(db, INVOICED, e="E0001", s="2026-03-01", t="2026-03-31")) in monthly.text
+    assert_answer(other, "2026-01-01", "2026-10-31")
+    assert "宁波远航汽车零部件有限公司" in other.text
+    assert yuan(scalar(db, INVOICED, e="E0006", s="2026-07-01", t="2026-07-31")) in other.text
+    assert_answer(same_q3, "2026-07-01", "2026-09-30")
+
+
+def test_only_overdue_follow_up(assistant: Assistant, db: Database) -> None:
+    _, overdue = ask(assistant, "我名下哪些供应商的应收账款超过500万", "只看逾期的")
+    assert_answer(overdue, None, None)
+    everyone = grouped(db, OVERDUE_BY_COMPANY, m=ME, role="supplier")
+    top = sorted(everyone, key=lambda k: -everyone[k])[:10]
+    assert ranked_names(overdue) == top
+
+
+def test_year_on_year(assistant: Assistant, db: Database) -> None:
+    _, compared = ask(assistant, "恒泰精密三季度开票多少", "同比呢")
+    assert_answer(compared, "2026-07-01", "2026-09-30")
+    assert "2025-07-01 至 2025-09-30" in compared.text
+    assert yuan(scalar(db, INVOICED, e="E0005", s="2025-07-01", t="2025-09-30")) in compared.text
+
+
+def test_a_handler_turn_then_a_calendar_month(assistant: Assistant, db: Database) -> None:
+    _, reply = ask(assistant, "远航汽配近12个月的现金流怎么样？", "那6月份呢")
+    assert_answer(reply, "2026-06-01", "2026-06-30")
+    assert yuan(scalar(db, INFLOW, e="E0006", s="2026-06-01", t="2026-06-30")) in reply.text
+
+
+# -- what the query layer leaves alone -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "质押率一般多少",
+        "反向保理是什么？",
+        "华东汽车近12个月的现金流怎么样？",
+        "你好",
+        "给恒泰精密推荐一个融资产品",
+        "比较三家核心企业的逾期率",
+    ],
+)
+def test_questions_the_query_layer_does_not_claim(assistant: Assistant, question: str) -> None:
+    (reply,) = ask(assistant, question)
+    assert reply.intent != "query"
+
+
+# -- scope: a screen never names another manager's client -----------------------------------------
+
+
+def _others(db: Database, manager: str) -> set[str]:
+    with db.read() as conn:
+        return {r[0] for r in conn.execute(text(
+            "SELECT name FROM enterprises WHERE id NOT IN "
+            "(SELECT enterprise_id FROM manager_clients WHERE manager_id = :m)"), {"m": manager})}  # fmt: skip
+
+
+@pytest.mark.parametrize("manager", ["M001", "M002"])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "我名下有哪些客户？",
+        "哪些供应商的应收账款超过100万",
+        "开票金额前十的企业",
+        "谁的融资余额最高",
+    ],
+)
+def test_screens_stay_in_scope_in_chat(
+    assistant: Assistant, db: Database, manager: str, question: str
+) -> None:
+    (reply,) = ask(assistant, question, manager=manager)
+    assert reply.intent == "query"
+    names = ranked_names(reply)
+    assert names and not set(names) & _others(db, manager)
+
+
+def test_the_model_tool_stays_in_scope(db: Database) -> None:
+    from datetime import date
+
+    tool = get_tool("query_data")
+    ctx = ToolContext(db, Caller("M002"), date(2026, 10, 31))
+    result = tool.run(ctx, {"metrics": ["invoice_amount"], "group_by": ["enterprise"]})
+    with db.read() as conn:
+        mine = {r[0] for r in conn.execute(text(
+            "SELECT enterprise_id FROM manager_clients WHERE manager_id = 'M002'"))}  # fmt: skip
+    assert result.data["rows"] and {r["enterprise"] for r in result.data["rows"]} <= mine
+    from finassist.errors import NotFound
+
+    with pytest.raises(NotFound):  # M001's client, asked for by id: as if it did not exist
+        tool.run(ctx, {"metrics": ["invoice_amount"],
+                       "filters": [{"dimension": "enterprise", "values": ["E0001"]}]})  # fmt: skip
+
+
+# -- mislabels (issue 14) ------------------------------------------------------------------------
+
+
+def test_overdue_figure_is_cited_to_the_overdue_metric_and_the_list_heading_is_true(
+    assistant: Assistant,
+) -> None:
+    (reply,) = ask(assistant, "远航汽配还有哪些应收发票没付？")
+    cite = re.search(r"逾期金额 ([\d,.]+) 元((?:\[\d+\])+)", reply.text)
+    assert cite
+    for n in re.findall(r"\d+", cite.group(2)):
+        item = reply.evidence[int(n) - 1]
+        assert item.kind == "metric", item.text
+    assert "按逾期天数排序" not in reply.text
+    dues = re.findall(r"到期日 (\d{4}-\d\d-\d\d)", reply.text)
+    assert dues == sorted(dues) and "按到期日先后排列" in reply.text
+
+
+def test_a_suppliers_buyer_is_called_a_core_enterprise(assistant: Assistant) -> None:
+    (reply,) = ask(assistant, "恒泰精密的基本情况")
+    assert "华东汽车集团股份有限公司（核心企业" in reply.text
+    assert "华东汽车集团股份有限公司（供应商" not in reply.text
