@@ -43,6 +43,22 @@ CONVERSATION = (
 )
 
 
+# Query-layer turns (issue 14): screens over the manager's whole book, top-N, calendar periods
+# and follow-ups, reported on their own line beside the raw SQL they send.
+QUERY_CONVERSATION = (
+    "我名下哪些供应商的应收账款超过500万",
+    "只看逾期的",
+    "开票金额前十的企业",
+    "今年以来订单金额最多的前三家经销商",
+    "我的客户里谁的融资余额最高",
+    "华东汽车9月份金额最大的三张发票是哪几张",
+    "华东汽车9月份的开票金额是多少",
+    "那今年以来呢",
+    "按月拆开看看",
+    "他们三季度的收支情况",
+)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -73,7 +89,7 @@ def replay(path: Path, statements: list[tuple[str, Any]]) -> float:
     return elapsed
 
 
-def bench_scale(scale: int, rounds: int, workdir: Path) -> dict[str, float]:
+def bench_scale(scale: int, rounds: int, workdir: Path) -> list[dict[str, Any]]:
     path = workdir / f"scale{scale}.db"
     db = Database(f"sqlite:///{path}")
     db.migrate()
@@ -84,12 +100,31 @@ def bench_scale(scale: int, rounds: int, workdir: Path) -> dict[str, float]:
     assistant = Assistant(db)
     assistant.ask("你好", manager_id="M001")  # warm caches: directory, templates, tool registry
 
+    rows = []
+    for kind, conversation in (("templated", CONVERSATION), ("query", QUERY_CONVERSATION)):
+        rows.append(
+            {
+                "scale": scale,
+                "kind": kind,
+                "invoices": report.counts.get("invoices", 0),
+                "seed_s": seed_seconds,
+                **play(assistant, log, path, conversation, rounds),
+            }
+        )
+    db.dispose()
+    return rows
+
+
+def play(
+    assistant: Assistant, log: StatementLog, path: Path, conversation: tuple[str, ...], rounds: int
+) -> dict[str, float]:
+    """Play ``conversation`` ``rounds`` times; per-turn latency beside its replayed raw SQL."""
     turn_times: list[float] = []
     sql_times: list[float] = []
     statements_per_turn: list[int] = []
     for _ in range(rounds):
         session = None
-        for message in CONVERSATION:
+        for message in conversation:
             log.statements.clear()
             log.active = True
             start = time.perf_counter()
@@ -100,11 +135,7 @@ def bench_scale(scale: int, rounds: int, workdir: Path) -> dict[str, float]:
             statements = list(log.statements)
             statements_per_turn.append(len(statements))
             sql_times.append(min(replay(path, statements) for _ in range(3)))
-    db.dispose()
     return {
-        "scale": scale,
-        "invoices": report.counts.get("invoices", 0),
-        "seed_s": seed_seconds,
         "turns": len(turn_times),
         "turn_p50_ms": 1000 * statistics.median(turn_times),
         "turn_p95_ms": 1000 * percentile(turn_times, 0.95),
@@ -121,16 +152,16 @@ def main() -> None:
     args = parser.parse_args()
     scales = [int(s) for s in args.scales.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [bench_scale(scale, args.rounds, Path(tmp)) for scale in scales]
+        rows = [r for scale in scales for r in bench_scale(scale, args.rounds, Path(tmp))]
     header = (
-        f"{'scale':>5} {'invoices':>10} {'seed s':>7} {'turns':>5} {'turn p50':>9} "
+        f"{'scale':>5} {'turns of':>9} {'invoices':>10} {'seed s':>7} {'turns':>5} {'turn p50':>9} "
         f"{'turn p95':>9} {'raw SQL p50':>11} {'raw SQL p95':>11} {'overhead p50':>12} {'SQL/turn':>8}"
     )
     print("finassist offline turn vs raw SQL of the same turn (SQLite, ms)")
     print(header)
     for r in rows:
         print(
-            f"{r['scale']:>5} {r['invoices']:>10,} {r['seed_s']:>7.1f} {r['turns']:>5} "
+            f"{r['scale']:>5} {r['kind']:>9} {r['invoices']:>10,} {r['seed_s']:>7.1f} {r['turns']:>5} "
             f"{r['turn_p50_ms']:>9.1f} {r['turn_p95_ms']:>9.1f} {r['sql_p50_ms']:>11.1f} "
             f"{r['sql_p95_ms']:>11.1f} {r['turn_p50_ms'] / max(r['sql_p50_ms'], 1e-6):>11.1f}x "
             f"{r['statements_p50']:>8.0f}"

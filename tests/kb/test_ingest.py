@@ -173,3 +173,27 @@ def test_remove_deletes_a_document_and_unknown_ids_are_clear(
         kb.remove(doc_id)
     with pytest.raises(InvalidInput, match="文档类型"):
         kb.ingest([tmp_path / "x.txt"], kind="novel")
+
+
+def test_jsonl_rows_sharing_a_url_are_separate_documents(
+    empty_db: Database, tmp_path: Path
+) -> None:
+    """159 news passages, 20 of them under a url another row has: 159 documents, and the
+    same file ingested again changes nothing."""
+    rows = [
+        {
+            "title": f"市场快讯{i}",
+            "text": f"第{i}条快讯：供应链金融资产规模环比增长{i}个百分点。",
+            "url": f"https://news.example.com/{i % 139}",
+        }
+        for i in range(159)
+    ]
+    path = tmp_path / "news.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), "utf-8")
+    kb = KnowledgeBase(empty_db)
+    report = kb.ingest([path], kind="news")
+    assert (len(report.added), report.replaced) == (159, [])
+    assert len(kb.documents()) == 159
+    again = kb.ingest([path], kind="news")
+    assert (again.added, again.replaced, len(again.unchanged)) == ([], [], 159)
+    assert len(kb.documents()) == 159

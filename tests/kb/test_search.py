@@ -12,8 +12,9 @@ import pytest
 from finassist.embed import EMBEDDERS, register_embedder
 from finassist.errors import InvalidInput
 from finassist.kb import KnowledgeBase, ModelUnavailable, get_embedder, load_reranker
-from finassist.kb.models import RERANKERS, register_reranker, rrf
+from finassist.kb.models import RERANKERS, register_reranker
 from finassist.kb.sample import load_sample
+from finassist.kb.vectors import weighted_rrf
 from finassist.store import Database
 
 QUESTIONS = {
@@ -116,7 +117,7 @@ def fakes() -> None:
 
 
 def test_rrf_rewards_agreement() -> None:
-    fused = rrf([[1, 2, 3], [2, 9]])
+    fused = weighted_rrf([([1, 2, 3], 1.0), ([2, 9], 1.0)])
     assert [item for item, _ in fused][:2] == [2, 1]
     assert fused[0][1] == pytest.approx(1 / 62 + 1 / 61)
 

@@ -133,3 +133,17 @@ def test_report_command_writes_html_and_refuses_other_clients(home: Path) -> Non
     assert not (home / "x.pdf").exists()
     ambiguous = _run(home, "华信")
     assert ambiguous.returncode == 1 and "E0013" in ambiguous.stderr
+
+
+def test_the_assistant_turn_and_the_report_draw_the_same_conclusion(sample_db: Database) -> None:
+    import finassist.assistant  # noqa: F401  (registers the composers)
+    from finassist.assistant.handlers import HANDLERS, TurnInput
+
+    conclusions = set()
+    for eid in ("E0001", "E0005", "E0006", "E0010"):
+        ctx = ToolContext(sample_db, Caller("admin", is_admin=True), AS_OF)
+        built = build_report(ctx, eid, charts=False)
+        answer = HANDLERS["report"](TurnInput(ctx, "现金流健康度报告", eid, built.name))
+        assert answer.lines[-1] == f"结论：{built.conclusion}"
+        conclusions.add(built.conclusion)
+    assert len(conclusions) > 1  # the rule is exercised both ways, not one fixed sentence

@@ -138,3 +138,34 @@ def test_upload_a_document_and_get_an_answer_citing_it(
             "document.querySelector('#kb-status').textContent.startsWith('已删除')"
         )
         page.close()
+
+
+def test_a_manager_sees_no_kb_buttons_and_a_chart_survives_reopening(
+    browser, kb_app: FastAPI, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    keys = make_keys(kb_app.state.server.db)
+    kb_app.state.server.kb_service().ingest(
+        "# 保理办法\n\n第一条 保理融资期限不超过一年。\n".encode(), "保理办法.md"
+    )
+    with LiveServer(kb_app) as live:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        login(page, live, keys.m1)
+        page.click("#nav-kb")
+        page.wait_for_function(
+            "document.querySelector('#kb-docs').textContent.includes('保理办法')"
+        )
+        # Uploading and deleting need an admin's key: a manager is not offered them.
+        assert not page.locator("#kb-upload-card").is_visible()
+        assert page.locator("#kb-docs button").count() == 0
+
+        page.click("#nav-chat")
+        page.fill("#question", "画出华东汽车近12个月的现金流")
+        page.click("#send")
+        page.locator(".msg.assistant .chart img").wait_for(timeout=30_000)
+        page.click("#new-session")
+        assert page.locator(".msg").count() == 0
+        page.locator("#session-list li span").first.click()
+        page.locator(".msg.assistant .chart img").wait_for(timeout=10_000)
+        src = page.locator(".msg.assistant .chart img").first.get_attribute("src") or ""
+        assert src.startswith("data:image/svg+xml") and len(src) > 1000
+        page.close()

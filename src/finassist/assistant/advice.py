@@ -1,27 +1,15 @@
-"""Composers for product matching, product questions and the cash-flow health report."""
+"""Composers for product matching, product questions and the cash-flow health report (its
+figures and conclusion from :func:`finassist.report.build.health_facts`, as the CLI's report)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from finassist.assistant.compose import count, days, iso, money, percent, template
 from finassist.assistant.handlers import Answer, TurnInput, _fmt, handler
-from finassist.finance.base import ToolResult, jsonable
-
-HIGH_OVERDUE_RATE = Decimal("0.1")
-HIGH_TOP1_SHARE = Decimal("0.7")
-
-
-def _driver_value(driver: dict[str, Any]) -> str:
-    value, unit = driver["value"], str(driver.get("unit") or "")
-    if unit in ("ratio", "比例", "%"):
-        return percent(value)
-    if unit == "元":
-        return money(value)
-    if unit == "天":
-        return days(value)
-    return f"{value}{(' ' + unit) if unit else ''}"
+from finassist.finance.base import jsonable
+from finassist.finance.figures import unit_value
+from finassist.report.build import health_facts
 
 
 @handler("product_match")
@@ -62,7 +50,7 @@ def product_match(turn: TurnInput) -> Answer:
             _fmt(
                 "recommend.driver",
                 label=driver["name"],
-                value=_driver_value(driver),
+                value=unit_value(driver["value"], driver.get("unit")),
                 cite=turn.book.cite_value(result, driver["value"], kinds=("metric",)),
             )
         )
@@ -134,28 +122,11 @@ def product_info(turn: TurnInput) -> Answer:
     return Answer(lines)
 
 
-def _watch_items(behavior: ToolResult, concentration: ToolResult, risk: ToolResult) -> list[str]:
-    items = []
-    if Decimal(behavior.data["overdue_rate"]) >= HIGH_OVERDUE_RATE:
-        items.append("逾期率偏高")
-    if behavior.data["months_with_early_payment_request"] >= 3:
-        items.append("频繁申请提前回款")
-    if Decimal(concentration.data["top1_share"]) >= HIGH_TOP1_SHARE:
-        items.append("客户集中度偏高")
-    if risk.data["on_execution_list"]:
-        items.append("已列入被执行人名单，融资业务须转人工审批")
-    elif risk.data["events"]:
-        items.append("存在风险事件")
-    return items
-
-
 @handler("report")
 def report(turn: TurnInput) -> Answer:
     eid = turn.enterprise_id
-    flow = turn.call("get_cashflow", enterprise_id=eid, months=12)
-    behavior = turn.call("get_payment_behavior", enterprise_id=eid, months=12)
-    conc = turn.call("get_concentration", enterprise_id=eid, months=12, side="sales")
-    risk = turn.call("get_risk_signals", enterprise_id=eid)
+    facts = health_facts(lambda tool, **args: turn.call(tool, enterprise_id=eid, **args))
+    flow, behavior, conc, risk = facts.flow, facts.behavior, facts.concentration, facts.risk
     b, c = behavior.data, conc.data
     lines = [
         _fmt(
@@ -199,10 +170,5 @@ def report(turn: TurnInput) -> Answer:
             cite=turn.book.cite_tool(risk),
         ),
     ]
-    watch = _watch_items(behavior, conc, risk)
-    lines.append(
-        _fmt("report.conclusion_watch", items="、".join(watch))
-        if watch
-        else template("report.conclusion_good")
-    )
+    lines.append(_fmt("report.conclusion", conclusion=facts.conclusion))
     return Answer(lines)

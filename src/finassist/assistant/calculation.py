@@ -18,8 +18,7 @@ from finassist.assistant.compose import money
 from finassist.assistant.handlers import Answer, TurnInput, handler
 from finassist.assistant.types import Evidence
 from finassist.errors import InvalidInput
-from finassist.finance.calc.binding import _score as formula_score
-from finassist.finance.calc.binding import ask_of, formulas
+from finassist.finance.calc.binding import formula_fits, formulas
 from finassist.finance.calc.quantities import find_quantities
 
 CALCULATE = "calculate"
@@ -41,8 +40,7 @@ def is_calculation(text: str) -> bool:
     found = [q for q in find_quantities(text) if q.kind in ("amount", "ratio", "pp")]
     if not found:
         return False
-    ask = ask_of(text)
-    return any(formula_score(body, ask) > 0 for body in formulas().values())
+    return any(formula_fits(name, text, text) for name in formulas())
 
 
 def is_card_followup(text: str, last_intent: str | None, has_focus: bool) -> bool:

@@ -1,13 +1,9 @@
 """Composing a grounded answer: number the evidence, cite it, format figures the same way.
 
 Every figure in a composed answer is formatted by :func:`money`, :func:`percent`, :func:`days`
-or :func:`count` from a value that a tool returned, and the sentence cites the evidence that
-holds that value. The evidence guard then re-checks the finished text.
-
->>> money(Decimal("1234567.8"))
-'1,234,567.80 元'
->>> percent(Decimal("0.35214"))
-'35.21%'
+or :func:`count` (from :mod:`finassist.finance.figures`, shared with the report) from a value
+that a tool returned, and the sentence cites the evidence that holds that value. The evidence
+guard then re-checks the finished text.
 """
 
 from __future__ import annotations
@@ -15,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -24,36 +19,20 @@ import yaml
 
 from finassist.assistant.types import Evidence
 from finassist.finance.base import Record, ToolResult, jsonable
+from finassist.finance.figures import NO_DATA, count, days, money, percent
 
-TWO_PLACES = Decimal("0.01")
-ONE_PLACE = Decimal("0.1")
-
-
-def money(value: Decimal | int | None) -> str:
-    """Yuan with thousands separators and two decimals: ``1,234,567.80 元``."""
-    value = Decimal(value or 0).quantize(TWO_PLACES, ROUND_HALF_UP)
-    return f"{value:,.2f} 元"
-
-
-def percent(ratio: Decimal | float | None) -> str:
-    """A 0..1 ratio as a percentage with two decimals."""
-    value = (Decimal(str(ratio or 0)) * 100).quantize(TWO_PLACES, ROUND_HALF_UP)
-    return f"{value}%"
-
-
-NO_DATA = "暂无数据"
-
-
-def days(value: Decimal | float | int | None) -> str:
-    """Days with one decimal; ``暂无数据`` when there was nothing to average."""
-    if value is None:
-        return NO_DATA
-    return f"{Decimal(str(value)).quantize(ONE_PLACE, ROUND_HALF_UP)} 天"
-
-
-def count(value: int) -> str:
-    """A count, as is."""
-    return str(int(value))
+__all__ = [
+    "NO_DATA",
+    "EvidenceBook",
+    "count",
+    "days",
+    "iso",
+    "money",
+    "percent",
+    "template",
+    "templates",
+    "tool_evidence",
+]
 
 
 @lru_cache(maxsize=1)

@@ -182,21 +182,27 @@ class Assistant:
             reply = self._answer(turn)
             turn.remember()
             self.queries.forget(session.state)
-        if record:
-            stored = self.sessions.append(
-                session,
-                user_text=message,
-                reply_text=reply.text,
-                intent=reply.intent,
-                payload={
-                    "enterprise_id": reply.enterprise_id,
-                    "evidence": [e.to_json() for e in reply.evidence],
-                    "recommendation": reply.recommendation,
-                    "unverified": reply.unverified,
-                },
-                model=reply.meta.get("model"),
-            )
-            reply.turn_id = stored.seq
+        if not record:
+            return reply
+        stored = self.sessions.append(
+            session,
+            user_text=message,
+            reply_text=reply.text,
+            intent=reply.intent,
+            payload={
+                "enterprise_id": reply.enterprise_id,
+                "evidence": [e.to_json() for e in reply.evidence],
+                "recommendation": reply.recommendation,
+                "unverified": reply.unverified,
+                # the drawing itself, so a reopened conversation shows it (no server path)
+                "chart": {k: v for k, v in reply.chart.items() if k != "png_path"}
+                if reply.chart
+                else None,
+                "calculation": reply.calculation,
+            },
+            model=reply.meta.get("model"),
+        )
+        reply.turn_id = stored.seq
         return reply
 
     def resume(self, history: list[tuple[str, str]], *, manager_id: str) -> Session:

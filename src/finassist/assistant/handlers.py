@@ -29,9 +29,9 @@ from finassist.finance.evidence import (
     ROLE,
     SEVERITY,
 )
+from finassist.report.build import HIGH_TOP1_SHARE
 
 MAX_LISTED = 5
-HIGH_TOP1_SHARE = Decimal("0.7")
 
 
 @dataclass

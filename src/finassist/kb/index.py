@@ -87,7 +87,7 @@ class Fts5Index:
                 text("INSERT INTO kb_fts(rowid, tokens) VALUES (:id, :tokens)"),
                 [{"id": cid, "tokens": " ".join(tokens)} for cid, tokens in rows],
             )
-            _bump_stats(conn, len(rows), sum(len(t) for _, t in rows))
+            bump_stats(conn, len(rows), sum(len(t) for _, t in rows))
 
     def remove(self, conn: Connection, chunk_ids: Sequence[int]) -> None:
         total = 0
@@ -103,7 +103,7 @@ class Fts5Index:
                 text(f"DELETE FROM kb_fts WHERE rowid IN ({','.join(str(int(i)) for i in batch)})")
             )
         if chunk_ids:
-            _bump_stats(conn, -len(chunk_ids), -total)
+            bump_stats(conn, -len(chunk_ids), -total)
 
     def search(
         self, conn: Connection, tokens: Sequence[str], limit: int, filters: Filters
@@ -145,7 +145,7 @@ class Fts5Index:
         return [(int(r[0]), -float(r[1])) for r in conn.execute(text(sql), params)]
 
 
-def _bump_stats(conn: Connection, chunks: int, tokens: int) -> None:
+def bump_stats(conn: Connection, chunks: int, tokens: int) -> None:
     """Keep chunk/token totals (for BM25) and a write counter (for caches) up to date."""
     present = dict(conn.execute(select(kb_stats.c.name, kb_stats.c.value)).all())
     for name, delta in (("n_chunks", chunks), ("n_tokens", tokens), ("writes", 1)):
@@ -196,7 +196,7 @@ class TableIndex:
         for batch in _batches(postings, 5000):
             conn.execute(insert(kb_postings), list(batch))
         _apply_df(conn, df)
-        _bump_stats(conn, len(rows), total)
+        bump_stats(conn, len(rows), total)
 
     def remove(self, conn: Connection, chunk_ids: Sequence[int]) -> None:
         df: Counter[str] = Counter()
@@ -219,7 +219,7 @@ class TableIndex:
             conn.execute(delete(kb_postings).where(kb_postings.c.chunk_id.in_(batch)))
         if df:
             _apply_df(conn, df)
-        _bump_stats(conn, -len(ids), -total)
+        bump_stats(conn, -len(ids), -total)
 
     def search(
         self, conn: Connection, tokens: Sequence[str], limit: int, filters: Filters

@@ -1,4 +1,4 @@
-"""Optional reranker at a local path, reciprocal rank fusion, and vector (de)serialisation.
+"""Optional reranker at a local path (a cross-encoder).
 
 Embedders live in :mod:`finassist.embed` (the one registry). Rerankers are a small protocol
 with a registry of loaders; tests register fakes the same way. Nothing is downloaded: a spec
@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
-
-import numpy as np
 
 from finassist.embed import ModelUnavailable, import_sentence_transformers, local_model_dir
 
@@ -66,26 +64,3 @@ class CrossEncoderReranker:
 
 
 register_reranker("cross-encoder")(CrossEncoderReranker)
-
-
-def rrf(rankings: Sequence[Sequence[int]], k: int = 60) -> list[tuple[int, float]]:
-    """Reciprocal rank fusion: ``sum(1 / (k + rank))`` over the rankings, best first.
-
-    >>> rrf([[1, 2, 3], [3, 1]])[0][0]
-    1
-    """
-    scores: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, item in enumerate(ranking, start=1):
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
-    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
-
-
-def to_blob(vector: np.ndarray) -> bytes:
-    """A vector as float32 bytes for ``kb_chunks.embedding``."""
-    return np.asarray(vector, dtype=np.float32).tobytes()
-
-
-def from_blobs(blobs: Sequence[bytes]) -> np.ndarray:
-    """Stacked float32 vectors from ``kb_chunks.embedding`` values."""
-    return np.vstack([np.frombuffer(b, dtype=np.float32) for b in blobs])

@@ -221,7 +221,11 @@ def read_docx(path: Path, data: bytes, kind: str) -> list[Document]:
 
 @reader(".jsonl")
 def read_jsonl(path: Path, data: bytes, kind: str) -> list[Document]:
-    """One document per line: ``{"title", "text", "url"?, "date"?, "kind"?, "id"?}``."""
+    """One document per line: ``{"title", "text", "url"?, "date"?, "kind"?, "id"?}``.
+
+    A row's ``id`` names its document; without one, a row with a url is identified by the url
+    and its text (rows sharing a url stay separate documents), otherwise by file and title.
+    """
     docs: list[Document] = []
     source = str(path.resolve())
     for lineno, line in enumerate(decode(path, data).splitlines(), start=1):
@@ -237,7 +241,10 @@ def read_jsonl(path: Path, data: bytes, kind: str) -> list[Document]:
                 f"date 为 YYYY-MM-DD）：{exc}"
             ) from exc
         url = row.get("url") or None
-        key = str(row.get("id") or url or f"{source}#{title}")
+        # Rows that share a url (a site's section page, a feed) are separate documents when
+        # their text differs; the same row ingested again keeps its id and changes nothing.
+        digest = hashlib.sha1(f"{title}\0{text}".encode()).hexdigest()[:16]
+        key = str(row.get("id") or (f"{url}#{digest}" if url else f"{source}#{title}"))
         _, sections = markdown_sections(text)
         docs.append(
             Document(

@@ -16,6 +16,7 @@ import yaml
 from finassist.kb.base import IngestReport, KnowledgeBase, Progress
 from finassist.kb.readers import markdown_sections
 from finassist.kb.types import Document
+from finassist.kb.vectors import sample_vectors
 
 
 def manifest() -> list[dict[str, Any]]:
@@ -50,9 +51,15 @@ def sample_documents(ids: Sequence[str] = ()) -> list[Document]:
 def load_sample(
     kb: KnowledgeBase, *, ids: Sequence[str] = (), progress: Progress | None = None
 ) -> IngestReport:
-    """Store the sample documents (unchanged ones are skipped); one transaction per document."""
+    """Store the sample documents (unchanged ones are skipped); one transaction per document.
+
+    The chunks are stored with the vectors shipped in the package (computed with the default
+    embedder), so a knowledge base with that embedder searches them densely at once.
+    """
     report = IngestReport()
     docs = sample_documents(ids)
+    if kb.precomputed is None:
+        kb.precomputed = sample_vectors()
     for n, doc in enumerate(docs, start=1):
         kb.add_documents([doc], report)
         if progress:

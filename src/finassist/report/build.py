@@ -2,7 +2,10 @@
 
 The report is built from the same finance tools the assistant calls, as the caller (a manager
 gets a report only on his own clients). Every figure keeps the numbers of the evidence records
-that prove it; the evidence list closes the report.
+that prove it; the evidence list closes the report. :func:`health_facts` is the one place that
+decides which tool outputs a health report states and what they call for watching: the CLI's
+report (:func:`build_report`), the assistant's report turn and the server's report endpoint
+all take their figures and conclusion from it.
 
 >>> report = build_report(ToolContext(db, Caller("M001"), as_of), "E0005")  # doctest: +SKIP
 >>> report.sections[0].figures[0].label                                    # doctest: +SKIP
@@ -11,13 +14,16 @@ that prove it; the evidence list closes the report.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from finassist.finance.base import Record, ToolContext, ToolResult, get_tool
 from finassist.finance.charts import Company, FontMissing, plan_chart, render, resolve
+from finassist.finance.evidence import EVENT_STATUS, FINANCING_STATUS, RISK_KIND
+from finassist.finance.figures import days, money, percent, unit_value
 
 MONTHS = 12
 MAX_EVENTS = 10
@@ -25,25 +31,52 @@ MAX_FINANCING = 10
 HIGH_OVERDUE_RATE = Decimal("0.1")
 HIGH_TOP1_SHARE = Decimal("0.7")
 FREQUENT_EARLY_MONTHS = 3
-STATUS = {"applied": "申请中", "approved": "已审批", "active": "在贷", "repaid": "已结清",
-          "overdue": "逾期", "rejected": "已拒绝", "open": "未结", "closed": "已结"}  # fmt: skip
-RISK_KINDS = {"litigation": "诉讼", "execution": "被执行", "abnormal_invoice": "异常发票",
-              "tax_violation": "税务违规", "admin_penalty": "行政处罚"}  # fmt: skip
 
 
-def fmt_money(value: Any) -> str:
-    """``1,234,567.80 元``."""
-    return f"{Decimal(value or 0).quantize(Decimal('0.01'), ROUND_HALF_UP):,.2f} 元"
+@dataclass(frozen=True)
+class HealthFacts:
+    """The tool outputs a health report states (last 12 months), and what they call for."""
+
+    flow: ToolResult
+    behavior: ToolResult
+    concentration: ToolResult
+    risk: ToolResult
+
+    @property
+    def watch(self) -> list[str]:
+        """What needs watching, in the report's words (empty: nothing)."""
+        b, cd, rd = self.behavior.data, self.concentration.data, self.risk.data
+        items = []
+        if Decimal(b["overdue_rate"]) >= HIGH_OVERDUE_RATE:
+            items.append("应收逾期率偏高")
+        if b["months_with_early_payment_request"] >= FREQUENT_EARLY_MONTHS:
+            items.append("频繁申请提前回款")
+        if Decimal(cd["top1_share"]) >= HIGH_TOP1_SHARE:
+            items.append("客户集中度偏高")
+        if rd["on_execution_list"]:
+            items.append("已列入被执行人名单，融资业务须转人工审批")
+        elif any(e["status"] == "open" for e in rd["events"]):
+            items.append("存在未结风险事件")
+        return items
+
+    @property
+    def conclusion(self) -> str:
+        """One sentence: the items to watch, or that the cash flow is healthy."""
+        watch = self.watch
+        if watch:
+            return "需重点关注：" + "、".join(watch) + "。"
+        return "整体现金流健康，回款及时，未见重大风险。"
 
 
-def fmt_percent(value: Any) -> str:
-    """A 0..1 ratio as ``12.34%``."""
-    return f"{(Decimal(value or 0) * 100).quantize(Decimal('0.01'), ROUND_HALF_UP)}%"
-
-
-def fmt_days(value: Any) -> str:
-    """``35.2 天``; ``暂无数据`` for None."""
-    return "暂无数据" if value is None else f"{Decimal(value).quantize(Decimal('0.1'))} 天"
+def health_facts(call: Callable[..., ToolResult]) -> HealthFacts:
+    """Run the health report's tools through ``call(tool, **args)`` (bound to one enterprise
+    and caller; the assistant passes its turn's, so that the results become its evidence)."""
+    return HealthFacts(
+        call("get_cashflow", months=MONTHS),
+        call("get_payment_behavior", months=MONTHS),
+        call("get_concentration", months=MONTHS, side="sales"),
+        call("get_risk_signals"),
+    )
 
 
 @dataclass
@@ -146,10 +179,8 @@ def build_report(ctx: ToolContext, enterprise_id: str, *, charts: bool = True) -
     ent = profile.data["enterprise"]
     eid = ent["id"]
     company = Company(eid, ent["short_name"] or ent["name"])
-    flow = call("get_cashflow", months=MONTHS)
-    behavior = call("get_payment_behavior", months=MONTHS)
-    conc = call("get_concentration", months=MONTHS, side="sales")
-    risk = call("get_risk_signals")
+    facts = health_facts(call)
+    flow, behavior, conc, risk = facts.flow, facts.behavior, facts.concentration, facts.risk
     financing = call("get_financing_history")
     rec = call("recommend_products")
     c = _Citations()
@@ -164,16 +195,14 @@ def build_report(ctx: ToolContext, enterprise_id: str, *, charts: bool = True) -
             eid,
             "sales_total",
             "近12个月开票销售额（不含税）",
-            fmt_money(cd["total"]),
+            money(cd["total"]),
             cd["total"],
         ),
+        _figure(c, flow, eid, "cash_inflow", "近12个月资金流入", money(f["inflow"]), f["inflow"]),
         _figure(
-            c, flow, eid, "cash_inflow", "近12个月资金流入", fmt_money(f["inflow"]), f["inflow"]
+            c, flow, eid, "cash_outflow", "近12个月资金流出", money(f["outflow"]), f["outflow"]
         ),
-        _figure(
-            c, flow, eid, "cash_outflow", "近12个月资金流出", fmt_money(f["outflow"]), f["outflow"]
-        ),
-        _figure(c, flow, eid, "cash_net", "近12个月净现金流", fmt_money(f["net"]), f["net"]),
+        _figure(c, flow, eid, "cash_net", "近12个月净现金流", money(f["net"]), f["net"]),
     ]
     negative = sum(1 for m in f["months"] if Decimal(m["net"]) < 0)
     if negative:
@@ -183,7 +212,7 @@ def build_report(ctx: ToolContext, enterprise_id: str, *, charts: bool = True) -
 
     dso = Section("二、回款周期（DSO）")
     dso.figures = [
-        _figure(c, behavior, eid, "dso_days", "平均回款天数（按金额加权）", fmt_days(b["dso_days"])),
+        _figure(c, behavior, eid, "dso_days", "平均回款天数（按金额加权）", days(b["dso_days"])),
         _figure(c, behavior, eid, "paid_count", "已回款发票", f"{b['paid_count']} 张"),
         _figure(c, behavior, eid, "paid_early", "提前付款", f"{b['paid_early']} 张"),
         _figure(c, behavior, eid, "paid_on_time", "按期付款", f"{b['paid_on_time']} 张"),
@@ -194,19 +223,19 @@ def build_report(ctx: ToolContext, enterprise_id: str, *, charts: bool = True) -
 
     overdue = Section("三、逾期情况")
     overdue.figures = [
-        _figure(c, behavior, eid, "overdue_rate", "应收逾期率", fmt_percent(b["overdue_rate"])),
-        _figure(c, behavior, eid, "overdue_outstanding", "逾期应收余额", fmt_money(b["overdue_outstanding"])),
+        _figure(c, behavior, eid, "overdue_rate", "应收逾期率", percent(b["overdue_rate"])),
+        _figure(c, behavior, eid, "overdue_outstanding", "逾期应收余额", money(b["overdue_outstanding"])),
         _figure(c, behavior, eid, "overdue_count", "逾期应收发票", f"{b['overdue_count']} 张"),
     ]  # fmt: skip
 
     concentration = Section("四、客户集中度")
     concentration.figures = [
-        _figure(c, conc, eid, "sales_top1_share", "第一大客户占比", fmt_percent(cd["top1_share"]), cd["top1_share"]),
-        _figure(c, conc, eid, "sales_top5_share", "前五大客户占比", fmt_percent(cd["top5_share"]), cd["top5_share"]),
+        _figure(c, conc, eid, "sales_top1_share", "第一大客户占比", percent(cd["top1_share"]), cd["top1_share"]),
+        _figure(c, conc, eid, "sales_top5_share", "前五大客户占比", percent(cd["top5_share"]), cd["top5_share"]),
         _figure(c, conc, eid, "sales_hhi", "赫芬达尔指数（HHI）", str(cd["hhi"]), cd["hhi"]),
     ]  # fmt: skip
     concentration.rows = [["客户", "开票金额（不含税）", "占比"]] + [
-        [t["counterparty_name"], fmt_money(t["amount"]), fmt_percent(t["share"])] for t in cd["top"]
+        [t["counterparty_name"], money(t["amount"]), percent(t["share"])] for t in cd["top"]
     ]
     if charts and cd["top"]:
         concentration.chart = _draw(ctx, company, "customer_share")
@@ -219,7 +248,7 @@ def build_report(ctx: ToolContext, enterprise_id: str, *, charts: bool = True) -
     ]  # fmt: skip
     if rd["events"]:
         signals.rows = [["日期", "事件", "类型", "状态"]] + [
-            [str(e["event_date"]), e["title"], RISK_KINDS.get(e["kind"], e["kind"]), STATUS.get(e["status"], e["status"])]
+            [str(e["event_date"]), e["title"], RISK_KIND.get(e["kind"], e["kind"]), EVENT_STATUS.get(e["status"], e["status"])]
             for e in rd["events"][:MAX_EVENTS]
         ]  # fmt: skip
         c.cite([r for r in risk.records if r.kind == "risk_event"][:MAX_EVENTS])
@@ -228,13 +257,13 @@ def build_report(ctx: ToolContext, enterprise_id: str, *, charts: bool = True) -
     fd = financing.data
     history.figures = [
         _figure(c, financing, eid, "financing_count", "融资笔数", f"{fd['count']} 笔", fd["count"]),
-        _figure(c, financing, eid, "financing_active_amount", "在贷余额", fmt_money(fd["active_amount"]), fd["active_amount"]),
+        _figure(c, financing, eid, "financing_active_amount", "在贷余额", money(fd["active_amount"]), fd["active_amount"]),
         _figure(c, financing, eid, "financing_overdue_count", "逾期笔数", f"{fd['overdue_count']} 笔", fd["overdue_count"]),
     ]  # fmt: skip
     if fd["items"]:
         history.rows = [["产品", "银行", "金额", "利率", "起止日期", "状态"]] + [
-            [i["product_name"], i["bank"], fmt_money(i["amount"]), f"{i['rate']}%",
-             f"{i['start_date']} 至 {i['end_date']}", STATUS.get(i["status"], i["status"])]
+            [i["product_name"], i["bank"], money(i["amount"]), f"{i['rate']}%",
+             f"{i['start_date']} 至 {i['end_date']}", FINANCING_STATUS.get(i["status"], i["status"])]
             for i in fd["items"][:MAX_FINANCING]
         ]  # fmt: skip
 
@@ -247,56 +276,24 @@ def build_report(ctx: ToolContext, enterprise_id: str, *, charts: bool = True) -
             Figure(
                 "推荐产品", str(r["recommended_product_name"]), r["recommended_product"], rec_cites
             ),
-            Figure(
-                "建议额度", fmt_money(r["recommended_amount"]), r["recommended_amount"], rec_cites
-            ),
+            Figure("建议额度", money(r["recommended_amount"]), r["recommended_amount"], rec_cites),
             Figure("参考利率区间", f"{low}%–{high}%", [low, high], rec_cites),
         ]
     advice.figures += [
-        Figure("置信度", fmt_percent(Decimal(str(r["confidence"]))), r["confidence"], rec_cites),
+        Figure("置信度", percent(Decimal(str(r["confidence"]))), r["confidence"], rec_cites),
         Figure(
             "风险评分", f"{r['risk_score']} 分（{r['risk_level']}）", r["risk_score"], rec_cites
         ),
     ]
     advice.rows = [["驱动因素", "取值", "权重"]] + [
-        [d["name"], _driver(d), str(d["weight"])] for d in r.get("drivers", [])
+        [d["name"], unit_value(d.get("value"), d.get("unit")), str(d["weight"])]
+        for d in r.get("drivers", [])
     ]
     advice.notes = [n for n in (r.get("rationale"), *r.get("risk_reasons", [])) if n]
     if r.get("escalate_to_human"):
         advice.notes.append("需转人工审批：" + "；".join(r.get("escalation_reasons") or []))
 
-    watch = _watch(b, cd, rd)
-    conclusion = (
-        "需重点关注：" + "、".join(watch) + "。"
-        if watch
-        else "整体现金流健康，回款及时，未见重大风险。"
-    )
     sections = [scale, dso, overdue, concentration, signals, history, advice]
     return HealthReport(eid, ent["name"], ent["short_name"], ent["role"], ctx.as_of,
-                        ctx.caller.manager_id, sections, c.records, conclusion, watch)  # fmt: skip
-
-
-def _driver(d: dict[str, Any]) -> str:
-    unit = str(d.get("unit") or "")
-    if d.get("value") is None:
-        return "暂无数据"
-    if unit in ("ratio", "比例", "%"):
-        return fmt_percent(d["value"])
-    if unit == "元":
-        return fmt_money(d["value"])
-    return f"{d['value']} {unit}".strip()
-
-
-def _watch(b: dict[str, Any], cd: dict[str, Any], rd: dict[str, Any]) -> list[str]:
-    items = []
-    if Decimal(b["overdue_rate"]) >= HIGH_OVERDUE_RATE:
-        items.append("应收逾期率偏高")
-    if b["months_with_early_payment_request"] >= FREQUENT_EARLY_MONTHS:
-        items.append("频繁申请提前回款")
-    if Decimal(cd["top1_share"]) >= HIGH_TOP1_SHARE:
-        items.append("客户集中度偏高")
-    if rd["on_execution_list"]:
-        items.append("已列入被执行人名单，融资业务须转人工审批")
-    elif any(e["status"] == "open" for e in rd["events"]):
-        items.append("存在未结风险事件")
-    return items
+                        ctx.caller.manager_id, sections, c.records, facts.conclusion,
+                        facts.watch)  # fmt: skip

@@ -16,9 +16,9 @@ import base64
 from finassist.errors import FinassistError
 from finassist.finance.charts import CJK_FONT_STACK
 from finassist.finance.charts.fonts import BUNDLED_FONT, font_face_css
+from finassist.finance.evidence import ROLE
 from finassist.report.build import HealthReport
 
-ROLE = {"core": "核心企业", "supplier": "供应商", "distributor": "经销商"}
 PDF_HINT = (
     "无法生成 PDF：需要 Python 包 weasyprint（pip install weasyprint）及其系统库 Pango"
     "（Debian：apt-get install libpango-1.0-0 libpangoft2-1.0-0）。也可用 --format html 先导出网页版。"

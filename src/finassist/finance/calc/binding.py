@@ -334,7 +334,7 @@ class Binder:
 def operand(name: str, label: str, q: Quantity) -> Operand:
     """An operand from a bound quantity (its unit completed: 500万 of money is 万元)."""
     unit = (unit_text(q.scale, q.base) if q.base else q.unit) if q.kind == "amount" else q.base
-    return Operand(name, label, q.value, unit, q.scale, q.base, q.text, q.sign)
+    return Operand(name, label, q.value, unit, q.scale, q.base, q.source or q.text, q.sign)
 
 
 # -- choosing the formula ---------------------------------------------------------------------------

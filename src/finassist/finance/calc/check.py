@@ -22,6 +22,7 @@ from finassist.finance.calc.binding import (
     _unit_parts,
     ask_of,
     formula_fits,
+    match_score,
 )
 from finassist.finance.calc.formulas import Operand, formulas, run
 from finassist.finance.calc.quantities import Quantity, currency, find_quantities
@@ -108,6 +109,10 @@ def verify(calculation: dict[str, Any], question: str, texts: list[str]) -> list
             continue
         if spec.get("cues") and spec["kind"] != "duration" and not _cue(spec, q):
             problems.append(f"{label}：原文“{source}”说的不是{spec['label']}")
+            continue
+        words = binder.measures.get(spec.get("measure", ""), ("", None))[0]
+        if words and words != "?" and not match_score(words, q.subject):
+            problems.append(f"{label}：“{q.source or q.text}”不是问句所问的“{words}”")
             continue
         better = binder.candidates(name, spec, {b.start for b in bound.values()})
         if better and q not in better and (spec.get("measure") or spec.get("cues")):

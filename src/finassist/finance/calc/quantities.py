@@ -89,6 +89,7 @@ class Quantity:
     rank: float | None  # a sortable period: 2024, 2023.5 (年初 2024 is 2023.99), -1 for 上年
     sign: int = 1
     position: str = ""  # 从 (start) / 到 (end) when the words say so
+    source: str = ""  # the words that state it, label included: 其中出口160.1亿美元
 
     @property
     def base_value(self) -> Decimal:
@@ -233,8 +234,10 @@ def find_quantities(text: str) -> list[Quantity]:
             words = clean_label(raw[: m.start()])
         role, sign, subject = _role(words, base, scale_word)
         after = _AFTER.match(text[end:]) if not words else None
+        source_end = end
         if after and role == "level" and not subject:
             subject = words = after.group(1)
+            source_end = end + len(after.group(0))
         if base == "" and scale_word and any(w in label + subject for w in _MONEY_WORDS):
             base = "元"  # 500万的应收账款: money, though the text leaves out 元
         if not subject:
@@ -267,6 +270,7 @@ def find_quantities(text: str) -> list[Quantity]:
                 rank,
                 sign,
                 position,
+                text[label_from:source_end].strip(),
             )
         )
         previous_end = end

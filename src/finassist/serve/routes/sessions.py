@@ -52,7 +52,8 @@ def session_turns(
     session_id: str = SessionId,
     principal: Caller,
 ) -> dict[str, Any]:
-    """Every turn of a conversation, in order, with its evidence, recommendation and rating."""
+    """Every turn of a conversation, in order, with its evidence, recommendation, chart and
+    rating."""
     state = get_state(request)
     session = state.sessions.load(session_id, principal.manager_id, is_admin=principal.is_admin)
     rated = state.ratings.for_session(session_id)
@@ -67,6 +68,9 @@ def session_turns(
                 "intent": turn.intent,
                 "evidence": turn.payload.get("evidence", []),
                 "recommendation": turn.payload.get("recommendation"),
+                "unverified": turn.payload.get("unverified", []),
+                "chart": turn.payload.get("chart"),
+                "calculation": turn.payload.get("calculation"),
                 "created_at": turn.created_at.isoformat(),
                 "rating": rating.to_json() if rating else None,
             }

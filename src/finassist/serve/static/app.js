@@ -56,8 +56,12 @@ async function login(key) {
   $("login-view").hidden = true;
   $("app-view").hidden = false;
   $("whoami").textContent = (state.me.role === "admin" ? "管理员 " : "客户经理 ") + state.me.manager_id;
+  // Show only what this key can do: uploading and deleting KB documents need an admin's key.
+  $("kb-upload-card").hidden = !isAdmin();
   await loadSessions();
 }
+
+function isAdmin() { return Boolean(state.me && state.me.role === "admin"); }
 
 function showLogin(message) {
   $("app-view").hidden = true;
@@ -98,7 +102,7 @@ async function openSession(id) {
     const el = addMessage("assistant", turn.reply_text);
     finishMessage(el, {
       evidence: turn.evidence, recommendation: turn.recommendation, session_id: id,
-      turn_seq: turn.seq, rating: turn.rating,
+      turn_seq: turn.seq, rating: turn.rating, chart: turn.chart, unverified: turn.unverified,
     });
   }
   await loadSessions();
@@ -305,8 +309,9 @@ async function loadDocuments() {
     for (const d of docs) {
       const tr = document.createElement("tr");
       tr.innerHTML = "<td>" + escapeHtml(d.title || d.filename) + "</td><td>" + escapeHtml(d.kind || "") + "</td><td>" +
-        escapeHtml(d.n_chunks ?? d.chunks ?? "") + "</td><td><code>" + escapeHtml(d.id) + '</code></td><td><button class="link">删除</button></td>';
-      tr.querySelector("button").addEventListener("click", () => removeDocument(d.id, d.title));
+        escapeHtml(d.n_chunks ?? d.chunks ?? "") + "</td><td><code>" + escapeHtml(d.id) + "</code></td><td>" +
+        (isAdmin() ? '<button class="link">删除</button>' : "") + "</td>";
+      if (isAdmin()) tr.querySelector("button").addEventListener("click", () => removeDocument(d.id, d.title));
       body.appendChild(tr);
     }
   } catch (error) {

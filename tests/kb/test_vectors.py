@@ -1,0 +1,126 @@
+"""Vectors stored with the chunks: embedded after BM25 indexing, resumable, re-embedded when
+the model changes, searched densely (a dense-only path) and fused by weight."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pytest
+
+from finassist.embed import EMBEDDERS, register_embedder
+from finassist.errors import InvalidInput
+from finassist.kb import KnowledgeBase, get_embedder, vectors
+from finassist.kb.sample import load_sample
+from finassist.kb.vectors import pending_count
+from finassist.store import Database
+
+DOCS = ("manual-reverse_factoring", "manual-early_payment", "law-d082")
+TOPICS = ("保理", "折扣", "付款")  # the fake's three dimensions
+
+
+class TopicEmbedder:
+    """Three topic counts; stops with an error after ``fail_after`` passages when set."""
+
+    dim = len(TOPICS)
+
+    def __init__(self, name: str, fail_after: int | None = None) -> None:
+        self.name = name
+        self.fail_after = fail_after
+        self.passages = 0
+
+    def _vectors(self, texts: Sequence[str]) -> np.ndarray:
+        m = np.asarray([[t.count(w) for w in TOPICS] for t in texts], dtype=np.float32) + 1e-3
+        return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._vectors(texts)
+
+    def embed_passages(
+        self, texts: Sequence[str], batch_size: int = 32, progress: object = None
+    ) -> np.ndarray:
+        if self.fail_after is not None and self.passages + len(texts) > self.fail_after:
+            raise KeyboardInterrupt
+        self.passages += len(texts)
+        return self._vectors(texts)
+
+
+@pytest.fixture
+def topics() -> Iterator[dict[str, TopicEmbedder]]:
+    made: dict[str, TopicEmbedder] = {}
+
+    def loader(path: str, *, threads: int | None = None) -> TopicEmbedder:
+        made[path] = TopicEmbedder(f"topics:{path}", fail_after=30 if path == "flaky" else None)
+        return made[path]
+
+    register_embedder("topics")(loader)
+    yield made
+    EMBEDDERS.pop("topics")
+
+
+def test_bm25_serves_at_once_and_an_interrupted_embedding_resumes(
+    backend_url: str, topics: dict[str, TopicEmbedder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On every backend: vectors are plain bytes in kb_chunks.embedding."""
+    monkeypatch.setattr(vectors, "COMMIT_EVERY", 10)
+    empty_db = Database(backend_url)
+    empty_db.migrate()
+    load_sample(KnowledgeBase(empty_db, precomputed=("other", {})), ids=DOCS)
+    flaky = KnowledgeBase(empty_db, embedder=get_embedder("topics:flaky"))
+    total = flaky.stats()["chunks"]
+    assert pending_count(empty_db, flaky.embedder) == total > 30
+    # BM25 answers while nothing is embedded; the hybrid search just has no dense side yet.
+    assert flaky.search("反向保理申请材料").passages[0].doc_id == "manual-reverse_factoring"
+    with pytest.raises(KeyboardInterrupt):
+        flaky.embed_pending()
+    left = pending_count(empty_db, flaky.embedder)
+    assert 0 < left < total  # the committed batches stay
+    steady = KnowledgeBase(empty_db, embedder=get_embedder("topics:flaky"))
+    steady.embedder.fail_after = None
+    assert steady.embed_pending() == left  # only what was missing
+    assert steady.embedder.passages == left
+    assert steady.embed_pending() == 0
+    assert steady.stats()["embedded_chunks"] == total
+    dense = KnowledgeBase(empty_db, embedder=steady.embedder, mode="dense")
+    assert dense.search("折扣折扣").passages[0].doc_id == "manual-early_payment"
+    empty_db.dispose()
+
+
+def test_another_model_re_embeds_everything(
+    empty_db: Database, topics: dict[str, TopicEmbedder]
+) -> None:
+    first = KnowledgeBase(empty_db, embedder=get_embedder("topics:a"), precomputed=("x", {}))
+    load_sample(first, ids=DOCS[:1])
+    n = first.stats()["chunks"]
+    second = KnowledgeBase(empty_db, embedder=get_embedder("topics:b"))
+    assert pending_count(empty_db, second.embedder) == n
+    assert second.embed_pending() == n
+    assert {d["embedder"] for d in _docs(empty_db)} == {"topics:b"}
+
+
+def _docs(db: Database) -> list[dict]:  # type: ignore[type-arg]
+    from sqlalchemy import select
+
+    from finassist.store.schema import kb_documents
+
+    with db.read() as conn:
+        return [dict(r) for r in conn.execute(select(kb_documents)).mappings()]
+
+
+def test_dense_only_and_weights(empty_db: Database, topics: dict[str, TopicEmbedder]) -> None:
+    kb = KnowledgeBase(
+        empty_db, embedder=get_embedder("topics:a"), mode="dense", precomputed=("x", {})
+    )
+    load_sample(kb, ids=DOCS)
+    # No word of this query is in the index, yet the dense path ranks by topic.
+    dense = kb.search("折扣折扣", top_k=3)
+    assert dense.mode == "dense" and dense.passages[0].doc_id == "manual-early_payment"
+    bm25_only = KnowledgeBase(empty_db, embedder=kb.embedder, dense_weight=0.0)
+    hybrid = KnowledgeBase(empty_db, embedder=kb.embedder)
+    question = "大型企业向中小企业付款的期限"
+    assert [p.chunk_id for p in bm25_only.search(question).passages] == [
+        p.chunk_id for p in KnowledgeBase(empty_db).search(question).passages
+    ]
+    assert hybrid.search(question).mode == "hybrid"
+    with pytest.raises(InvalidInput, match="检索方式"):
+        KnowledgeBase(empty_db, embedder=kb.embedder, mode="sparse")
