@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from finassist.assistant import Assistant
-from finassist.assistant.knowledge import KnowledgeSources
+from finassist.config import Settings
 from finassist.kb import KnowledgeBase
 from finassist.kb.sample import load_sample
 from finassist.nlp.intent import IntentRouter
+from finassist.runtime import build_assistant
 from finassist.store import Database
 from finassist.websearch import SearchResult, WebSearchError
 
@@ -38,8 +39,9 @@ def kb(tmp_path_factory: pytest.TempPathFactory, sample_db: Database) -> Iterato
 
 
 def _assistant(kb: KnowledgeBase | None, db: Database, web: object = None) -> Assistant:
-    sources = KnowledgeSources(kb=kb, web=web) if web is not None else kb  # type: ignore[arg-type]
-    return Assistant(db, kb=sources, router=IntentRouter.rules_only())
+    return build_assistant(
+        Settings(), db=db, kb=kb, web=web, backend=None, intents=IntentRouter.rules_only()
+    )
 
 
 class FakeWeb:

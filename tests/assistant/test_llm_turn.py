@@ -10,11 +10,15 @@ from sqlalchemy import update
 
 from finassist.assistant import Assistant
 from finassist.assistant.llm_turn import REFUSE_PROMPT, SYSTEM_PROMPT
+from finassist.config import Settings
+from finassist.kb.tokenize import Tokenizer
+from finassist.kb.types import Passage, SearchResult
 from finassist.llm.cache import ResponseCache
 from finassist.llm.router import FINANCE, GENERAL, Router
 from finassist.llm.scripted import ScriptedBackend
 from finassist.llm.types import ModelUnavailable, ToolCall
 from finassist.nlp.intent import IntentRouter
+from finassist.runtime import build_assistant
 from finassist.store import Database
 from finassist.store.schema import turns
 
@@ -26,20 +30,26 @@ def call(name: str, **args: object) -> ToolCall:
 
 
 def assistant(db: Database, backend, kb=None) -> Assistant:
-    return Assistant(db, router=IntentRouter.rules_only(), backend=backend, kb=kb)
+    return build_assistant(
+        Settings(), db=db, intents=IntentRouter.rules_only(), backend=backend, kb=kb, web=None
+    )
 
 
 class FakeKB:
-    """Duck-typed knowledge base: ``search(query, top_k=...)`` returns passages."""
+    """A knowledge base in memory: ``search(query, top_k=...)`` returns the given passages."""
+
+    tokenizer = Tokenizer.default()
 
     def __init__(self, *texts: str) -> None:
         self.texts = texts
 
-    def search(self, query: str, *, top_k: int = 5) -> list[dict[str, object]]:
-        return [
-            {"doc_id": f"d{i}", "title": "产品手册", "locator": f"第{i}节", "text": t, "score": 1.0}
-            for i, t in enumerate(self.texts[:top_k], start=1)
-        ]
+    def search(self, query: str, *, top_k: int = 5, kinds: tuple[str, ...] = ()) -> SearchResult:
+        return SearchResult(
+            [
+                Passage(f"d{i}:{i}", f"d{i}", "产品手册", "product", f"第{i}节", t, 1.0)
+                for i, t in enumerate(self.texts[:top_k], start=1)
+            ]
+        )
 
 
 def test_tool_calls_run_as_the_caller_and_become_cited_evidence(sample_db: Database) -> None:

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from tests.serve.conftest import Keys, make_keys
 from tests.serve.test_api import assert_openai_error, chat
 
 from finassist.config import Settings
 from finassist.errors import InvalidInput, NotFound
+from finassist.runtime import build_runtime
 from finassist.serve import ServerOptions, create_app
-from finassist.serve import app as app_module
-from finassist.serve.kb import KbBinding
 
 H = Keys.header
 
@@ -131,11 +129,9 @@ def test_kb_routes_through_the_protocol(settings: Settings) -> None:
         )
 
 
-def test_kb_routes_without_a_knowledge_base_are_501(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(app_module, "open_kb", lambda _s, _db: KbBinding(None))
-    app = create_app(settings, options=ServerOptions(rate_per_minute=0))
+def test_kb_routes_without_a_knowledge_base_are_501(settings: Settings) -> None:
+    runtime = build_runtime(settings, kb=None)  # the seam: no knowledge base at all
+    app = create_app(settings, options=ServerOptions(rate_per_minute=0), runtime=runtime)
     keys = make_keys(app.state.server.db)
     with TestClient(app) as client:
         error = assert_openai_error(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 from tests.serve.conftest import Keys
@@ -149,11 +148,6 @@ def test_a_reassigned_client_leaves_its_former_manager_at_once(
     assert report.status_code == 200 and M1_CLIENT[1] in report.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the assistant's per-manager name directory is cached until restart; remove this "
-    "marker with the fix that rebuilds it when manager_clients changes (issue 15, a13)",
-)
 def test_a_reassigned_client_is_reachable_in_chat_by_its_new_manager_without_a_restart(
     client: TestClient, keys: Keys, app: Any
 ) -> None:

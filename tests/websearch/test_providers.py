@@ -11,8 +11,9 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from finassist.config import Settings, WebSearchSettings
 from finassist.errors import ConfigError
-from finassist.websearch import WebSearchConfig, WebSearchError, build_provider
+from finassist.websearch import WebSearchError, build_provider
 
 SEARXNG = {
     "query": "供应链金融",
@@ -101,13 +102,12 @@ def server() -> Iterator[str]:
     httpd.server_close()
 
 
-def _provider(name: str, url: str, **env: str) -> Any:
-    environ = {"FINASSIST_WEBSEARCH": name, "FINASSIST_WEBSEARCH_URL": url, **env}
-    return build_provider(WebSearchConfig.from_env(environ), environ)
+def _provider(name: str, url: str, key_env: str | None = None, **env: str) -> Any:
+    return build_provider(WebSearchSettings(provider=name, url=url, key_env=key_env), env)
 
 
 def test_off_by_default() -> None:
-    config = WebSearchConfig.from_env({})
+    config = WebSearchSettings()
     assert not config.enabled
     assert build_provider(config, {}) is None
 
@@ -122,9 +122,7 @@ def test_searxng_json_api(server: str) -> None:
 
 
 def test_bing_sends_the_key_named_by_the_env_var(server: str) -> None:
-    provider = _provider(
-        "bing", server, FINASSIST_WEBSEARCH_KEY_ENV="MY_BING", MY_BING="bing-secret"
-    )
+    provider = _provider("bing", server, key_env="MY_BING", MY_BING="bing-secret")
     results = provider.search("保理", limit=3)
     assert results[0].title == "保理业务指引" and results[0].url == "https://bing.example.cn/b"
     assert _Handler.seen[-1]["query"]["count"] == ["3"]
@@ -139,7 +137,7 @@ def test_tavily_posts_json_with_bearer_key(server: str) -> None:
     assert _Handler.seen[-1]["body"]["query"] == "票据"
 
 
-def test_failures_are_clear_errors(server: str) -> None:
+def test_failures_are_clear_errors(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="TAVILY_API_KEY"):
         _provider("tavily", server)
     with pytest.raises(ConfigError, match="未知的网络搜索服务"):
@@ -148,5 +146,6 @@ def test_failures_are_clear_errors(server: str) -> None:
         _provider("searxng", server + "/broken").search("x")
     with pytest.raises(WebSearchError, match="无法连接"):
         _provider("searxng", "http://127.0.0.1:9").search("x")
-    with pytest.raises(ConfigError, match="秒数"):
-        WebSearchConfig.from_env({"FINASSIST_WEBSEARCH_TIMEOUT": "soon"})
+    monkeypatch.setenv("FINASSIST_WEBSEARCH_TIMEOUT", "soon")  # the flat name of earlier releases
+    with pytest.raises(ConfigError, match=r"FINASSIST_WEBSEARCH_TIMEOUT.*应为数字"):
+        Settings.load()

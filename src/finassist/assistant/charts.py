@@ -44,7 +44,8 @@ _ALL_CORES = ("核心企业", "各核心", "所有核心")
 def companies_in(turn: TurnInput) -> list[Company]:
     """Every company the message names (in order); else its core enterprises; else the focus."""
     found: list[Company] = []
-    for match in EnterpriseDirectory(turn.tools).scan(turn.text):
+    directory = turn.directory or EnterpriseDirectory(turn.tools)
+    for match in directory.scan(turn.text):
         if all(c.id != match.id for c in found):
             found.append(Company(match.id, match.short_name or match.name))
     if len(found) < 2 and any(word in turn.text for word in _ALL_CORES):

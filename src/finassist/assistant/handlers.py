@@ -44,7 +44,9 @@ class TurnInput:
     enterprise_id: str | None = None
     enterprise_name: str | None = None
     window: dict[str, int] = field(default_factory=dict)
-    kb: Any = None  # a knowledge base (kb/) when one is configured
+    retriever: Any = None  # assistant.knowledge.Retriever: knowledge base and web search
+    directory: Any = None  # finance.directory.EnterpriseDirectory of the caller, this turn
+    extras: dict[str, Any] = field(default_factory=dict)  # what an understander parsed
     book: EvidenceBook = field(default_factory=EvidenceBook)
     results: list[ToolResult] = field(default_factory=list)
 

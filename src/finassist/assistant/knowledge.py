@@ -9,7 +9,7 @@ relevant it says so. Only then, and only when web search is enabled, does it sea
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from finassist.assistant.advice import product_info as product_facts
 from finassist.assistant.compose import template
@@ -38,19 +38,57 @@ WEB_HEAD = "知识库中没有找到相关内容，以下是网络搜索结果�
 WEB_FAILED = "知识库中没有找到相关内容，网络搜索也未成功：{error}"
 
 
+@runtime_checkable
+class Retriever(Protocol):
+    """What the assistant may search besides the database (the one knowledge seam).
+
+    ``passages`` searches the knowledge base (``[]`` without one); ``web`` searches the web
+    (``[]`` when web search is off; a failing provider raises :class:`WebSearchError`).
+    ``tokenizer`` scores how much of a question a passage covers.
+    """
+
+    @property
+    def has_kb(self) -> bool: ...
+
+    @property
+    def has_web(self) -> bool: ...
+
+    @property
+    def tokenizer(self) -> Any: ...
+
+    def passages(self, query: str, *, top_k: int, kinds: tuple[str, ...] = ()) -> list[Passage]: ...
+
+    def web(self, query: str, *, limit: int) -> list[SearchResult]: ...
+
+
 @dataclass
 class KnowledgeSources:
-    """What the assistant may search besides the database: a knowledge base and the web."""
+    """The :class:`Retriever` over a knowledge base (kb/) and a web search provider."""
 
     kb: Any = None  # finassist.kb.KnowledgeBase
-    web: WebSearch | None = None
+    web_search: WebSearch | None = None
 
+    @property
+    def has_kb(self) -> bool:
+        return self.kb is not None
 
-def sources(value: Any) -> KnowledgeSources:
-    """``Assistant(kb=...)`` accepts a KnowledgeBase or :class:`KnowledgeSources`."""
-    if isinstance(value, KnowledgeSources):
-        return value
-    return KnowledgeSources(kb=value)
+    @property
+    def has_web(self) -> bool:
+        return self.web_search is not None
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.kb.tokenizer if self.kb is not None else None
+
+    def passages(self, query: str, *, top_k: int, kinds: tuple[str, ...] = ()) -> list[Passage]:
+        if self.kb is None:
+            return []
+        return list(self.kb.search(query, top_k=top_k, kinds=kinds).passages)
+
+    def web(self, query: str, *, limit: int) -> list[SearchResult]:
+        if self.web_search is None:
+            return []
+        return self.web_search.search(query, limit=limit)
 
 
 def passage_evidence(p: Passage) -> Evidence:
@@ -85,22 +123,25 @@ def _weight(tokens: set[str], wanted: list[str]) -> float:
     return sum(len(t) for t in wanted if t in tokens) / total if total else 0.0
 
 
-def relevant(kb: Any, query: str, passages: list[Passage]) -> list[tuple[Passage, list[str]]]:
+def relevant(
+    retriever: Retriever, query: str, passages: list[Passage]
+) -> list[tuple[Passage, list[str]]]:
     """Passages covering enough of the question, each with its best sentences in order.
 
     Passages that contain more of the question come first (BM25 order breaks ties): a short
     chunk with every word of the question beats a long one repeating a single word.
     """
-    wanted = kb.tokenizer.query_tokens(query)
+    tokenizer = retriever.tokenizer
+    wanted = tokenizer.query_tokens(query)
     covered = []
     for rank, p in enumerate(passages):
-        share = _weight(set(kb.tokenizer.tokens(f"{p.title} {p.heading} {p.text}")), wanted)
+        share = _weight(set(tokenizer.tokens(f"{p.title} {p.heading} {p.text}")), wanted)
         if share >= MIN_COVERAGE:
             covered.append((-share, rank, p))
     chosen = []
     for _, _, p in sorted(covered, key=lambda x: (x[0], x[1]))[:MAX_PASSAGES]:
         parts = sentences(p.text)
-        scored = [(_weight(set(kb.tokenizer.tokens(s)), wanted), i) for i, s in enumerate(parts)]
+        scored = [(_weight(set(tokenizer.tokens(s)), wanted), i) for i, s in enumerate(parts)]
         best = sorted((x for x in scored if x[0] > 0), key=lambda x: (-x[0], x[1]))
         keep = sorted(i for _, i in best[:MAX_SENTENCES_PER_PASSAGE]) or [0]
         chosen.append((p, [parts[i] for i in keep]))
@@ -127,9 +168,9 @@ def compose_passages(
     return lines
 
 
-def _web(turn: TurnInput, web: WebSearch) -> list[str]:
+def _web(turn: TurnInput, retriever: Retriever) -> list[str]:
     try:
-        results = web.search(turn.text, limit=WEB_RESULTS)
+        results = retriever.web(turn.text, limit=WEB_RESULTS)
     except WebSearchError as exc:
         return [WEB_FAILED.format(error=exc)]
     if not results:
@@ -144,19 +185,20 @@ def _web(turn: TurnInput, web: WebSearch) -> list[str]:
 
 def answer_from_sources(turn: TurnInput, *, fallback: str | None = None) -> Answer:
     """Knowledge base first; the web only when enabled and the knowledge base has nothing."""
-    src = sources(turn.kb)
-    if src.kb is not None:
-        result = src.kb.search(turn.text, top_k=TOP_K)
-        picked = relevant(src.kb, turn.text, result.passages)
+    retriever = turn.retriever
+    has_kb = retriever is not None and retriever.has_kb
+    if has_kb:
+        found = retriever.passages(turn.text, top_k=TOP_K)
+        picked = relevant(retriever, turn.text, found)
         if picked:
             return Answer([*compose_passages(turn, picked, HEAD), FOOTER])
-    if src.web is not None:
-        lines = _web(turn, src.web)
+    if retriever is not None and retriever.has_web:
+        lines = _web(turn, retriever)
         if lines:
             return Answer(lines)
     if fallback is not None:
         return Answer([fallback])
-    return Answer([NOTHING.format(query=turn.text.strip()) if src.kb is not None else NO_KB])
+    return Answer([NOTHING.format(query=turn.text.strip()) if has_kb else NO_KB])
 
 
 @handler("knowledge")
@@ -175,11 +217,13 @@ def kb_fallback(turn: TurnInput) -> Answer:
 def product_info(turn: TurnInput) -> Answer:
     """The catalogue's facts, plus the manual's own words when the question asks for details."""
     answer = product_facts(turn)
-    src = sources(turn.kb)
-    if src.kb is None or not any(word in turn.text for word in PRODUCT_ASPECTS):
+    retriever = turn.retriever
+    if retriever is None or not retriever.has_kb:
         return answer
-    result = src.kb.search(turn.text, top_k=TOP_K, kinds=("product", "faq"))
-    picked = relevant(src.kb, turn.text, result.passages)[:2]
+    if not any(word in turn.text for word in PRODUCT_ASPECTS):
+        return answer
+    found = retriever.passages(turn.text, top_k=TOP_K, kinds=("product", "faq"))
+    picked = relevant(retriever, turn.text, found)[:2]
     if picked:
         answer.lines.extend(compose_passages(turn, picked, PRODUCT_HEAD))
     return answer

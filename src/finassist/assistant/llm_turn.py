@@ -19,11 +19,13 @@ from typing import Any
 from finassist.assistant import calculation, guard
 from finassist.assistant.compose import template, tool_evidence
 from finassist.assistant.handlers import HANDLERS, Answer, TurnInput
+from finassist.assistant.knowledge import passage_evidence
 from finassist.assistant.memory import SUMMARY_PROMPT, Memory, transcript
-from finassist.assistant.session import Session, StoredTurn
+from finassist.assistant.session import SessionStore, StoredTurn
 from finassist.assistant.types import Evidence, Reply
+from finassist.assistant.understand import Turn
 from finassist.errors import FinassistError, NotFound
-from finassist.finance.base import ToolContext, all_tools, jsonable
+from finassist.finance.base import all_tools, jsonable
 from finassist.llm.ab import conversation
 from finassist.llm.offline import OfflineBackend
 from finassist.llm.router import FINANCE, GENERAL, Router
@@ -62,28 +64,12 @@ def domain_of(intent: str) -> str:
     return GENERAL if intent in GENERAL_INTENTS else FINANCE
 
 
-def as_router(backend: Router | ChatBackend) -> Router:
-    """A router over a single backend when the assistant was given just one."""
-    return backend if isinstance(backend, Router) else Router.single(backend)
-
-
-def passage_evidence(item: Any) -> Evidence:
-    """A KB search hit (an Evidence, a Passage-like object or a dict) as ``passage`` evidence."""
-    if isinstance(item, Evidence):
-        return item
-    get = item.get if isinstance(item, dict) else lambda k, d=None: getattr(item, k, d)
-    data = {k: get(k, "") for k in ("doc_id", "title", "locator", "text", "score")}
-    ident = get("chunk_id") or f"{data['doc_id']}:{data['locator']}"
-    title = f"《{data['title']}》" + (f"·{data['locator']}" if data["locator"] else "")
-    return Evidence(f"passage:{ident}", "passage", f"知识库·{title}", data, str(data["text"]))
-
-
 def _kb_evidence(turn: TurnInput) -> None:
-    if turn.kb is None:
+    """The knowledge base's best passages, as the same evidence the composers cite."""
+    if turn.retriever is None or not turn.retriever.has_kb:
         return
-    found = turn.kb.search(turn.text, top_k=KB_TOP_K)
-    for item in getattr(found, "passages", found) or []:
-        turn.book.add(passage_evidence(item))
+    for passage in turn.retriever.passages(turn.text, top_k=KB_TOP_K):
+        turn.book.add(passage_evidence(passage))
 
 
 def _evidence_block(items: list[Evidence]) -> str:
@@ -129,42 +115,38 @@ def leaks_prompt(text: str) -> bool:
     return False
 
 
+class ModelAnswerer:
+    """The :class:`~finassist.assistant.core.Answerer` of an assistant with a model backend."""
+
+    def __init__(self, backend: Router | ChatBackend, sessions: SessionStore) -> None:
+        self.router = backend if isinstance(backend, Router) else Router.single(backend)
+        self.sessions = sessions
+
+    def answer(self, turn: Turn, reply: Reply) -> Reply:
+        """Answer the turn with the model (A/B models route by the session)."""
+        with conversation(turn.session.id):
+            return ModelTurn(self.router, Memory(self.sessions)).answer(turn, reply)
+
+
 class ModelTurn:
     """One turn answered by a model (see the module docstring)."""
 
-    def __init__(self, assistant: Any, router: Router) -> None:
-        self.assistant = assistant
+    def __init__(self, router: Router, memory: Memory) -> None:
         self.router = router
-        self.memory = Memory(assistant.sessions)
+        self.memory = memory
         self.meta: dict[str, Any] = {}
 
-    def answer(
-        self,
-        text: str,
-        understanding: Any,
-        session: Session,
-        tools: ToolContext,
-        reply: Reply,
-    ) -> Reply:
+    def answer(self, understood: Turn, reply: Reply) -> Reply:
+        text, understanding, session = understood.text, understood.understanding, understood.session
         ent = understanding.enterprise
-        turn = TurnInput(
-            tools=tools,
-            text=text,
-            enterprise_id=ent["id"] if ent else None,
-            enterprise_name=ent["name"] if ent else None,
-            window=understanding.window,
-            kb=self.assistant.kb,
-        )
+        turn = understood.input()
         draft = Answer([template("unknown")])
         compose = HANDLERS.get(understanding.intent)
         if compose is not None:
             try:
                 draft = compose(turn)
             except NotFound:
-                reply.text = template("not_found").format(name=ent["name"] if ent else "")
-                reply.intent = "not_found"
-                understanding.enterprise = None
-                return reply
+                return understood.not_found(reply)
         _kb_evidence(turn)
         domain = domain_of(understanding.intent)
         offline = OfflineBackend(responder=lambda _messages: draft.text)
@@ -268,14 +250,13 @@ class ModelTurn:
         return checked or draft.recommendation, problems
 
     def _names(self, turn: TurnInput, content: str) -> list[str]:
-        directory = self.assistant._directory(turn.tools.caller, turn.tools)
-        return [m.matched_text for m in directory.scan(content)]
+        return [m.matched_text for m in turn.directory.scan(content)]
 
     def _focus_evidence(self, turn: TurnInput, ent: dict[str, str] | None) -> list[Evidence]:
         # The company in focus was resolved against the database: naming it needs no citation.
         if not ent:
             return []
-        entry = self.assistant._directory(turn.tools.caller, turn.tools).get(ent["id"])
+        entry = turn.directory.get(ent["id"])
         names = [ent["name"], *([entry.name, entry.short_name, *entry.aliases] if entry else [])]
         return [Evidence(f"focus:{ent['id']}", "enterprise", "会话", {}, "、".join(names))]
 
@@ -287,18 +268,3 @@ class ModelTurn:
             return router.chat(messages, domain=GENERAL, evidence=day.isoformat()).response.content
 
         return summarize
-
-
-def answer(
-    assistant: Any,
-    text: str,
-    understanding: Any,
-    session: Session,
-    tools: ToolContext,
-    reply: Reply,
-) -> Reply:
-    """Answer the turn with the assistant's model backend (A/B models route by the session)."""
-    with conversation(session.id):
-        return ModelTurn(assistant, as_router(assistant.backend)).answer(
-            text, understanding, session, tools, reply
-        )

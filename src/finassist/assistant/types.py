@@ -48,6 +48,7 @@ class Reply:
     enterprise_id: str | None = None
     chart: dict[str, Any] | None = None  # {"spec", "svg", "png_path"} when the answer has one
     meta: dict[str, Any] = field(default_factory=dict)  # model, backend, fallbacks (issue 4)
+    turn_id: int | None = None  # the stored turn's sequence number (None: not stored)
     # {"formula", "operands": [{"name", "value", "unit", "source"}], "result", "unit", "steps"};
     # None when no calculation was made or the guard withheld it.
     calculation: dict[str, Any] | None = None
@@ -64,6 +65,7 @@ class Reply:
             "clarification": self.clarification,
             "enterprise_id": self.enterprise_id,
             "chart": self.chart,
+            "turn_id": self.turn_id,
             "calculation": self.calculation,
             **({"meta": self.meta} if self.meta else {}),
         }

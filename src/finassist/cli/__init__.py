@@ -7,7 +7,6 @@ one line with exit code 2. A user never sees a traceback.
 
 from __future__ import annotations
 
-import os
 import sys
 import traceback
 from datetime import datetime
@@ -18,6 +17,7 @@ from rich.markup import escape
 
 from finassist.cli import chat, data, db, evaluate, kb, models, nlp, report, serve, train
 from finassist.cli.common import err_console
+from finassist.config import home_hint
 from finassist.errors import FinassistError, SchemaVersionError
 
 app = typer.Typer(
@@ -44,7 +44,7 @@ app.add_typer(train.train_app, name="train")
 
 def _log_crash(exc: BaseException) -> Path:
     """Write the traceback of an unexpected error where the user can send it to us."""
-    log_dir = Path(os.environ.get("FINASSIST_HOME", "~/.finassist")).expanduser() / "logs"
+    log_dir = home_hint() / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / "error.log"
     with path.open("a", encoding="utf-8") as fh:

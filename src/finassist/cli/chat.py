@@ -24,17 +24,9 @@ ModelOpt = Annotated[
 
 
 def _assistant(settings: Settings, model: str | None = None):  # type: ignore[no-untyped-def]
-    from finassist.assistant import Assistant
-    from finassist.llm import build_router
+    from finassist.runtime import build_assistant
 
-    db = common.database(settings)
-    db.check_schema()
-    return Assistant(
-        db,
-        as_of=settings.as_of,
-        backend=build_router(settings, model, db),
-        kb=kb_cli.assistant_sources(db),
-    )
+    return build_assistant(settings, model=model)
 
 
 def _save_chart(settings: Settings, reply) -> None:  # type: ignore[no-untyped-def]
@@ -152,8 +144,10 @@ def chat(session: SessionOpt = None, manager: ManagerOpt = None, model: ModelOpt
 def demo(
     manager: ManagerOpt = None,
     seed: Annotated[int, typer.Option(help="示例数据的随机种子")] = 42,
-    host: Annotated[str, typer.Option("--host", help="监听地址")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="端口")] = 8000,
+    host: Annotated[str | None, typer.Option("--host", help="监听地址（默认 127.0.0.1）")] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=1, max=65535, help="端口（默认 8000）")
+    ] = None,
 ) -> None:
     """首次运行时生成示例数据，然后启动网页服务并打印地址与演示密钥（每次运行沿用同一密钥）。"""
     from finassist.cli.serve import run_server
@@ -167,6 +161,7 @@ def demo(
         common.seed_with_progress(db, seed, 1)
     kb_cli.load_sample_once(db)
     manager_id = common.manager_id(settings, manager)
+    host, port = host or settings.server.host, port or settings.server.port
     key = ApiKeyStore(db).reuse_or_create(manager_id, label="demo", keep=settings.home / "demo-key")
     console.print(f"[bold]finassist 供应链金融助手[/]（客户经理 {manager_id}）已启动：")
     console.print(f"  网页：http://{host}:{port}/#key={key}", soft_wrap=True)

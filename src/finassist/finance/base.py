@@ -30,6 +30,7 @@ class Caller:
 
     manager_id: str
     is_admin: bool = False
+    role: str | None = None  # ``managers.role`` when already looked up (once per turn)
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from finassist.config import ModelConfig, Settings
+from finassist.config import ModelConfig, Settings, read_secret
 from finassist.errors import ConfigError
 from finassist.llm.registry import register_backend
 from finassist.llm.types import (
@@ -237,7 +236,7 @@ def from_config(name: str, config: ModelConfig, settings: Settings | None = None
         raise ConfigError(f"模型 {name} 缺少 model（服务端的模型名称）。")
     api_key = NO_KEY
     if config.api_key_env:
-        api_key = os.environ.get(config.api_key_env, "")
+        api_key = read_secret(config.api_key_env)
         if not api_key:
             raise ConfigError(
                 f"模型 {name} 的 API 密钥应放在环境变量 {config.api_key_env} 中，但它未设置。"

@@ -3,7 +3,9 @@
     uvicorn.run(create_app(Settings.load()), host="127.0.0.1", port=8000)
 
 ``create_app_from_env`` is the factory ``finassist serve --workers N`` gives uvicorn: each worker
-process builds its app from the environment (settings and ``FINASSIST_SERVE_*`` options).
+process reads the same settings (environment and file) and builds its app from them. The
+assistant comes from :func:`finassist.runtime.build_runtime`, the builder ``ask`` and
+``eval run`` use too.
 """
 
 from __future__ import annotations
@@ -16,13 +18,12 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from finassist.assistant import Assistant
 from finassist.assistant.session import SessionStore
 from finassist.config import Settings
-from finassist.llm import build_router
+from finassist.runtime import Runtime, build_runtime
 from finassist.serve.chat import ChatService
 from finassist.serve.errors import install_error_handlers, install_openapi, reject_unknown_query
-from finassist.serve.kb import KbBinding, KbService, open_kb
+from finassist.serve.kb import KbBinding, KbService, kb_binding
 from finassist.serve.keys import ApiKeyStore
 from finassist.serve.limits import BodySizeLimit, UnicodeGuard
 from finassist.serve.metrics import Metrics
@@ -46,6 +47,7 @@ def create_app(
     settings: Settings,
     *,
     options: ServerOptions | None = None,
+    runtime: Runtime | None = None,
     db: Database | None = None,
     kb: KbService | None = None,
 ) -> FastAPI:
@@ -54,21 +56,17 @@ def create_app(
     With models configured (``[finassist.models]``) the assistant answers through them (the
     grounded path with the evidence guard), and each one can also be called by name.
 
-    ``db`` and ``kb`` replace the ones the settings name (tests pass fakes here).
+    ``options`` replaces ``settings.server``; ``runtime`` a runtime built with fakes plugged in
+    (``build_runtime(settings, backend=..., web=...)``); ``db`` and ``kb`` (a :class:`KbService`)
+    replace single parts.
     """
-    options = options or ServerOptions()
-    db = db or Database.from_settings(settings)
-    db.check_schema()
-    binding = KbBinding(kb) if kb is not None else open_kb(settings, db)
-    engine = binding.service.engine if binding.service is not None else None
-    router = build_router(settings, db=db)  # None: the offline engine
-    assistant = Assistant(
-        db,
-        as_of=settings.as_of,
-        kb=engine,
-        backend=router,
-        max_message_chars=options.max_message_chars,
-    )
+    options = options or settings.server
+    if runtime is None:
+        seams = {"kb": kb.engine} if kb is not None else {}
+        runtime = build_runtime(settings, db=db, **seams)
+    db, assistant, router = runtime.db, runtime.assistant, runtime.llm
+    assistant.max_message_chars = options.max_message_chars
+    binding = KbBinding(kb) if kb is not None else kb_binding(runtime)
     metrics = Metrics()
     state = ServerState(
         settings=settings,
@@ -101,6 +99,15 @@ def create_app(
     app.state.server = state
     install_error_handlers(app)
     app.middleware("http")(metrics.middleware)
+    if options.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=options.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
     app.add_middleware(UnicodeGuard)
     app.add_middleware(
         BodySizeLimit,
@@ -121,5 +128,5 @@ def create_app(
 
 
 def create_app_from_env() -> FastAPI:
-    """The app built from the environment alone (uvicorn's ``factory`` for worker processes)."""
-    return create_app(Settings.load(), options=ServerOptions.from_env())
+    """The app built from the settings alone (uvicorn's ``factory`` for worker processes)."""
+    return create_app(Settings.load())

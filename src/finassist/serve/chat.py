@@ -139,7 +139,7 @@ class ChatService:
                     if attempt == APPEND_ATTEMPTS - 1:
                         raise
                     time.sleep(RETRY_BASE_SECONDS * (1 + attempt) * random.random())
-        return ChatTurn(reply, session.turn_count, question)
+        return ChatTurn(reply, reply.turn_id or session.turn_count, question)
 
     def _session(
         self,

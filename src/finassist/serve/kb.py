@@ -1,8 +1,8 @@
 """The knowledge-base seam the server talks to: ingest bytes, list, delete, search.
 
-:func:`open_kb` wires ``finassist.kb.KnowledgeBase`` in through :class:`KnowledgeBaseService`
-when that package is importable; without it the KB routes answer 501 with
-:data:`KB_UNAVAILABLE`. Tests pass a fake through ``create_app(kb=...)``.
+:func:`kb_binding` wires the runtime's ``finassist.kb.KnowledgeBase`` in through
+:class:`KnowledgeBaseService`; without one the KB routes answer 501 with :data:`KB_UNAVAILABLE`.
+Tests pass a fake through ``create_app(kb=...)``.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from finassist.config import Settings
-from finassist.errors import FinassistError, InvalidInput
+from finassist.errors import InvalidInput
 from finassist.finance.base import jsonable
-from finassist.store import Database
+
+if TYPE_CHECKING:
+    from finassist.runtime import Runtime
 
 UPLOAD_DIR = "kb_uploads"
 DEFAULT_KIND = "policy"
@@ -60,17 +61,14 @@ class KbBinding:
     reason: str = KB_UNAVAILABLE
 
 
-def open_kb(settings: Settings, db: Database) -> KbBinding:
-    """The ``finassist.kb`` knowledge base in the app's database, if that package is installed."""
-    try:
-        from finassist.kb import KnowledgeBase
-    except ImportError:
-        return KbBinding(None)
-    try:
-        engine = KnowledgeBase(db)
-    except FinassistError as exc:
-        return KbBinding(None, f"{KB_UNAVAILABLE}（{exc}）")
-    return KbBinding(KnowledgeBaseService(engine, settings.home / UPLOAD_DIR))
+def kb_binding(runtime: Runtime) -> KbBinding:
+    """The runtime's knowledge base as the server's service (or why there is none)."""
+    if runtime.kb is None:
+        reason = (
+            f"{KB_UNAVAILABLE}（{runtime.kb_problem}）" if runtime.kb_problem else KB_UNAVAILABLE
+        )
+        return KbBinding(None, reason)
+    return KbBinding(KnowledgeBaseService(runtime.kb, runtime.settings.home / UPLOAD_DIR))
 
 
 class KnowledgeBaseService:

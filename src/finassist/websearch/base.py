@@ -3,10 +3,10 @@
 A provider turns a query into :class:`SearchResult` items (title, URL, snippet). The assistant
 calls it only when web search is enabled AND neither the database nor the knowledge base had
 anything; results are cited with their URL and title. Keys are never stored in settings: the
-configuration names the environment variable that holds the key.
+configuration (``Settings.websearch``) names the environment variable that holds the key, and
+:func:`build_provider` looks it up in the mapping it is given (``config.secrets()``).
 
->>> config = WebSearchConfig.from_env({"FINASSIST_WEBSEARCH": "searxng",
-...                                    "FINASSIST_WEBSEARCH_URL": "http://127.0.0.1:8888"})
+>>> config = WebSearchSettings(provider="searxng", url="http://127.0.0.1:8888")
 >>> config.enabled, config.provider
 (True, 'searxng')
 """
@@ -19,11 +19,11 @@ from typing import Any, Protocol
 
 import httpx
 
+from finassist.config import WebSearchSettings
 from finassist.errors import ConfigError, FinassistError, add_unique
 
 DEFAULT_TIMEOUT_S = 8.0
 DEFAULT_LIMIT = 5
-OFF = ("", "0", "off", "none", "false", "no")
 
 
 class WebSearchError(FinassistError):
@@ -58,38 +58,6 @@ class WebSearch(Protocol):
     def search(self, query: str, limit: int = DEFAULT_LIMIT) -> list[SearchResult]: ...
 
 
-@dataclass(frozen=True)
-class WebSearchConfig:
-    """Which provider, where, and the *name* of the environment variable with its key."""
-
-    provider: str = ""
-    base_url: str | None = None
-    api_key_env: str | None = None
-    timeout_s: float = DEFAULT_TIMEOUT_S
-
-    @property
-    def enabled(self) -> bool:
-        return self.provider.lower() not in OFF
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> WebSearchConfig:
-        """``FINASSIST_WEBSEARCH`` (searxng | bing | tavily; unset = off), ``_URL``, ``_KEY_ENV``,
-        ``_TIMEOUT``. Read at the edge (CLI, server) and passed down."""
-        raw_timeout = environ.get("FINASSIST_WEBSEARCH_TIMEOUT") or str(DEFAULT_TIMEOUT_S)
-        try:
-            timeout = float(raw_timeout)
-        except ValueError as exc:
-            raise ConfigError(
-                f"FINASSIST_WEBSEARCH_TIMEOUT 应为秒数，当前为 {raw_timeout}。"
-            ) from exc
-        return cls(
-            provider=(environ.get("FINASSIST_WEBSEARCH") or "").strip().lower(),
-            base_url=environ.get("FINASSIST_WEBSEARCH_URL") or None,
-            api_key_env=environ.get("FINASSIST_WEBSEARCH_KEY_ENV") or None,
-            timeout_s=timeout,
-        )
-
-
 ProviderFactory = Callable[..., WebSearch]
 PROVIDERS: dict[str, ProviderFactory] = {}
 
@@ -105,7 +73,7 @@ def register_provider(name: str) -> Callable[[ProviderFactory], ProviderFactory]
 
 
 def build_provider(
-    config: WebSearchConfig,
+    config: WebSearchSettings,
     environ: Mapping[str, str],
     *,
     transport: httpx.BaseTransport | None = None,
@@ -121,9 +89,9 @@ def build_provider(
             f"未知的网络搜索服务 {config.provider}，可选：{'、'.join(sorted(PROVIDERS))}。"
         )
     return factory(
-        base_url=config.base_url,
-        api_key_env=config.api_key_env,
+        base_url=config.url,
+        api_key_env=config.key_env,
         environ=environ,
-        timeout_s=config.timeout_s,
+        timeout_s=config.timeout,
         transport=transport,
     )
