@@ -1,5 +1,9 @@
 """Typed errors. Each carries a Chinese message a user can act on; the CLI prints it as is."""
 
+from __future__ import annotations
+
+from typing import Any
+
 
 class FinassistError(Exception):
     """Base of every error a user may see. ``str(err)`` is the message to show."""
@@ -29,3 +33,14 @@ class AccessDenied(FinassistError):
 
 class InvalidInput(FinassistError):
     """The user's input cannot be used as given."""
+
+
+class DuplicateName(ConfigError):
+    """Two things were registered under one name; the second would silently replace the first."""
+
+
+def add_unique(registry: dict[str, Any], name: str, value: Any, what: str) -> None:
+    """Put ``value`` in ``registry`` under ``name``; :class:`DuplicateName` if it is taken."""
+    if name in registry and registry[name] is not value:
+        raise DuplicateName(f"{what}「{name}」被重复注册：{registry[name]!r} 与 {value!r}。")
+    registry[name] = value

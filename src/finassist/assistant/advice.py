@@ -86,7 +86,6 @@ def _product_named(text: str, products: list[dict[str, Any]]) -> dict[str, Any] 
     return None
 
 
-@handler("product_info")
 def product_info(turn: TurnInput) -> Answer:
     listing = turn.call("list_products")
     products = listing.data["products"]

@@ -21,6 +21,7 @@ from finassist.assistant.compose import (
     template,
 )
 from finassist.assistant.slots import window_label
+from finassist.errors import add_unique
 from finassist.finance.base import ToolContext, ToolResult, get_tool
 from finassist.finance.evidence import (
     EVENT_STATUS,
@@ -82,7 +83,7 @@ def handler(intent: str) -> Callable[[Handler], Handler]:
     """Register a composer for an intent."""
 
     def wrap(fn: Handler) -> Handler:
-        HANDLERS[intent] = fn
+        add_unique(HANDLERS, intent, fn, "意图处理器")
         return fn
 
     return wrap

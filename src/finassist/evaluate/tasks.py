@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from finassist.errors import InvalidInput
+from finassist.errors import InvalidInput, add_unique
 from finassist.llm.types import ChatBackend, Message
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ def register_task(kind: str) -> Callable[[Callable[[], Task]], Callable[[], Task
     """Decorator: make ``factory()`` build the task of ``kind``."""
 
     def wrap(factory: Callable[[], Task]) -> Callable[[], Task]:
-        _TASKS[kind] = factory
+        add_unique(_TASKS, kind, factory, "评测任务类型")
         return factory
 
     return wrap

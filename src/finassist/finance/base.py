@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection
 
-from finassist.errors import InvalidInput
+from finassist.errors import InvalidInput, add_unique
 from finassist.store import Database
 
 
@@ -162,7 +162,7 @@ _REGISTRY: dict[str, Callable[[], Tool]] = {}
 
 def register(factory: type[Tool]) -> type[Tool]:
     """Class decorator: make a tool available by its name."""
-    _REGISTRY[factory.name] = factory
+    add_unique(_REGISTRY, factory.name, factory, "工具")
     return factory
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from finassist.errors import InvalidInput
+from finassist.errors import InvalidInput, add_unique
 from finassist.fileio import UnknownEncoding, decode_text
 from finassist.kb.types import Document, Section
 
@@ -38,7 +38,7 @@ def reader(*suffixes: str) -> Callable[[Reader], Reader]:
 
     def wrap(fn: Reader) -> Reader:
         for suffix in suffixes:
-            READERS[suffix] = fn
+            add_unique(READERS, suffix, fn, "文件读取器")
         return fn
 
     return wrap

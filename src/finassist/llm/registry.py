@@ -15,7 +15,7 @@ import importlib
 from collections.abc import Callable
 
 from finassist.config import ModelConfig, Settings
-from finassist.errors import ConfigError
+from finassist.errors import ConfigError, add_unique
 from finassist.llm.types import ChatBackend
 from finassist.llm.versions import find_version, list_versions
 
@@ -36,7 +36,7 @@ def register_backend(kind: str) -> Callable[[BackendFactory], BackendFactory]:
     """Decorator: make ``factory(name, config, settings)`` build backends of ``kind``."""
 
     def wrap(factory: BackendFactory) -> BackendFactory:
-        _KINDS[kind] = factory
+        add_unique(_KINDS, kind, factory, "模型后端类型")
         return factory
 
     return wrap

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import httpx
 
 from finassist.config import WebSearchSettings
-from finassist.errors import ConfigError, FinassistError
+from finassist.errors import ConfigError, FinassistError, add_unique
 
 DEFAULT_TIMEOUT_S = 8.0
 DEFAULT_LIMIT = 5
@@ -66,7 +66,7 @@ def register_provider(name: str) -> Callable[[ProviderFactory], ProviderFactory]
     """Register a provider class under a name."""
 
     def wrap(factory: ProviderFactory) -> ProviderFactory:
-        PROVIDERS[name] = factory
+        add_unique(PROVIDERS, name, factory, "搜索服务")
         return factory
 
     return wrap
