@@ -50,6 +50,8 @@ BUSINESS_RULES = {
         "invalid_tool_choice",
         "unsupported_response_format",
         "invalid_response_format",
+        # the same Idempotency-Key sent again with another body
+        "idempotency_key_reused",
     },
     # a file type the knowledge base cannot read, an empty file or name
     "POST /api/kb/documents": {"invalid_input", "empty_file", "invalid_filename"},
