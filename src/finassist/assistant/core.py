@@ -42,6 +42,7 @@ from finassist.assistant.understand import (
 )
 from finassist.errors import NotFound
 from finassist.finance.base import ToolContext
+from finassist.finance.directory import EnterpriseDirectory
 from finassist.llm.router import Router
 from finassist.llm.types import ChatBackend
 from finassist.nlp.intent import IntentRouter
@@ -170,15 +171,7 @@ class Assistant:
         if self.backend is None:  # a model gets the same layer as its query_data tool
             reply = self.queries.answer(message, session, tools, directory)
         if reply is None:
-            turn = Turn.understand(
-                message,
-                session=session,
-                tools=tools,
-                directory=directory,
-                intents=self.router,
-                retriever=self.retriever,
-                understanders=self.understanders,
-            )
+            turn = self._understand(message, session, tools, directory)
             reply = self._answer(turn)
             turn.remember()
             self.queries.forget(session.state)
@@ -205,6 +198,20 @@ class Assistant:
         reply.turn_id = stored.seq
         return reply
 
+    def _understand(
+        self, message: str, session: Session, tools: ToolContext, directory: EnterpriseDirectory
+    ) -> Turn:
+        """Decide intent, enterprise and window once for ``message``."""
+        return Turn.understand(
+            message,
+            session=session,
+            tools=tools,
+            directory=directory,
+            intents=self.router,
+            retriever=self.retriever,
+            understanders=self.understanders,
+        )
+
     def resume(self, history: list[tuple[str, str]], *, manager_id: str) -> Session:
         """A new, not yet stored conversation whose memory is rebuilt from earlier exchanges
         (user message, reply) that a stateless client sends back: each message is understood
@@ -218,15 +225,7 @@ class Assistant:
             message = normalize_text(user_text)
             if not message:
                 continue  # a blank message in a client's history carries nothing
-            turn = Turn.understand(
-                message,
-                session=session,
-                tools=tools,
-                directory=directory,
-                intents=self.router,
-                retriever=self.retriever,
-                understanders=self.understanders,
-            )
+            turn = self._understand(message, session, tools, directory)
             turn.remember()
             understanding = turn.understanding
             intent = understanding.reply_intent or understanding.intent
