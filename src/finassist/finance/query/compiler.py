@@ -389,7 +389,7 @@ def run_query(
         catalogue.dimensions[d].source.startswith("time.") for d in query.group_by
     )
     if chronological:
-        rows.sort(key=lambda r: tuple(str(r[d]) for d in query.group_by))
+        rows.sort(key=lambda r: tuple(_chronological(str(r[d])) for d in query.group_by))
     elif "invoice" not in query.group_by:
         order = query.order_metric
         present = [r for r in rows if r.get(order) is not None]
@@ -404,6 +404,13 @@ def run_query(
                 row[f"{key}_name"] = names.get(row[key], row[key])
     snapshot = all(m.snapshot for name in query.metrics for m in _bases(name, catalogue))
     return QueryResult(query, period, ctx.as_of, rows, total, compare_period, snapshot, names)
+
+
+def _chronological(label: str) -> str:
+    """A time label that sorts in time order (第二季度 after 第一季度, not after 第三)."""
+    for digit, numeral in enumerate("一二三四", start=1):
+        label = label.replace(f"第{numeral}季度", f"第{digit}季度")
+    return label
 
 
 def _tiebreak(row: dict[str, Any]) -> Any:
