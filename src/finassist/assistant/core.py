@@ -171,6 +171,8 @@ class Assistant:
         tools = ToolContext(self.db, caller, self.as_of())
         with self._turn_reads(tools) as tools:
             directory = self.scopes.directory(tools)
+            # A client moved to another manager leaves this conversation's memory at once.
+            lost = session.state.forget_hidden(lambda eid: directory.get(eid) is not None)
             reply = None
             if self.backend is None:  # a model gets the same layer as its query_data tool
                 reply = self.queries.answer(message, session, tools, directory)
@@ -179,6 +181,8 @@ class Assistant:
                 reply = self._answer(turn)
                 turn.remember()
                 self.queries.forget(session.state)
+        if lost and reply.clarification:
+            reply.text = template("focus_lost") + reply.text
         if not record:
             return reply
         stored = self.sessions.append(

@@ -59,7 +59,19 @@ OPS = {
 }  # fmt: skip
 ASCENDING = re.compile(r"最少|最低|最小|最快|倒数|从低到高|从小到大|升序")
 SUPERLATIVE = re.compile(r"最大|最高|最多|最少|最低|最小|最慢|最快")
-INVOICE_LIST = re.compile(r"哪几张|哪些发票|几张发票|张发票|发票明细|发票清单|列出.{0,6}发票|哪张")
+INVOICE_LIST = re.compile(
+    r"哪几张|哪些发票|[\d一二两三四五六七八九十]\s*张发票|发票明细|发票清单|列出.{0,6}发票|哪张"
+)
+# "有哪些应收发票": a list when a calendar period is named (without one the invoice composer
+# lists what is open now).
+INVOICE_LIST_LOOSE = re.compile(r"哪些.{0,4}发票|发票有哪些|什么发票")
+_WHO = r"(?:供应商|经销商|分销商|核心企业|核心厂商|主机厂|客户|企业|公司)"
+# 我名下有几家经销商 / 经销商有多少家 / 客户数量: how many companies (of a kind, or matching a
+# screen) the manager's book holds.
+COUNT = re.compile(
+    rf"(?:几|多少)\s*(?:家|个|户)\s*(?:\S{{0,4}}?){_WHO}|{_WHO}(?:一共|总共|共)?(?:有)?\s*"
+    rf"(?:几家|多少家|几个|多少个|多少户|数量|家数|个数|总数)"
+)
 ONLY_OVERDUE = re.compile(r"只看逾期|仅看逾期|只要逾期|逾期的(?:呢|发票)?$|其中逾期")
 # A chart, a side-by-side comparison or a report is another composer's (charts, reports).
 NOT_OURS = re.compile(
@@ -68,6 +80,7 @@ NOT_OURS = re.compile(
 FOLLOW_UP = re.compile(
     r"^(?:那|那么|换成|换|再看|再|只看|仅看|只要|按|拆|分|改成|改|看看|如果|同样)|呢[？?。]*$"
 )
+CLIENT_COUNT = "client_count"
 DEFAULT_SCREEN_LIMIT = 10
 DEFAULT_LIST_LIMIT = 5
 CLIENT_LIST_LIMIT = 50
@@ -95,6 +108,8 @@ class Words:
     ambiguous: dict[str, list[str]]
     roles: list[tuple[str, str]]
     group_by: list[tuple[str, str]]
+    topics: list[tuple[str, list[str]]]
+    general: list[str]
 
 
 @lru_cache(maxsize=1)
@@ -109,7 +124,12 @@ def words() -> Words:
         return sorted(mapping.items(), key=lambda kv: -len(kv[0]))
 
     metrics = [(w, m if isinstance(m, list) else [m]) for w, m in by_length(raw["metrics"])]
-    return Words(metrics, raw["ambiguous"], by_length(raw["roles"]), by_length(raw["group_by"]))
+    topics = dict(raw["topics"])
+    general = topics.pop("general")
+    return Words(
+        metrics, raw["ambiguous"], by_length(raw["roles"]), by_length(raw["group_by"]),
+        by_length(topics), general,
+    )  # fmt: skip
 
 
 @dataclass
@@ -144,6 +164,8 @@ class Parsed:
     options: list[dict[str, Any]] = field(default_factory=list)
     enterprise: dict[str, str] | None = None
     period: Period | None = None
+    count: bool = False  # 几家: the answer leads with how many companies
+    notes: list[str] = field(default_factory=list)  # what the answer must say it changed
 
 
 # -- numbers ---------------------------------------------------------------------------------------
@@ -228,6 +250,7 @@ class Reading:
     portfolio: bool
     client_list: bool
     pronoun: bool
+    count: bool
 
 
 def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: date) -> Reading:
@@ -287,12 +310,17 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
         limit=limit,
         ascending=bool(ASCENDING.search(rest)),
         superlative=bool(SUPERLATIVE.search(rest)),
-        invoice_list=bool(INVOICE_LIST.search(text)),
+        invoice_list=bool(
+            INVOICE_LIST.search(text)
+            or (time.period and not time.period.relative and INVOICE_LIST_LOOSE.search(text))
+        ),
         only_overdue=bool(ONLY_OVERDUE.search(text)),
         portfolio=bool(PORTFOLIO.search(rest))
         or limit is not None
+        or bool(COUNT.search(rest))
         or (bool(roles) and not enterprises),
         client_list=bool(CLIENT_LIST.search(text)),
+        count=bool(COUNT.search(rest)),
         pronoun=has_pronoun(text) and not any(p in text for p in ("他们名下",)),
     )
 
@@ -420,15 +448,23 @@ def parse(
             options=[o.model_dump(mode="json") for o in options],
             enterprise=enterprise,
         )
+    counting = reading.count and enterprise is None
     if not metrics:
-        if reading.client_list and enterprise is None:
+        topic = _topic(text) if enterprise is not None and _calendar(reading) else None
+        if counting:
+            metrics = [CLIENT_COUNT]
+        elif reading.client_list and enterprise is None:
             metrics = ["invoice_amount", "open_amount"]
+        elif topic:
+            metrics = topic
         elif _period_follow_up(reading, state, enterprise):
             metrics = INTENT_METRICS[state.last_intent]
             enterprise = enterprise or {
                 "id": state.enterprise_id,
                 "name": state.enterprise_name or "",
             }
+        elif enterprise is not None and _calendar(reading):
+            metrics = list(words().general)
         else:
             return Parsed()
     if enterprise is None and not (
@@ -439,11 +475,37 @@ def parse(
     if enterprise is not None and not _needs_query_layer(reading, metrics):
         return Parsed()
     query = _build(reading, metrics, enterprise["id"] if enterprise else None, catalogue)
+    if counting:
+        query = _counted(query)
     if len(ids) > 1 and enterprise and named:
         others = [m.id for m in reading.enterprises if m.id != named.id]
         if all("counterparty" in catalogue.metrics[m].allowed(catalogue) for m in query.metrics):
             query = query.with_filter("counterparty", others[:1])
-    return Parsed(query=query, enterprise=enterprise, period=reading.time.period)
+    return Parsed(query=query, enterprise=enterprise, period=reading.time.period, count=counting)
+
+
+def _counted(query: Query) -> Query:
+    """A count question lists every company it counts (the total is the count)."""
+    update: dict[str, Any] = {"limit": CLIENT_LIST_LIMIT}
+    if query.metrics == [CLIENT_COUNT]:
+        update |= {"period": None, "group_by": ["enterprise"], "order_by": None,
+                   "descending": False}  # fmt: skip
+    return query.model_copy(update=update)
+
+
+def _calendar(reading: Reading) -> bool:
+    """The message names a calendar period or a comparison (the templated composers read only
+    "the last N months", so such a question is the query layer's)."""
+    period = reading.time.period
+    return bool((period is not None and not period.relative) or reading.time.compare)
+
+
+def _topic(text: str) -> list[str] | None:
+    """The metrics a question without a metric word is about (发票, 融资 ...), or None."""
+    for word, metrics in words().topics:
+        if word in text:
+            return list(metrics)
+    return None
 
 
 def _misspelt(
@@ -508,10 +570,15 @@ def _follow_up(
     """The last query with only what the new message names changed."""
     update: dict[str, Any] = {}
     query = last
-    if reading.metrics:
-        update["metrics"] = reading.metrics
-        update["thresholds"] = []
-        update["order_by"] = None if last.order_by is None else reading.metrics[0]
+    switched = [m for m in reading.metrics if not (reading.only_overdue and m == "overdue_amount")]
+    if switched:
+        # Only the metric changes: the companies the last screen kept (超过500万) stay the
+        # ones shown, so its thresholds stay on their own metric, shown beside the new one.
+        kept = [] if reading.thresholds else [
+            t.metric for t in last.thresholds if t.metric not in switched
+        ]  # fmt: skip
+        update["metrics"] = list(dict.fromkeys([*switched, *kept]))[:4]
+        update["order_by"] = None if last.order_by is None else switched[0]
     if reading.time.period is not None:
         update["period"] = _period_spec(reading.time.period)
     if reading.time.compare:
@@ -541,12 +608,21 @@ def _follow_up(
             for op, v in reading.thresholds
         ]})  # fmt: skip
     if reading.only_overdue:
-        if all("overdue" in catalogue.metrics[m].allowed(catalogue) for m in query.metrics):
+        # 只看逾期的 after a screen (超过500万): the same companies, their overdue part; else
+        # only the overdue invoices count.
+        metrics = list(dict.fromkeys(
+            "overdue_amount" if m == "open_amount" else m for m in query.metrics
+        ))  # fmt: skip
+        screen = bool(query.thresholds) and metrics != query.metrics
+        if not screen and all(
+            "overdue" in catalogue.metrics[m].allowed(catalogue) for m in query.metrics
+        ):
             query = query.with_filter("overdue", ["true"])
         else:
-            query = query.model_copy(update={"metrics": [
-                "overdue_amount" if m == "open_amount" else m for m in query.metrics
-            ]})  # fmt: skip
+            order = query.order_by and (
+                "overdue_amount" if query.order_by == "open_amount" else query.order_by
+            )
+            query = query.model_copy(update={"metrics": metrics, "order_by": order})
     ids = query.filter_values("enterprise")
     focus = enterprise if reading.enterprises else None
     if focus is None and ids:

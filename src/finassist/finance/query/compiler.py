@@ -46,6 +46,7 @@ TABLES = {
     "financing": schema.financing,
     "orders": schema.orders,
     "risk_events": schema.risk_events,
+    "enterprises": schema.enterprises,
 }
 OPEN = ("unpaid", "partial")
 Key = tuple[Any, ...]
@@ -202,6 +203,7 @@ def build_select(
     """
     t = TABLES[str(metric.table)]
     ent = schema.enterprises
+    own = t is ent  # a metric over the enterprises themselves (how many clients) needs no join
     mc = schema.manager_clients
     subject = t.c[str(metric.subject)]
     # Grouped by the scope's own column (equal to the subject through the join), the rows of a
@@ -216,8 +218,9 @@ def build_select(
         stmt = stmt.join(
             mc, and_(mc.c.enterprise_id == subject, mc.c.manager_id == ctx.caller.manager_id)
         )
-    if _needs_enterprise(query, catalogue) or any(
-        catalogue.dimensions[d].source.startswith("enterprise.") for d in group_by
+    if not own and (
+        _needs_enterprise(query, catalogue)
+        or any(catalogue.dimensions[d].source.startswith("enterprise.") for d in group_by)
     ):
         stmt = stmt.join(ent, ent.c.id == subject)
     for cond in metric.where:
