@@ -787,3 +787,49 @@ def test_more_paraphrases(
     assert_answer(reply, start, end)
     expected = scalar(db, sql, e=eid, s=start, t=end)
     assert (f"{expected} 张" if sql == INVOICE_COUNT else yuan(expected)) in reply.text
+
+
+@pytest.mark.parametrize(
+    ("question", "start", "end"),
+    [
+        ("远航汽配8、9月的开票金额", "2026-08-01", "2026-09-30"),
+        ("远航汽配7到9月的开票金额", "2026-07-01", "2026-09-30"),
+        ("远航汽配2025年10月至12月开票多少", "2025-10-01", "2025-12-31"),
+    ],
+)
+def test_a_range_of_months_is_not_its_last_month(
+    assistant: Assistant, db: Database, question: str, start: str, end: str
+) -> None:
+    (reply,) = ask(assistant, question)
+    assert_answer(reply, start, end)
+    assert yuan(scalar(db, INVOICED, e="E0006", s=start, t=end)) in reply.text
+
+
+def test_a_suppliers_orders_are_the_orders_it_received(assistant: Assistant, db: Database) -> None:
+    one, ranked = (
+        ask(assistant, "远航汽配二季度的订单"),
+        ask(assistant, "今年以来订单最多的三家供应商"),
+    )
+    (one,), (ranked,) = one, ranked
+    received = (
+        "SELECT COALESCE(SUM(amount), 0) FROM orders WHERE seller_id = :e "
+        "AND status <> 'cancelled' AND order_date BETWEEN :s AND :t"
+    )
+    assert_answer(one, "2026-04-01", "2026-06-30")
+    value = scalar(db, received, e="E0006", s="2026-04-01", t="2026-06-30")
+    assert value > 0 and f"接单金额 {yuan(value)}" in one.text
+    assert_answer(ranked, "2026-01-01", "2026-10-31")
+    by_company = grouped(db, ORDERS_BY_COMPANY.replace("o.buyer_id", "o.seller_id"),
+                         m=ME, s="2026-01-01", t="2026-10-31", role="supplier")  # fmt: skip
+    assert ranked_names(ranked) == sorted(by_company, key=lambda k: -by_company[k])[:3]
+
+
+def test_largest_customers_in_a_calendar_period(assistant: Assistant, db: Database) -> None:
+    (reply,) = ask(assistant, "华东汽车今年以来前五大客户占比")
+    assert_answer(reply, "2026-01-01", "2026-10-31")
+    with db.read() as conn:
+        billed = dict(conn.execute(text(
+            "SELECT e.name, SUM(i.amount + i.tax) FROM invoices i JOIN enterprises e ON "
+            "e.id = i.buyer_id WHERE i.status <> 'void' AND i.seller_id = 'E0001' AND "
+            "i.issue_date BETWEEN '2026-01-01' AND '2026-10-31' GROUP BY e.name")).all())  # fmt: skip
+    assert ranked_names(reply) == sorted(billed, key=lambda k: -billed[k])[:5]

@@ -71,6 +71,7 @@ SUPERLATIVE = re.compile(r"最大|最高|最多|最少|最低|最小|最慢|最�
 RELATION = re.compile(
     r"\s*的?\s*(上游供应商|供应商|上游|下游经销商|经销商|下游客户|下游|客户|买方|购方)"
 )
+TOP_BUYERS = re.compile(r"大客户|客户占比|客户集中")
 # 合计 / 总额: one figure over the whole scope, not a list of companies.
 TOTAL = re.compile(r"合计|总额|总计|汇总|加起来|一共|总共|总和")
 INVOICE_LIST = re.compile(
@@ -95,6 +96,7 @@ FOLLOW_UP = re.compile(
     r"^(?:那|那么|换成|换|再看|再|只看|仅看|只要|按|拆|分|改成|改|看看|如果|同样)|呢[？?。]*$"
 )
 CLIENT_COUNT = "client_count"
+RECEIVED = {"order_amount": "received_order_amount", "order_count": "received_order_count"}
 DEFAULT_SCREEN_LIMIT = 10
 DEFAULT_LIST_LIMIT = 5
 CLIENT_LIST_LIMIT = 50
@@ -478,6 +480,9 @@ def parse(
         topic = _topic(text) if enterprise is not None and _calendar(reading) else None
         if counting:
             metrics = [CLIENT_COUNT]
+        elif enterprise is not None and _calendar(reading) and TOP_BUYERS.search(text):
+            # 今年以来前五大客户 (占比): its largest buyers in that period, by invoiced amount.
+            metrics, buyers = ["invoice_amount"], True
         elif reading.client_list and enterprise is None:
             metrics = ["invoice_amount", "open_amount"]
         elif topic:
@@ -497,6 +502,8 @@ def parse(
         or reading.industries or reading.regions or reading.client_list
     ):  # fmt: skip
         return Parsed()  # "现金流怎么样" with no company: the resolver asks which
+    if (named is not None and named.role == "supplier") or reading.roles == ["supplier"]:
+        metrics = [RECEIVED.get(m, m) for m in metrics]  # a supplier's orders are received
     if enterprise is not None and not buyers and not _needs_query_layer(reading, metrics):
         return Parsed()
     query = _build(reading, metrics, enterprise["id"] if enterprise else None, catalogue)
