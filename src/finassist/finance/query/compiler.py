@@ -407,7 +407,7 @@ def _ordered(
         catalogue.dimensions[d].source.startswith("time.") for d in query.group_by
     )
     if chronological:
-        rows.sort(key=lambda r: tuple(str(r[d]) for d in query.group_by))
+        rows.sort(key=lambda r: tuple(_chronological(str(r[d])) for d in query.group_by))
     elif "invoice" not in query.group_by:
         order = query.order_metric
         present = [r for r in rows if r.get(order) is not None]
@@ -417,6 +417,13 @@ def _ordered(
         if query.limit:
             rows = rows[: query.limit]
     return rows
+
+
+def _chronological(label: str) -> str:
+    """A time label that sorts in time order (第二季度 after 第一季度, not after 第三)."""
+    for digit, numeral in enumerate("一二三四", start=1):
+        label = label.replace(f"第{numeral}季度", f"第{digit}季度")
+    return label
 
 
 def _tiebreak(row: dict[str, Any]) -> Any:
