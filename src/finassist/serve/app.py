@@ -117,7 +117,7 @@ def create_app(
     for module in (openai_api, sessions, kb_routes, enterprises, system):
         app.include_router(module.router)
 
-    install_openapi(app)
+    install_openapi(app, max_message_chars=options.max_message_chars)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)
