@@ -833,3 +833,75 @@ def test_largest_customers_in_a_calendar_period(assistant: Assistant, db: Databa
             "e.id = i.buyer_id WHERE i.status <> 'void' AND i.seller_id = 'E0001' AND "
             "i.issue_date BETWEEN '2026-01-01' AND '2026-10-31' GROUP BY e.name")).all())  # fmt: skip
     assert ranked_names(reply) == sorted(billed, key=lambda k: -billed[k])[:5]
+
+
+def _someone_elses(db: Database, role: str) -> str:
+    """The short name of an enterprise of ``role`` that is not M001's client."""
+    with db.read() as conn:
+        return str(conn.execute(text(
+            "SELECT short_name FROM enterprises WHERE role = :role AND id NOT IN "
+            "(SELECT enterprise_id FROM manager_clients WHERE manager_id = :m) ORDER BY id"),
+            {"role": role, "m": ME}).scalars().first())  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{x}的供应商今年以来开票金额前三",
+        "{x}的供应商有多少家",
+        "我名下有几家{x}的供应商",
+    ],
+)
+def test_another_managers_client_named_in_a_screen_is_not_found(
+    assistant: Assistant, db: Database, template: str
+) -> None:
+    other = _someone_elses(db, "core")
+    (reply,) = ask(assistant, template.format(x=other))
+    assert reply.intent == "not_found", reply.text
+    assert f"未找到企业“{other}”" in reply.text and "|" not in reply.text
+    (nobody,) = ask(assistant, template.format(x="凌云重工"))
+    assert nobody.intent == "not_found"  # the same answer as for a company that does not exist
+
+
+def test_switching_to_a_company_one_cannot_see_is_not_the_last_answer_again(
+    assistant: Assistant, db: Database
+) -> None:
+    other = _someone_elses(db, "supplier")
+    first, hidden, partial = ask(assistant, "远航汽配9月份开票金额", f"那{other}呢", "那恒泰呢")
+    assert_answer(first, "2026-09-01", "2026-09-30")
+    assert hidden.intent == "not_found" and f"未找到企业“{other}”" in hidden.text
+    assert_answer(partial, "2026-09-01", "2026-09-30")  # a short name of one company
+    assert "苏州恒泰精密机械有限公司" in partial.text
+    assert yuan(scalar(db, INVOICED, e="E0005", s="2026-09-01", t="2026-09-30")) in partial.text
+
+
+def test_which_company_then_the_pick_answers_the_same_query(
+    assistant: Assistant, db: Database
+) -> None:
+    _, question, picked, half = ask(
+        assistant, "远航汽配9月份开票金额", "那华信呢", "2", "那上半年呢"
+    )
+    assert question.clarification and "华信" in question.text
+    assert_answer(picked, "2026-09-01", "2026-09-30")
+    with db.read() as conn:
+        second = conn.execute(text(
+            "SELECT id FROM enterprises WHERE name = :n"),
+            {"n": re.search(r"2\. (\S+?)（", question.text.replace("；", "（")).group(1)},
+        ).scalar_one()  # fmt: skip
+    assert yuan(scalar(db, INVOICED, e=second, s="2026-09-01", t="2026-09-30")) in picked.text
+    assert_answer(half, "2026-01-01", "2026-06-30")
+    assert yuan(scalar(db, INVOICED, e=second, s="2026-01-01", t="2026-06-30")) in half.text
+
+
+def test_a_role_follow_up_after_one_company_screens_that_role(
+    assistant: Assistant, db: Database
+) -> None:
+    _, screen, top = ask(assistant, "远航汽配9月份开票金额", "那经销商呢", "那前三呢")
+    assert_answer(screen, "2026-09-01", "2026-09-30")
+    everyone = grouped(db, INVOICED_BY_COMPANY.replace("GROUP BY", "AND e.role = :role GROUP BY"),
+                       m=ME, s="2026-09-01", t="2026-09-30", role="distributor")  # fmt: skip
+    ranked = sorted(everyone, key=lambda k: -everyone[k])
+    assert ranked_names(screen) == ranked[:10]
+    assert "宁波远航" not in screen.text
+    assert_answer(top, "2026-09-01", "2026-09-30")
+    assert ranked_names(top) == ranked[:3]

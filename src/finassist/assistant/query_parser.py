@@ -71,6 +71,12 @@ SUPERLATIVE = re.compile(r"最大|最高|最多|最少|最低|最小|最慢|最�
 RELATION = re.compile(
     r"\s*的?\s*(上游供应商|供应商|上游|下游经销商|经销商|下游客户|下游|客户|买方|购方)"
 )
+# What is never part of a company's name, stripped before a leftover is taken for one.
+NOT_A_NAME = re.compile(
+    r"[\d零一二两三四五六七八九十百千万亿]+\s*[家个名位张笔]?|几家|多少|几个|一共|总共|所有|全部|"
+    r"各家|每家|合计|总额|总计|汇总|加起来|总和|大于|小于|超过|不到|以上|以下|排名|排行|哪家|哪些|谁|里|中"
+)
+MIN_UNKNOWN_NAME = 3
 TOP_BUYERS = re.compile(r"大客户|客户占比|客户集中")
 # 合计 / 总额: one figure over the whole scope, not a list of companies.
 TOTAL = re.compile(r"合计|总额|总计|汇总|加起来|一共|总共|总和")
@@ -181,6 +187,7 @@ class Parsed:
     enterprise: dict[str, str] | None = None
     period: Period | None = None
     count: bool = False  # 几家: the answer leads with how many companies
+    unknown: str | None = None  # a company named that the caller cannot see (or that is not)
     notes: list[str] = field(default_factory=list)  # what the answer must say it changed
 
 
@@ -440,6 +447,15 @@ def parse(
     if len({(m.start, m.end) for m in reading.enterprises}) < len(reading.enterprises):
         return Parsed()  # one name, several companies: the company resolver asks which
     named = reading.enterprises[0] if reading.enterprises else None
+    unknown = _unknown_company(text, reading, vocab, as_of)
+    if unknown is not None:  # 南粤电子的供应商 / 那川西建材呢, a company the caller cannot see
+        matches = directory.search(unknown, limit=2)
+        if not matches:
+            return Parsed(unknown=unknown)
+        if not _clear(matches):
+            return Parsed()  # 那华信呢: the company resolver asks which one
+        named = matches[0]  # 那远航呢: a short or misspelt name of one company
+        reading.enterprises = [named]
     if named is None and not reading.portfolio and not reading.pronoun:
         named = _misspelt(text, reading, directory, as_of)
         if named is not None:
@@ -535,6 +551,45 @@ def _counted(query: Query) -> Query:
     return query.model_copy(update=update)
 
 
+_NAME_BEFORE_RELATION = re.compile(
+    r"([^\s的，,。？?！!：:；;、]{2,16})的?(?:上游|下游)?(?:供应商|经销商|客户|买方|购方)"
+)
+_SWITCH_TO = re.compile(r"^(?:那|那么|换成|换|再看看|再看|看看)(.{2,20}?)(?:呢|的呢)?[？?。]*$")
+
+
+def _known_words(vocab: Vocabulary) -> list[str]:
+    w = words()
+    table = [word for word, _ in (*w.metrics, *w.roles, *w.group_by, *w.topics)]
+    table += [*w.ambiguous, *vocab.industries, *(surface for surface, _ in vocab.regions)]
+    return sorted(set(table), key=len, reverse=True)
+
+
+def _unknown_company(text: str, reading: Reading, vocab: Vocabulary, as_of: date) -> str | None:
+    """A company name the message names that the caller's directory does not hold.
+
+    ``南粤电子的供应商…`` (another manager's client) must not become a screen of the whole
+    book, nor ``那川西建材呢`` a repeat of the last answer: both are answered like a company
+    that does not exist.
+    """
+    known = [(m.start, m.end) for m in reading.enterprises]
+    candidates = []
+    for match in _NAME_BEFORE_RELATION.finditer(text):
+        if not any(s <= match.start(1) < e or s < match.end(1) <= e for s, e in known):
+            candidates.append((match.group(1), MIN_UNKNOWN_NAME))
+    switch = _SWITCH_TO.match(text.strip())
+    if switch and not known:
+        candidates.append((switch.group(1), 2))  # 那华信呢: all it says is a name
+    for candidate, shortest in candidates:
+        rest = PORTFOLIO.sub(" ", strip_time(candidate, as_of))
+        rest = NOT_A_NAME.sub(" ", rest)
+        for word in _known_words(vocab):
+            rest = rest.replace(word, " ")
+        name = residual_name(rest, set())
+        if name and len(name) >= shortest and not name.isascii():
+            return name
+    return None
+
+
 def _calendar(reading: Reading) -> bool:
     """The message names a calendar period or a comparison (the templated composers read only
     "the last N months", so such a question is the query layer's)."""
@@ -564,14 +619,17 @@ def _misspelt(
     if not residual:
         return None
     matches = directory.search(residual, limit=2)
-    if len(matches) == 1 or (
+    return matches[0] if _clear(matches) else None
+
+
+def _clear(matches: list[Match]) -> bool:
+    """One company found, or the first far ahead of the second."""
+    return len(matches) == 1 or (
         len(matches) > 1
         and (
             matches[0].score >= 100 > matches[1].score or matches[0].score - matches[1].score >= 15
         )
-    ):
-        return matches[0]
-    return None
+    )
 
 
 def _needs_query_layer(reading: Reading, metrics: list[str]) -> bool:
@@ -644,6 +702,8 @@ def _follow_up(
                 notes.append(f"上一问的统计期不足两个拆分单位，已放宽为{wider.text}")
     if reading.limit:
         update["limit"] = reading.limit
+        if last.order_by is None and "order_by" not in update:
+            update["order_by"] = update.get("metrics", last.metrics)[0]  # 前三: a ranking
     query = query.model_copy(update=update)
     if reading.enterprises and enterprise:
         query = query.with_filter("enterprise", [enterprise["id"]])
@@ -653,6 +713,12 @@ def _follow_up(
             )
     if reading.roles:
         query = query.with_filter("role", reading.roles)
+        if query.filter_values("enterprise") and not reading.enterprises:
+            # 那经销商呢 after one company's figures: the same question over those companies.
+            query = query.with_filter("enterprise", []).model_copy(update={
+                "group_by": ["enterprise"], "order_by": query.metrics[0],
+                "limit": reading.limit or DEFAULT_SCREEN_LIMIT,
+            })  # fmt: skip
     if reading.thresholds:
         metrics = query.metrics
         query = query.model_copy(update={"thresholds": [

@@ -13,6 +13,7 @@ from finassist.assistant import guard
 from finassist.assistant.compose import EvidenceBook, template
 from finassist.assistant.query_parser import Parsed, Vocabulary, parse, pick_option
 from finassist.assistant.session import Session, SessionState
+from finassist.assistant.slots import pick_candidate
 from finassist.assistant.types import Reply
 from finassist.errors import InvalidInput, NotFound
 from finassist.finance.access import is_admin
@@ -61,6 +62,19 @@ class QueryLayer:
             if picked is not None:
                 state.pending = None
                 return self._reply(picked, None, session, tools)
+        if pending.get("intent") == INTENT and pending.get("candidates") and state.query:
+            # 那华信呢 -> "which one?" -> "1": the last query, for the company picked.
+            candidates = pending["candidates"]
+            index = pick_candidate(text, [c["name"] for c in candidates])
+            if index is not None:
+                state.pending = None
+                chosen = candidates[index]
+                last = Query.model_validate(state.query)
+                query = last.with_filter("enterprise", [chosen["id"]])
+                if "enterprise" in query.group_by:
+                    kept = [g for g in query.group_by if g != "enterprise"]
+                    query = query.model_copy(update={"group_by": kept, "limit": None})
+                return self._reply(query, Parsed(enterprise=chosen), session, tools)
         parsed = parse(
             text,
             directory=directory,
@@ -69,6 +83,12 @@ class QueryLayer:
             state=state,
             catalogue=self.catalogue,
         )
+        if parsed.unknown is not None:  # exactly what a company that does not exist gets
+            state.pending = None
+            reply = Reply(
+                session.id, template("not_found").format(name=parsed.unknown), "not_found"
+            )
+            return reply
         if parsed.question is not None:
             state.pending = {"query_options": parsed.options}
             reply = Reply(session.id, parsed.question, INTENT, clarification=True)
@@ -119,7 +139,10 @@ class QueryLayer:
 
     @staticmethod
     def forget(state: SessionState) -> None:
-        """Another composer answered: a follow-up no longer refers to the last query."""
+        """Another composer answered: a follow-up no longer refers to the last query (unless
+        the turn only asked which company a query follow-up meant)."""
+        if (state.pending or {}).get("intent") == INTENT:
+            return
         state.query = None
 
 
