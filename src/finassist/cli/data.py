@@ -174,8 +174,14 @@ def clusters(
         int | None, typer.Option("--cluster", "-c", help="只看这个编号的簇（列出例句）")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出")] = False,
+    refused: Annotated[
+        bool, typer.Option("--refused", help="改看语义相近但事实不同、未合并的句对及原因")
+    ] = False,
 ) -> None:
-    """查看语义去重的簇：大小、保留条数和例句。"""
+    """查看语义去重的簇：大小、保留条数和例句；--refused 看未合并的近似句对。"""
+    if refused:
+        _refused_pairs(directory, top, as_json)
+        return
     path = directory / "clusters.jsonl"
     if not path.is_file():
         raise InvalidInput(
@@ -217,3 +223,37 @@ def clusters(
         )
     console.print(table)
     err_console.print("[dim]用 --cluster 编号 查看某个簇的例句。[/]")
+
+
+def _refused_pairs(directory: Path, top: int, as_json: bool) -> None:
+    path = directory / "report.json"
+    if not path.is_file():
+        raise InvalidInput(
+            f"{directory} 中没有 report.json：请先运行 finassist data build --out {directory}"
+        )
+    try:
+        refused = json.loads(path.read_text(encoding="utf-8"))["clusters"].get("refused")
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise InvalidInput(f"{path} 已损坏：请重新构建") from exc
+    pairs = (refused or {}).get("samples", [])[:top]
+    if as_json:
+        typer.echo(json.dumps(pairs, ensure_ascii=False, indent=2))
+        return
+    if not pairs:
+        console.print("没有语义相近但事实不同的句对。")
+        return
+    table = Table(
+        "句子 A",
+        "句子 B",
+        "相似度",
+        "原因",
+        title=f"未合并的近似句对（共 {refused['count']:,} 对）",
+    )
+    for pair in pairs:
+        table.add_row(
+            escape(pair["a"][:60]),
+            escape(pair["b"][:60]),
+            f"{pair['cosine']:.3f}",
+            escape(pair["reason"]),
+        )
+    console.print(table)

