@@ -905,3 +905,59 @@ def test_a_role_follow_up_after_one_company_screens_that_role(
     assert "宁波远航" not in screen.text
     assert_answer(top, "2026-09-01", "2026-09-30")
     assert ranked_names(top) == ranked[:3]
+
+
+def test_overdue_by_more_than_n_days_is_a_filter_not_an_amount(
+    assistant: Assistant, db: Database
+) -> None:
+    (screen,) = ask(assistant, "哪些供应商逾期超过60天的金额最大")
+    (listed,) = ask(assistant, "顺达橡塑逾期90天以上的发票有哪些")
+    _, follow = ask(assistant, "顺达橡塑的逾期金额", "只看逾期超过90天的")
+    for reply in (screen, listed, follow):
+        assert_answer(reply, None, None)
+        assert "逾期应收金额>" not in reply.text and "30.00 元" not in reply.text
+    late = (
+        "SELECT e.name, SUM(i.amount + i.tax - i.paid_amount) FROM invoices i JOIN enterprises e "
+        "ON e.id = i.seller_id JOIN manager_clients mc ON mc.enterprise_id = i.seller_id AND "
+        "mc.manager_id = :m WHERE i.status IN ('unpaid', 'partial') AND i.due_date < :d "
+        "AND e.role = 'supplier' GROUP BY e.name"
+    )
+    by_60 = grouped(db, late, m=ME, d="2026-09-01")  # due before as-of minus 60 days
+    assert "仅逾期超过 60 天的发票" in screen.text
+    assert ranked_names(screen) == sorted(by_60, key=lambda k: -by_60[k])[:1]
+    by_90 = grouped(db, late, m=ME, d="2026-08-02")
+    assert f"{yuan(by_90['无锡顺达橡塑制品有限公司'])}" in follow.text
+    with db.read() as conn:
+        rows = conn.execute(text(
+            "SELECT invoice_no FROM invoices WHERE seller_id = 'E0007' AND status IN "
+            "('unpaid', 'partial') AND due_date < '2026-08-02' "
+            "ORDER BY amount + tax - paid_amount DESC, invoice_no")).scalars().all()  # fmt: skip
+    assert re.findall(r"(?<!\d)\d{20}(?!\d)", listed.text) == list(rows[:5])
+
+
+def test_top_n_of_a_role_without_a_metric_ranks_by_sales(
+    assistant: Assistant, db: Database
+) -> None:
+    (reply,) = ask(assistant, "前10大供应商是哪些")
+    assert_answer(reply, "2025-11-01", "2026-10-31")
+    everyone = grouped(db, INVOICED_BY_COMPANY.replace("GROUP BY", "AND e.role = :role GROUP BY"),
+                       m=ME, s="2025-11-01", t="2026-10-31", role="supplier")  # fmt: skip
+    assert ranked_names(reply) == sorted(everyone, key=lambda k: -everyone[k])[:10]
+
+
+@pytest.mark.parametrize(
+    ("question", "unit"),
+    [("华东汽车9月的营业额", None), ("远航汽配今年每个季度的开票", "quarter")],
+)
+def test_more_metric_and_grouping_words(
+    assistant: Assistant, db: Database, question: str, unit: str | None
+) -> None:
+    (reply,) = ask(assistant, question)
+    if unit is None:
+        assert_answer(reply, "2026-09-01", "2026-09-30")
+        value = scalar(db, INVOICED, e="E0001", s="2026-09-01", t="2026-09-30")
+        assert f"开票金额 {yuan(value)}" in reply.text and "资金流入" not in reply.text
+    else:
+        assert_answer(reply, "2026-01-01", "2026-10-31")
+        q3 = scalar(db, INVOICED, e="E0006", s="2026-07-01", t="2026-09-30")
+        assert f"| 2026年第三季度 | {yuan(q3)}" in reply.text

@@ -78,6 +78,11 @@ NOT_A_NAME = re.compile(
 )
 MIN_UNKNOWN_NAME = 3
 TOP_BUYERS = re.compile(r"大客户|客户占比|客户集中")
+# 逾期超过30天 / 逾期90天以上: how long overdue, a filter on the invoices (not an amount).
+OVERDUE_DAYS = re.compile(
+    rf"逾期\s*(?:超过|大于|多于|满|达到|超|在)?\s*{_NUM}\s*(?:天|日)(?:以上|及以上)?|"
+    rf"(?:超过|超)\s*{_NUM}\s*(?:天|日)(?:以上)?的?逾期"
+)
 # 合计 / 总额: one figure over the whole scope, not a list of companies.
 TOTAL = re.compile(r"合计|总额|总计|汇总|加起来|一共|总共|总和")
 INVOICE_LIST = re.compile(
@@ -275,12 +280,18 @@ class Reading:
     pronoun: bool
     count: bool
     total: bool
+    overdue_days: int | None
 
 
 def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: date) -> Reading:
     """Read every part of a message the parser understands."""
     time = read_time(text, as_of)
     rest = _blank(text, time.spans)
+    overdue_days = None
+    days = OVERDUE_DAYS.search(rest)
+    if days:
+        overdue_days = _count(next(g for g in days.groups() if g))
+        rest = _blank(rest, [days.span()])
     enterprises = [m for m in directory.scan(rest)]
     rest = _blank(rest, [(m.start, m.end) for m in enterprises])
     thresholds: list[tuple[str, Decimal]] = []
@@ -338,9 +349,12 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
         superlative=bool(SUPERLATIVE.search(rest)),
         invoice_list=bool(
             INVOICE_LIST.search(text)
-            or (time.period and not time.period.relative and INVOICE_LIST_LOOSE.search(text))
+            or (
+                ((time.period and not time.period.relative) or overdue_days)
+                and INVOICE_LIST_LOOSE.search(text)
+            )
         ),
-        only_overdue=bool(ONLY_OVERDUE.search(text)),
+        only_overdue=bool(ONLY_OVERDUE.search(text)) and overdue_days is None,
         portfolio=bool(PORTFOLIO.search(rest))
         or limit is not None
         or bool(COUNT.search(rest))
@@ -348,6 +362,7 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
         client_list=bool(CLIENT_LIST.search(text)),
         count=bool(COUNT.search(rest)),
         total=bool(TOTAL.search(rest)) and limit is None and not SUPERLATIVE.search(rest),
+        overdue_days=overdue_days,
         pronoun=has_pronoun(text) and not any(p in text for p in ("他们名下",)),
     )
 
@@ -375,8 +390,11 @@ def _build(
         filters.append({"dimension": "region", "values": reading.regions})
     group_by = list(reading.group_by)
     limit = reading.limit
+    if reading.overdue_days:
+        filters.append({"dimension": "overdue", "values": [str(reading.overdue_days)]})
     if reading.invoice_list and enterprise_id:
-        metrics = ["open_amount" if "open_amount" in metrics else "invoice_amount"]
+        unpaid = reading.overdue_days or {"open_amount", "overdue_amount"} & set(metrics)
+        metrics = ["open_amount" if unpaid else "invoice_amount"]
         group_by = ["invoice"]
         limit = limit or DEFAULT_LIST_LIMIT
     elif not enterprise_id and not group_by and not reading.total:
@@ -472,10 +490,20 @@ def parse(
         enterprise = {"id": state.enterprise_id, "name": state.enterprise_name or ""}
     if enterprise is None and reading.pronoun:
         return Parsed()  # 他们 with no company in focus: the resolver asks which one
+    if (
+        enterprise is None
+        and not getattr(state, "query", None)
+        and getattr(state, "enterprise_id", None)
+        and FOLLOW_UP.search(text.strip())
+        and not (reading.portfolio or reading.roles or reading.industries or reading.regions)
+    ):  # 只看逾期超过90天的, after another composer's answer about one company
+        enterprise = {"id": state.enterprise_id, "name": state.enterprise_name or ""}
     last = getattr(state, "query", None)
     if last and _is_follow_up(text, reading):
         return _follow_up(Query.model_validate(last), reading, enterprise, catalogue, as_of)
     metrics = reading.metrics
+    if reading.overdue_days and not metrics:
+        metrics = ["overdue_amount"]
     if not metrics and reading.invoice_list:
         metrics = ["invoice_amount"]
     if not metrics and reading.ambiguous and enterprise is None and reading.portfolio:
@@ -511,10 +539,13 @@ def parse(
             }
         elif enterprise is not None and _calendar(reading):
             metrics = list(words().general)
+        elif enterprise is None and reading.roles and (reading.limit or reading.superlative):
+            metrics = ["invoice_amount"]  # 前10大供应商: ranked by their sales
         else:
             return Parsed()
     if enterprise is None and not (
         reading.portfolio or reading.roles or reading.thresholds or reading.group_by
+        or reading.overdue_days
         or reading.industries or reading.regions or reading.client_list
     ):  # fmt: skip
         return Parsed()  # "现金流怎么样" with no company: the resolver asks which
@@ -642,6 +673,7 @@ def _needs_query_layer(reading: Reading, metrics: list[str]) -> bool:
         or reading.thresholds
         or reading.invoice_list
         or reading.only_overdue
+        or reading.overdue_days
         or [g for g in reading.group_by if g != "month"]
         or any(m not in HANDLED for m in metrics)
     )
@@ -725,6 +757,11 @@ def _follow_up(
             Threshold(metric=_threshold_metric(metrics, v, catalogue), op=op, value=v)
             for op, v in reading.thresholds
         ]})  # fmt: skip
+    if reading.overdue_days:
+        if not all("overdue" in catalogue.metrics[m].allowed(catalogue) for m in query.metrics):
+            query = query.model_copy(update={"metrics": ["overdue_amount"], "order_by": (
+                "overdue_amount" if query.order_by else None)})  # fmt: skip
+        query = query.with_filter("overdue", [str(reading.overdue_days)])
     if reading.only_overdue:
         # 只看逾期的 after a screen (超过500万): the same companies, their overdue part; else
         # only the overdue invoices count.

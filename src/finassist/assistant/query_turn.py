@@ -155,7 +155,8 @@ def _filters_text(query: Query, result: QueryResult, catalogue: QueryCatalogue) 
         if flt.dimension == "enterprise":
             continue
         if flt.dimension == "overdue":
-            parts.append("仅逾期发票")
+            days = flt.values[0] if flt.values and flt.values[0].isdigit() else ""
+            parts.append(f"仅逾期超过 {days} 天的发票" if days else "仅逾期发票")
             continue
         dim = catalogue.dimensions[flt.dimension]
         names = VALUE_NAMES.get(flt.dimension, {})

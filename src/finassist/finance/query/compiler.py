@@ -12,7 +12,7 @@ computed from those exact sums in Python.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -174,8 +174,9 @@ def _filter(
     as_of: date,
 ) -> ColumnElement[bool]:  # fmt: skip
     dimension = catalogue.dimensions[dim]
-    if dimension.source == "overdue":
-        return and_(t.c.status.in_(OPEN), t.c.due_date < as_of)
+    if dimension.source == "overdue":  # values ["true"], or ["30"]: overdue by more than 30 days
+        days = int(values[0]) if values and values[0].isdigit() else 0
+        return and_(t.c.status.in_(OPEN), t.c.due_date < as_of - timedelta(days=days))
     column = _dimension_columns(dim, metric, t, ent, catalogue)[0]
     if dimension.match == "contains":
         return or_(*(column.contains(v, autoescape=True) for v in values))
