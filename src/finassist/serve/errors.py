@@ -192,6 +192,18 @@ def _body_too_large(exc: BaseException | None, depth: int = 0) -> BodyTooLarge |
     return _body_too_large(exc.__cause__ or exc.__context__, depth + 1)
 
 
+def error_of(exc: BaseException) -> dict[str, Any]:
+    """The OpenAI error JSON for any exception, as the handlers below answer it (for an error
+    that happens after a stream began, when no status can be sent any more)."""
+    if isinstance(exc, ApiError):
+        return error_body(exc.status, exc.message, exc.code, exc.param)
+    if isinstance(exc, FinassistError):
+        status, code = _finassist_status(exc)
+        return error_body(status, str(exc), code)
+    log.error("unexpected error in a stream", exc_info=exc)
+    return error_body(500, "服务器内部错误，已记录日志，请稍后重试或联系管理员。", "internal")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that turn every error into the OpenAI error format."""
 
