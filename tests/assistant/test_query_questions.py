@@ -961,3 +961,42 @@ def test_more_metric_and_grouping_words(
         assert_answer(reply, "2026-01-01", "2026-10-31")
         q3 = scalar(db, INVOICED, e="E0006", s="2026-07-01", t="2026-09-30")
         assert f"| 2026年第三季度 | {yuan(q3)}" in reply.text
+
+
+@pytest.mark.parametrize(
+    ("question", "now", "before", "descending"),
+    [
+        ("今年以来开票金额同比增长最多的三家供应商", ("2026-01-01", "2026-10-31"),
+         ("2025-01-01", "2025-10-31"), True),
+        ("三季度开票金额环比下降最多的两家供应商", ("2026-07-01", "2026-09-30"),
+         ("2026-04-01", "2026-06-30"), False),
+    ],
+)  # fmt: skip
+def test_ranked_by_the_change(
+    assistant: Assistant, db: Database, question: str, now: tuple[str, str],
+    before: tuple[str, str], descending: bool,
+) -> None:  # fmt: skip
+    (reply,) = ask(assistant, question)
+    assert_answer(reply, *now)
+    assert f"{before[0]} 至 {before[1]}" in reply.text and "较对比期的增加额" in reply.text
+    sql = INVOICED_BY_COMPANY.replace("GROUP BY", "AND e.role = 'supplier' GROUP BY")
+    current = grouped(db, sql, m=ME, s=now[0], t=now[1])
+    previous = grouped(db, sql, m=ME, s=before[0], t=before[1])
+    change = {n: current.get(n, 0) - previous.get(n, 0) for n in set(current) | set(previous)}
+    n = 3 if descending else 2
+    expected = sorted(change, key=lambda k: -change[k] if descending else change[k])[:n]
+    assert ranked_names(reply) == expected
+    for name in expected:
+        assert yuan(change[name]).replace("-", "") in reply.text.replace("-", "")
+
+
+def test_monthly_collections_and_dso_are_the_query_layers(
+    assistant: Assistant, db: Database
+) -> None:
+    (monthly,) = ask(assistant, "华东汽车每月回款")
+    assert_answer(monthly, "2025-11-01", "2026-10-31")
+    march = scalar(db, INFLOW, e="E0001", s="2026-03-01", t="2026-03-31")
+    assert f"| 2026-03 | {yuan(march)}" in monthly.text
+    (dso,) = ask(assistant, "远航汽配的DSO")
+    assert_answer(dso, "2025-11-01", "2026-10-31")
+    assert "应收账款周转天数（DSO）" in dso.text and "平均回款天数" not in dso.text

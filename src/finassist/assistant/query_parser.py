@@ -83,6 +83,10 @@ OVERDUE_DAYS = re.compile(
     rf"逾期\s*(?:超过|大于|多于|满|达到|超|在)?\s*{_NUM}\s*(?:天|日)(?:以上|及以上)?|"
     rf"(?:超过|超)\s*{_NUM}\s*(?:天|日)(?:以上)?的?逾期"
 )
+# 同比增长最多的供应商: ranked by the change against the comparison period.
+GROWTH = re.compile(
+    r"(增长|增加|上涨|涨|下降|减少|下滑|降)(?:得)?(?:最多|最快|最大|最猛|最厉害)|(增幅|降幅|跌幅)最大"
+)
 # 合计 / 总额: one figure over the whole scope, not a list of companies.
 TOTAL = re.compile(r"合计|总额|总计|汇总|加起来|一共|总共|总和")
 INVOICE_LIST = re.compile(
@@ -123,7 +127,7 @@ INTENT_METRICS = {
 }
 # Metrics the older composers answer as well (for one named company, last-N windows).
 HANDLED = {"inflow", "outflow", "net_flow", "open_amount", "overdue_amount", "overdue_count",
-           "avg_collection_days", "dso", "top_customer_share", "risk_event_count",
+           "avg_collection_days", "top_customer_share", "risk_event_count",
            "financing_balance", "financing_amount", "early_payment_requests", "order_amount"}  # fmt: skip
 
 
@@ -281,6 +285,7 @@ class Reading:
     count: bool
     total: bool
     overdue_days: int | None
+    growth: tuple[str, bool] | None  # ("change" | "change_rate", descending)
 
 
 def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: date) -> Reading:
@@ -363,6 +368,7 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
         count=bool(COUNT.search(rest)),
         total=bool(TOTAL.search(rest)) and limit is None and not SUPERLATIVE.search(rest),
         overdue_days=overdue_days,
+        growth=_growth(text),
         pronoun=has_pronoun(text) and not any(p in text for p in ("他们名下",)),
     )
 
@@ -413,6 +419,19 @@ def _build(
         for op, value in reading.thresholds
     ]
     ranked = reading.limit is not None or reading.superlative
+    if reading.growth and group_by and "invoice" not in group_by:
+        kind, descending = reading.growth
+        return Query(
+            metrics=metrics[:1],
+            filters=filters,  # type: ignore[arg-type]
+            thresholds=thresholds,
+            group_by=group_by,
+            period=_period_spec(reading.time.period),
+            order_by=f"{metrics[0]}__{kind}",
+            descending=descending,
+            limit=limit,
+            compare=reading.time.compare or "year_ago",  # type: ignore[arg-type]
+        )
     return Query(
         metrics=metrics,
         filters=filters,  # type: ignore[arg-type]
@@ -621,6 +640,16 @@ def _unknown_company(text: str, reading: Reading, vocab: Vocabulary, as_of: date
     return None
 
 
+def _growth(text: str) -> tuple[str, bool] | None:
+    """增长最多 -> ("change", True); 降幅最大 -> ("change_rate", False); None when not asked."""
+    match = GROWTH.search(text)
+    if match is None:
+        return None
+    word = match.group(1) or match.group(2)
+    rate = "幅" in word or "最快" in match.group(0)
+    return ("change_rate" if rate else "change", not any(c in word for c in "降减滑跌"))
+
+
 def _calendar(reading: Reading) -> bool:
     """The message names a calendar period or a comparison (the templated composers read only
     "the last N months", so such a question is the query layer's)."""
@@ -675,6 +704,8 @@ def _needs_query_layer(reading: Reading, metrics: list[str]) -> bool:
         or reading.only_overdue
         or reading.overdue_days
         or [g for g in reading.group_by if g != "month"]
+        # by month: the cash-flow composer shows months of all three flows, nothing else
+        or ("month" in reading.group_by and set(metrics) != {"inflow", "outflow", "net_flow"})
         or any(m not in HANDLED for m in metrics)
     )
 

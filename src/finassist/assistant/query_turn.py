@@ -27,6 +27,7 @@ from finassist.finance.query.tool import period_text, records, row_label, value_
 
 INTENT = "query"
 COUNT_METRIC = "client_count"
+CHANGE_LABEL = {"change": "较对比期的增加额", "change_rate": "较对比期的增长率"}
 TIME_DIMS = ("month", "quarter", "year")
 PRODUCT = {
     "early_payment": "提前回款",
@@ -173,7 +174,8 @@ def _order_text(query: Query, result: QueryResult, catalogue: QueryCatalogue) ->
         return ""  # a count lists its companies in no particular order: claim none
     if query.order_by is None and any(g in TIME_DIMS for g in query.group_by):
         return "按时间先后排列"
-    label = catalogue.metrics[query.order_metric].label
+    base, _, change = query.order_metric.partition("__")
+    label = catalogue.metrics[base].label + CHANGE_LABEL.get(change, "")
     direction = "从高到低" if query.descending else "从低到高"
     text = f"按{label}{direction}排列"
     if query.limit and result.total > len(result.rows):
@@ -244,6 +246,9 @@ def compose(
     header = ["序号", *[c for _, c in columns], *[m.label for m in metrics]]
     if result.compare_period is not None:
         header += [f"{m.label}（对比期）" for m in metrics]
+    _, _, change = query.order_metric.partition("__")
+    if change:  # ranked by the change: show it
+        header.append(f"{metrics[0].label}{'增长率' if change == 'change_rate' else '增加额'}")
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     for index, (row, record) in enumerate(zip(result.rows, rows, strict=False), start=1):
@@ -251,6 +256,9 @@ def compose(
         cells += [value_text(row.get(m.key), m.unit) for m in metrics]
         if result.compare_period is not None:
             cells += [value_text(row.get(f"{m.key}__previous"), m.unit) for m in metrics]
+        if change:
+            unit = "比例" if change == "change_rate" else metrics[0].unit
+            cells.append(value_text(row.get(f"{metrics[0].key}__{change}"), unit))
         cells[-1] += book.cite_records([record])
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -80,8 +80,15 @@ def validate(query: Query, catalogue: QueryCatalogue) -> None:
             raise InvalidInput(
                 f"没有名为 {name} 的指标。可用：{', '.join(sorted(catalogue.metrics))}"
             )
-    if query.order_by and query.order_by not in query.metrics:
-        raise InvalidInput(f"排序指标 {query.order_by} 必须在 metrics 中")
+    base, _, change = (query.order_by or "").partition("__")
+    if query.order_by and (
+        base not in query.metrics
+        or (change and (change not in ("change", "change_rate") or not query.compare))
+    ):
+        raise InvalidInput(
+            f"排序指标 {query.order_by} 必须在 metrics 中（有对比期时也可按 指标__change、"
+            "指标__change_rate 排序）"
+        )
     for metric_name in query.metrics:
         metric = catalogue.metrics[metric_name]
         allowed = metric.allowed(catalogue)
