@@ -1000,3 +1000,23 @@ def test_monthly_collections_and_dso_are_the_query_layers(
     (dso,) = ask(assistant, "远航汽配的DSO")
     assert_answer(dso, "2025-11-01", "2026-10-31")
     assert "应收账款周转天数（DSO）" in dso.text and "平均回款天数" not in dso.text
+
+
+def test_financing_products(assistant: Assistant, db: Database) -> None:
+    (count,) = ask(assistant, "我名下有多少家客户做了保理")
+    assert_answer(count, "2025-11-01", "2026-10-31")
+    with db.read() as conn:
+        factored = {r[0] for r in conn.execute(text(
+            "SELECT DISTINCT e.name FROM financing f JOIN enterprises e ON e.id = f.applicant_id "
+            "JOIN manager_clients mc ON mc.enterprise_id = f.applicant_id AND mc.manager_id = :m "
+            "WHERE f.product = 'reverse_factoring' AND f.status NOT IN ('applied', 'rejected') "
+            "AND f.start_date BETWEEN '2025-11-01' AND '2026-10-31'"), {"m": ME})}  # fmt: skip
+        by_product = dict(conn.execute(text(
+            "SELECT f.product, SUM(f.amount) FROM financing f JOIN manager_clients mc ON "
+            "mc.enterprise_id = f.applicant_id AND mc.manager_id = :m "
+            "WHERE f.status IN ('active', 'overdue') GROUP BY f.product"), {"m": ME}).all())  # fmt: skip
+    assert f"共 {len(factored)} 家企业" in count.text and "融资产品：反向保理" in count.text
+    assert set(ranked_names(count)) == factored
+    (grouped_reply,) = ask(assistant, "我名下客户的融资余额按产品看")
+    assert_answer(grouped_reply, None, None)
+    assert f"| 经销商融资 | {yuan(int(by_product['distribution_financing']))}" in grouped_reply.text

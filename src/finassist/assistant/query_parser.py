@@ -105,7 +105,8 @@ COUNT = re.compile(
 ONLY_OVERDUE = re.compile(r"只看逾期|仅看逾期|只要逾期|逾期的(?:呢|发票)?$|其中逾期")
 # A chart, a side-by-side comparison or a report is another composer's (charts, reports).
 NOT_OURS = re.compile(
-    r"图|画|可视化|比较|走势|趋势|报告|推荐|利息|利率|测算|计算|产品|方案|适合|额度|发给|导出|下载|发送|异常"
+    r"图|画|可视化|比较|走势|趋势|报告|推荐|利息|利率|测算|计算|(?<![按分各])产品|方案|适合|额度|发给|导出|"
+    r"下载|发送|异常"
 )
 FOLLOW_UP = re.compile(
     r"^(?:那|那么|换成|换|再看|再|只看|仅看|只要|按|拆|分|改成|改|看看|如果|同样)|呢[？?。]*$"
@@ -141,6 +142,7 @@ class Words:
     group_by: list[tuple[str, str]]
     topics: list[tuple[str, list[str]]]
     general: list[str]
+    products: list[tuple[str, str]]
 
 
 @lru_cache(maxsize=1)
@@ -159,7 +161,7 @@ def words() -> Words:
     general = topics.pop("general")
     return Words(
         metrics, raw["ambiguous"], by_length(raw["roles"]), by_length(raw["group_by"]),
-        by_length(topics), general,
+        by_length(topics), general, by_length(raw["products"]),
     )  # fmt: skip
 
 
@@ -270,6 +272,7 @@ class Reading:
     metrics: list[str]
     ambiguous: list[str] | None
     roles: list[str]
+    products: list[str]
     industries: list[str]
     regions: list[str]
     group_by: list[str]
@@ -336,7 +339,11 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
         metrics += [m for m in values if m not in metrics]
     if ambiguous and any(m in metrics for m in ambiguous):
         ambiguous = None
-    roles = list(dict.fromkeys(v for _, _, v in _find_words(rest, w.roles)))
+    products = list(dict.fromkeys(v for _, _, v in _find_words(rest, w.products)))
+    roles = list(dict.fromkeys(v for _, _, v in _find_words(
+        _blank(rest, [(m.start(), m.end()) for p, _ in w.products for m in re.finditer(p, rest)]),
+        w.roles,
+    )))  # fmt: skip
     industries = [i for i in vocab.industries if i in rest]
     regions = list(dict.fromkeys(v for _, _, v in _find_words(rest, vocab.regions)))
     return Reading(
@@ -345,6 +352,7 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
         metrics=metrics,
         ambiguous=ambiguous,
         roles=roles,
+        products=products,
         industries=industries[:1],
         regions=regions[:1],
         group_by=list(dict.fromkeys(group_by)),
@@ -394,6 +402,10 @@ def _build(
         filters.append({"dimension": "industry", "values": reading.industries})
     if reading.regions:
         filters.append({"dimension": "region", "values": reading.regions})
+    if reading.products and all(
+        "product" in catalogue.metrics[m].allowed(catalogue) for m in metrics
+    ):
+        filters.append({"dimension": "product", "values": reading.products})
     group_by = list(reading.group_by)
     limit = reading.limit
     if reading.overdue_days:
@@ -525,6 +537,11 @@ def parse(
         metrics = ["overdue_amount"]
     if not metrics and reading.invoice_list:
         metrics = ["invoice_amount"]
+    if not metrics and reading.products:  # 做了保理: financing of that product
+        if reading.count or enterprise is not None or not reading.portfolio:
+            metrics = ["financing_amount"]
+        else:
+            reading.ambiguous = ["financing_balance", "financing_amount"]
     if not metrics and reading.ambiguous and enterprise is None and reading.portfolio:
         options = [
             _build(reading, [m], enterprise["id"] if enterprise else None, catalogue)
