@@ -152,11 +152,30 @@ class KbSettings(Section):
 
 
 class DataSettings(Section):
-    """``[finassist.data]``: defaults of ``finassist data build``."""
+    """``[finassist.data]``: defaults of ``finassist data build`` for this installation.
 
-    recipe: Path | None = None  # a YAML recipe over the packaged defaults
-    workers: int = Field(1, ge=1, le=64)
-    llm: str | None = None  # the named model the pipeline's model steps use
+    ``recipe``: a YAML recipe (see configs/data/example.yaml) over the packaged defaults. The
+    other keys each set one recipe key (``finassist.data.config.SETTINGS_KEYS``): ``llm`` the
+    named model of the model steps, ``pii``/``pii_kinds`` masking, ``exact_dedup``,
+    ``near_dedup``/``near_threshold``, ``semantic_dedup``, ``embedder``, ``embed_threads``,
+    ``semantic_threshold``, ``cluster_cap``. Unset (None) leaves the recipe's value; a recipe
+    or flag given on the command line wins over these.
+    """
+
+    recipe: Path | None = None
+    llm: str | None = None
+    seed: int | None = None
+    formats: list[str] | None = None
+    pii: bool | None = None
+    pii_kinds: list[str] | None = None
+    exact_dedup: bool | None = None
+    near_dedup: bool | None = None
+    near_threshold: float | None = Field(None, gt=0, le=1)
+    semantic_dedup: bool | None = None
+    embedder: str | None = None
+    embed_threads: int | None = Field(None, ge=1, le=64)
+    semantic_threshold: float | None = Field(None, gt=0, le=1)
+    cluster_cap: int | None = Field(None, ge=1)
 
 
 class Settings(BaseSettings):

@@ -92,11 +92,14 @@ class _Facts:
     strings: set[str] = field(default_factory=set)
     raw: set[Decimal] = field(default_factory=set)
     haystack: list[str] = field(default_factory=list)
+    texts: set[str] = field(default_factory=set)  # read already: evidence repeats its values
 
     def add_number(self, value: Decimal) -> None:
         # A ratio may be stated as a percentage, money to two decimals, days to one; the sign
         # is read as words (净流出) as often as as a minus.
         value = abs(value)
+        if value in self.raw:  # an equal number has the same forms
+            return
         self.raw.add(value)
         for candidate in (value, value * 100):
             self.numbers.add(candidate.normalize())
@@ -112,6 +115,9 @@ class _Facts:
             self.strings.add(value.isoformat())
             self.strings.add(value.isoformat()[:7])
         elif isinstance(value, str):
+            if value in self.texts:
+                return
+            self.texts.add(value)
             self.strings.add(value)
             self.haystack.append(value)
             for match in _DATE.finditer(value):

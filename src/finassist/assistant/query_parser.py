@@ -28,7 +28,13 @@ from finassist.finance.base import ToolContext
 from finassist.finance.directory import EnterpriseDirectory, Match
 from finassist.finance.query.catalogue import QueryCatalogue, load_query_catalogue
 from finassist.finance.query.model import PeriodSpec, Query, Threshold
-from finassist.finance.query.periods import Period, TimeReading, read_time, strip_time
+from finassist.finance.query.periods import (
+    Period,
+    TimeReading,
+    last_months,
+    read_time,
+    strip_time,
+)
 from finassist.numerals import chinese_numeral
 from finassist.store import schema
 
@@ -41,7 +47,9 @@ CLIENT_LIST = re.compile(
 )
 _NUM = r"(\d+(?:\.\d+)?|[零一二两三四五六七八九十百千万亿点]+)"
 TOP_N = re.compile(
-    rf"(?:前|top\s*|最大的|最高的|最多的|最少的|最小的|最低的){_NUM}\s*(?:名|家|张|个|位|笔)?", re.I
+    rf"(?:前|top\s*|最大的|最高的|最多的|最少的|最小的|最低的){_NUM}\s*(?:名|家|张|个|位|笔)?|"
+    rf"最(?:大|高|多|少|小|低|快|慢|严重)的?{_NUM}\s*(?:名|家|张|个|位|笔)",
+    re.I,
 )
 N_TOP = re.compile(rf"{_NUM}\s*(?:家|张|个)(?:金额|规模)?最")
 THRESHOLD = re.compile(
@@ -58,8 +66,27 @@ OPS = {
     "不高于": "<=", "不到": "<", "以上": ">=", "以下": "<=",
 }  # fmt: skip
 ASCENDING = re.compile(r"最少|最低|最小|最快|倒数|从低到高|从小到大|升序")
-SUPERLATIVE = re.compile(r"最大|最高|最多|最少|最低|最小|最慢|最快")
-INVOICE_LIST = re.compile(r"哪几张|哪些发票|几张发票|张发票|发票明细|发票清单|列出.{0,6}发票|哪张")
+SUPERLATIVE = re.compile(r"最大|最高|最多|最少|最低|最小|最慢|最快|最严重|最长|最短")
+# 华东汽车的供应商 / 华东汽车的客户: companies trading with the one named.
+RELATION = re.compile(
+    r"\s*的?\s*(上游供应商|供应商|上游|下游经销商|经销商|下游客户|下游|客户|买方|购方)"
+)
+TOP_BUYERS = re.compile(r"大客户|客户占比|客户集中")
+# 合计 / 总额: one figure over the whole scope, not a list of companies.
+TOTAL = re.compile(r"合计|总额|总计|汇总|加起来|一共|总共|总和")
+INVOICE_LIST = re.compile(
+    r"哪几张|哪些发票|[\d一二两三四五六七八九十]\s*张发票|发票明细|发票清单|列出.{0,6}发票|哪张"
+)
+# "有哪些应收发票": a list when a calendar period is named (without one the invoice composer
+# lists what is open now).
+INVOICE_LIST_LOOSE = re.compile(r"哪些.{0,4}发票|发票有哪些|什么发票")
+_WHO = r"(?:供应商|经销商|分销商|核心企业|核心厂商|主机厂|客户|企业|公司)"
+# 我名下有几家经销商 / 经销商有多少家 / 客户数量: how many companies (of a kind, or matching a
+# screen) the manager's book holds.
+COUNT = re.compile(
+    rf"(?:几|多少)\s*(?:家|个|户)\s*(?:\S{{0,4}}?){_WHO}|{_WHO}(?:一共|总共|共)?(?:有)?\s*"
+    rf"(?:几家|多少家|几个|多少个|多少户|数量|家数|个数|总数)"
+)
 ONLY_OVERDUE = re.compile(r"只看逾期|仅看逾期|只要逾期|逾期的(?:呢|发票)?$|其中逾期")
 # A chart, a side-by-side comparison or a report is another composer's (charts, reports).
 NOT_OURS = re.compile(
@@ -68,6 +95,8 @@ NOT_OURS = re.compile(
 FOLLOW_UP = re.compile(
     r"^(?:那|那么|换成|换|再看|再|只看|仅看|只要|按|拆|分|改成|改|看看|如果|同样)|呢[？?。]*$"
 )
+CLIENT_COUNT = "client_count"
+RECEIVED = {"order_amount": "received_order_amount", "order_count": "received_order_count"}
 DEFAULT_SCREEN_LIMIT = 10
 DEFAULT_LIST_LIMIT = 5
 CLIENT_LIST_LIMIT = 50
@@ -95,6 +124,8 @@ class Words:
     ambiguous: dict[str, list[str]]
     roles: list[tuple[str, str]]
     group_by: list[tuple[str, str]]
+    topics: list[tuple[str, list[str]]]
+    general: list[str]
 
 
 @lru_cache(maxsize=1)
@@ -109,7 +140,12 @@ def words() -> Words:
         return sorted(mapping.items(), key=lambda kv: -len(kv[0]))
 
     metrics = [(w, m if isinstance(m, list) else [m]) for w, m in by_length(raw["metrics"])]
-    return Words(metrics, raw["ambiguous"], by_length(raw["roles"]), by_length(raw["group_by"]))
+    topics = dict(raw["topics"])
+    general = topics.pop("general")
+    return Words(
+        metrics, raw["ambiguous"], by_length(raw["roles"]), by_length(raw["group_by"]),
+        by_length(topics), general,
+    )  # fmt: skip
 
 
 @dataclass
@@ -144,6 +180,8 @@ class Parsed:
     options: list[dict[str, Any]] = field(default_factory=list)
     enterprise: dict[str, str] | None = None
     period: Period | None = None
+    count: bool = False  # 几家: the answer leads with how many companies
+    notes: list[str] = field(default_factory=list)  # what the answer must say it changed
 
 
 # -- numbers ---------------------------------------------------------------------------------------
@@ -228,6 +266,8 @@ class Reading:
     portfolio: bool
     client_list: bool
     pronoun: bool
+    count: bool
+    total: bool
 
 
 def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: date) -> Reading:
@@ -252,8 +292,10 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
     for pattern in (TOP_N, N_TOP):
         match = pattern.search(rest)
         if match and limit is None:
-            limit = _count(match.group(1))
-            spans.append(match.span())
+            index = next(i for i, g in enumerate(match.groups(), start=1) if g)
+            limit = _count(match.group(index))
+            # 回款最慢的三家: the superlative stays readable as part of its metric word
+            spans.append((match.start(index) if index > 1 else match.start(), match.end()))
     rest = _blank(rest, spans)
     w = words()
     group_by = [value for _, _, value in _find_words(rest, w.group_by)]
@@ -287,12 +329,18 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
         limit=limit,
         ascending=bool(ASCENDING.search(rest)),
         superlative=bool(SUPERLATIVE.search(rest)),
-        invoice_list=bool(INVOICE_LIST.search(text)),
+        invoice_list=bool(
+            INVOICE_LIST.search(text)
+            or (time.period and not time.period.relative and INVOICE_LIST_LOOSE.search(text))
+        ),
         only_overdue=bool(ONLY_OVERDUE.search(text)),
         portfolio=bool(PORTFOLIO.search(rest))
         or limit is not None
+        or bool(COUNT.search(rest))
         or (bool(roles) and not enterprises),
         client_list=bool(CLIENT_LIST.search(text)),
+        count=bool(COUNT.search(rest)),
+        total=bool(TOTAL.search(rest)) and limit is None and not SUPERLATIVE.search(rest),
         pronoun=has_pronoun(text) and not any(p in text for p in ("他们名下",)),
     )
 
@@ -324,8 +372,8 @@ def _build(
         metrics = ["open_amount" if "open_amount" in metrics else "invoice_amount"]
         group_by = ["invoice"]
         limit = limit or DEFAULT_LIST_LIMIT
-    elif not enterprise_id and "enterprise" not in group_by and not _is_time_only(group_by):
-        group_by = ["enterprise", *group_by][:2]
+    elif not enterprise_id and not group_by and not reading.total:
+        group_by = ["enterprise"]  # a screen lists companies; 按行业 lists industries
     if "enterprise" in group_by and not enterprise_id and limit is None:
         limit = 1 if reading.superlative and not reading.thresholds else DEFAULT_SCREEN_LIMIT
         if reading.client_list and not reading.superlative:
@@ -396,6 +444,13 @@ def parse(
         named = _misspelt(text, reading, directory, as_of)
         if named is not None:
             reading.enterprises = [named]
+    partner, buyers = None, False
+    relation = RELATION.match(text[named.end :]) if named is not None else None
+    if relation and named is not None and (reading.portfolio or reading.total):
+        # 华东汽车的供应商里谁开票最多: a ranking of the companies trading with 华东汽车.
+        buyers = relation.group(1) in ("客户", "下游客户", "买方", "购方")
+        if not buyers:
+            partner, named, reading.enterprises = named, None, []
     enterprise = _entity(named) if named else None
     if enterprise is None and reading.pronoun and getattr(state, "enterprise_id", None):
         enterprise = {"id": state.enterprise_id, "name": state.enterprise_name or ""}
@@ -403,7 +458,7 @@ def parse(
         return Parsed()  # 他们 with no company in focus: the resolver asks which one
     last = getattr(state, "query", None)
     if last and _is_follow_up(text, reading):
-        return _follow_up(Query.model_validate(last), reading, enterprise, catalogue)
+        return _follow_up(Query.model_validate(last), reading, enterprise, catalogue, as_of)
     metrics = reading.metrics
     if not metrics and reading.invoice_list:
         metrics = ["invoice_amount"]
@@ -420,15 +475,26 @@ def parse(
             options=[o.model_dump(mode="json") for o in options],
             enterprise=enterprise,
         )
+    counting = reading.count and enterprise is None
     if not metrics:
-        if reading.client_list and enterprise is None:
+        topic = _topic(text) if enterprise is not None and _calendar(reading) else None
+        if counting:
+            metrics = [CLIENT_COUNT]
+        elif enterprise is not None and _calendar(reading) and TOP_BUYERS.search(text):
+            # 今年以来前五大客户 (占比): its largest buyers in that period, by invoiced amount.
+            metrics, buyers = ["invoice_amount"], True
+        elif reading.client_list and enterprise is None:
             metrics = ["invoice_amount", "open_amount"]
+        elif topic:
+            metrics = topic
         elif _period_follow_up(reading, state, enterprise):
             metrics = INTENT_METRICS[state.last_intent]
             enterprise = enterprise or {
                 "id": state.enterprise_id,
                 "name": state.enterprise_name or "",
             }
+        elif enterprise is not None and _calendar(reading):
+            metrics = list(words().general)
         else:
             return Parsed()
     if enterprise is None and not (
@@ -436,14 +502,52 @@ def parse(
         or reading.industries or reading.regions or reading.client_list
     ):  # fmt: skip
         return Parsed()  # "现金流怎么样" with no company: the resolver asks which
-    if enterprise is not None and not _needs_query_layer(reading, metrics):
+    if (named is not None and named.role == "supplier") or reading.roles == ["supplier"]:
+        metrics = [RECEIVED.get(m, m) for m in metrics]  # a supplier's orders are received
+    if enterprise is not None and not buyers and not _needs_query_layer(reading, metrics):
         return Parsed()
     query = _build(reading, metrics, enterprise["id"] if enterprise else None, catalogue)
+    if partner is not None or buyers:
+        if not all("counterparty" in catalogue.metrics[m].allowed(catalogue) for m in metrics):
+            return Parsed()
+        if partner is not None:
+            query = query.with_filter("counterparty", [partner.id])
+        else:
+            limit = reading.limit or (1 if reading.superlative else DEFAULT_SCREEN_LIMIT)
+            query = query.model_copy(update={
+                "group_by": ["counterparty"], "order_by": metrics[0], "limit": limit,
+            })  # fmt: skip
+    if counting:
+        query = _counted(query)
     if len(ids) > 1 and enterprise and named:
         others = [m.id for m in reading.enterprises if m.id != named.id]
         if all("counterparty" in catalogue.metrics[m].allowed(catalogue) for m in query.metrics):
             query = query.with_filter("counterparty", others[:1])
-    return Parsed(query=query, enterprise=enterprise, period=reading.time.period)
+    return Parsed(query=query, enterprise=enterprise, period=reading.time.period, count=counting)
+
+
+def _counted(query: Query) -> Query:
+    """A count question lists every company it counts (the total is the count)."""
+    update: dict[str, Any] = {"limit": CLIENT_LIST_LIMIT}
+    if query.metrics == [CLIENT_COUNT]:
+        update |= {"period": None, "group_by": ["enterprise"], "order_by": None,
+                   "descending": False}  # fmt: skip
+    return query.model_copy(update=update)
+
+
+def _calendar(reading: Reading) -> bool:
+    """The message names a calendar period or a comparison (the templated composers read only
+    "the last N months", so such a question is the query layer's)."""
+    period = reading.time.period
+    return bool((period is not None and not period.relative) or reading.time.compare)
+
+
+def _topic(text: str) -> list[str] | None:
+    """The metrics a question without a metric word is about (发票, 融资 ...), or None."""
+    for word, metrics in words().topics:
+        if word in text:
+            return list(metrics)
+    return None
 
 
 def _misspelt(
@@ -503,15 +607,25 @@ def _is_follow_up(text: str, reading: Reading) -> bool:
 
 
 def _follow_up(
-    last: Query, reading: Reading, enterprise: dict[str, str] | None, catalogue: QueryCatalogue
+    last: Query,
+    reading: Reading,
+    enterprise: dict[str, str] | None,
+    catalogue: QueryCatalogue,
+    as_of: date,
 ) -> Parsed:
     """The last query with only what the new message names changed."""
     update: dict[str, Any] = {}
+    notes: list[str] = []
     query = last
-    if reading.metrics:
-        update["metrics"] = reading.metrics
-        update["thresholds"] = []
-        update["order_by"] = None if last.order_by is None else reading.metrics[0]
+    switched = [m for m in reading.metrics if not (reading.only_overdue and m == "overdue_amount")]
+    if switched:
+        # Only the metric changes: the companies the last screen kept (超过500万) stay the
+        # ones shown, so its thresholds stay on their own metric, shown beside the new one.
+        kept = [] if reading.thresholds else [
+            t.metric for t in last.thresholds if t.metric not in switched
+        ]  # fmt: skip
+        update["metrics"] = list(dict.fromkeys([*switched, *kept]))[:4]
+        update["order_by"] = None if last.order_by is None else switched[0]
     if reading.time.period is not None:
         update["period"] = _period_spec(reading.time.period)
     if reading.time.compare:
@@ -523,6 +637,11 @@ def _follow_up(
         if all(g in ("month", "quarter", "year") for g in reading.group_by):
             update["order_by"] = None
             update["limit"] = None
+            wider = _wider(update.get("period", last.period), reading.group_by[0], as_of)
+            if wider is not None and reading.time.period is None:
+                # 按季度看看 after a one-month question: a table of one row says nothing.
+                update["period"] = _period_spec(wider)
+                notes.append(f"上一问的统计期不足两个拆分单位，已放宽为{wider.text}")
     if reading.limit:
         update["limit"] = reading.limit
     query = query.model_copy(update=update)
@@ -541,17 +660,45 @@ def _follow_up(
             for op, v in reading.thresholds
         ]})  # fmt: skip
     if reading.only_overdue:
-        if all("overdue" in catalogue.metrics[m].allowed(catalogue) for m in query.metrics):
+        # 只看逾期的 after a screen (超过500万): the same companies, their overdue part; else
+        # only the overdue invoices count.
+        metrics = list(dict.fromkeys(
+            "overdue_amount" if m == "open_amount" else m for m in query.metrics
+        ))  # fmt: skip
+        screen = bool(query.thresholds) and metrics != query.metrics
+        if not screen and all(
+            "overdue" in catalogue.metrics[m].allowed(catalogue) for m in query.metrics
+        ):
             query = query.with_filter("overdue", ["true"])
         else:
-            query = query.model_copy(update={"metrics": [
-                "overdue_amount" if m == "open_amount" else m for m in query.metrics
-            ]})  # fmt: skip
+            order = query.order_by and (
+                "overdue_amount" if query.order_by == "open_amount" else query.order_by
+            )
+            query = query.model_copy(update={"metrics": metrics, "order_by": order})
     ids = query.filter_values("enterprise")
     focus = enterprise if reading.enterprises else None
     if focus is None and ids:
         focus = {"id": ids[0], "name": ""}
-    return Parsed(query=query, enterprise=focus, period=reading.time.period)
+    return Parsed(query=query, enterprise=focus, period=reading.time.period, notes=notes)
+
+
+UNIT_MONTHS = {"month": 1, "quarter": 3, "year": 12}
+
+
+def _wider(spec: PeriodSpec | None, unit: str, as_of: date) -> Period | None:
+    """A period of several ``unit``s ending at the data's date, when ``spec`` holds fewer
+    than two (None when it holds enough, or is the default 12 months)."""
+    if spec is None:
+        return None
+    months = (spec.end.year - spec.start.year) * 12 + spec.end.month - spec.start.month + 1
+    if months >= 2 * UNIT_MONTHS[unit]:
+        return None
+    if unit == "month":
+        return last_months(12, as_of)
+    if unit == "quarter":
+        index = as_of.year * 12 + (as_of.month - 1) // 3 * 3 - 9  # 3 quarters before this one
+        return Period(date(index // 12, index % 12 + 1, 1), as_of, "近4个季度")
+    return Period(date(as_of.year - 2, 1, 1), as_of, f"{as_of.year - 2}年以来")
 
 
 def pick_option(

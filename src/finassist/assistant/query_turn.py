@@ -25,6 +25,7 @@ from finassist.finance.query.model import Query
 from finassist.finance.query.tool import period_text, records, row_label, value_text
 
 INTENT = "query"
+COUNT_METRIC = "client_count"
 TIME_DIMS = ("month", "quarter", "year")
 PRODUCT = {
     "early_payment": "提前回款",
@@ -89,7 +90,12 @@ class QueryLayer:
             return Reply(session.id, f"这个问题我还不能这样统计：{exc}", INTENT, clarification=True)
         scope = "全部企业" if is_admin(tools) else "您名下的客户"
         book = EvidenceBook()
-        text = compose(result, book, self.catalogue, scope)
+        notes = list(parsed.notes) if parsed else []
+        if query.compare and result.compare_period is None:
+            labels = "、".join(self.catalogue.metrics[m].label for m in query.metrics)
+            notes.append(f"{labels}是截至数据日期的余额，不能做同比或环比")
+        counted = bool(parsed and parsed.count) or query.metrics == [COUNT_METRIC]
+        text = compose(result, book, self.catalogue, scope, counted=counted, notes=notes)
         checked = guard.check(text, book.items)
         reply = Reply(session.id, checked.text, INTENT, evidence=list(book.items))
         if checked.unsupported:
@@ -139,8 +145,8 @@ def _filters_text(query: Query, result: QueryResult, catalogue: QueryCatalogue) 
 
 
 def _order_text(query: Query, result: QueryResult, catalogue: QueryCatalogue) -> str:
-    if not query.group_by:
-        return ""
+    if not query.group_by or query.metrics == [COUNT_METRIC]:
+        return ""  # a count lists its companies in no particular order: claim none
     if query.order_by is None and any(g in TIME_DIMS for g in query.group_by):
         return "按时间先后排列"
     label = catalogue.metrics[query.order_metric].label
@@ -158,8 +164,20 @@ def _cell(row: dict[str, Any], dim: str) -> str:
     return str(VALUE_NAMES.get(dim, {}).get(value, value))
 
 
-def compose(result: QueryResult, book: EvidenceBook, catalogue: QueryCatalogue, scope: str) -> str:
-    """The answer text: what was computed, then the figures (a table for a list)."""
+def compose(
+    result: QueryResult,
+    book: EvidenceBook,
+    catalogue: QueryCatalogue,
+    scope: str,
+    *,
+    counted: bool = False,
+    notes: list[str] | None = None,
+) -> str:
+    """The answer text: what was computed, then the figures (a table for a list).
+
+    ``counted``: a "how many companies" question, answered with the count first; ``notes``:
+    what the answer must say it did differently from what was asked (a condition it dropped).
+    """
     query = result.query
     recs = records(result, catalogue)
     summary, rows = recs[0], recs[1:]
@@ -167,6 +185,12 @@ def compose(result: QueryResult, book: EvidenceBook, catalogue: QueryCatalogue, 
     ids = query.filter_values("enterprise")
     subject = "、".join(result.names.get(i, i) for i in ids) if ids else scope
     head = [f"统计口径：{when}；范围：{subject}"]
+    balances = [
+        catalogue.metrics[m].label for m in query.metrics
+        if m != COUNT_METRIC and all(b.snapshot for b in _bases(m, catalogue))
+    ]  # fmt: skip
+    if balances and not result.snapshot:  # a balance beside flows is not of the flows' period
+        head.append(f"{'、'.join(balances)}为截至 {result.as_of.isoformat()} 的余额")
     filters = _filters_text(query, result, catalogue)
     if filters:
         head.append(f"筛选：{filters}")
@@ -176,7 +200,13 @@ def compose(result: QueryResult, book: EvidenceBook, catalogue: QueryCatalogue, 
     if result.compare_period is not None:
         head.append(f"对比期：{result.compare_period.text}")
     lines = ["；".join(head) + "。" + book.cite_records([summary])]
-    metrics = [catalogue.metrics[m] for m in query.metrics]
+    lines += [f"说明：{note}。" for note in notes or []]
+    metrics = [catalogue.metrics[m] for m in query.metrics if m != COUNT_METRIC]
+    if counted:
+        noun = "家企业" if "enterprise" in query.group_by else "项"
+        lines.append(f"符合条件的共 {result.total} {noun}{book.cite_records([summary])}。")
+        if result.total > len(result.rows):
+            lines[-1] += f"下表列出其中 {len(result.rows)} 家。"
     if not result.rows:
         lines.append("没有符合条件的数据。")
         return "\n".join(lines)
@@ -200,6 +230,10 @@ def compose(result: QueryResult, book: EvidenceBook, catalogue: QueryCatalogue, 
         cells[-1] += book.cite_records([record])
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _bases(name: str, catalogue: QueryCatalogue) -> list[Any]:
+    return [catalogue.metrics[b] for b in catalogue.metrics[name].bases(catalogue)]
 
 
 def _columns(query: Query) -> list[tuple[str, str]]:
