@@ -224,6 +224,10 @@ def main() -> None:
     )
     print(row("server (HTTP, concurrent)", latencies, result["seconds"]))  # type: ignore[arg-type]
     print(row("baseline (in-process ask)", base, sum(base)))
+    if latencies:
+        ratio = percentile(latencies, 95) / percentile(latencies, 50)  # type: ignore[arg-type]
+        verdict = "met" if ratio <= 2 else "NOT met"
+        print(f"aim (issue 15) server p95 <= 2 x p50: {verdict} ({ratio:.2f})")
     print(f"errors: {len(errors)} {sorted(set(errors)) if errors else ''}")
     lost = lost_turns(db_path, acked)  # type: ignore[arg-type]
     print(f"acknowledged turns: {len(acked)}; lost (not stored as acknowledged): {lost}")
