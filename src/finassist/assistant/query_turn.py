@@ -13,6 +13,7 @@ from finassist.assistant import guard
 from finassist.assistant.compose import EvidenceBook, template
 from finassist.assistant.query_parser import Parsed, Vocabulary, parse, pick_option
 from finassist.assistant.session import Session, SessionState
+from finassist.assistant.slots import pick_candidate
 from finassist.assistant.types import Reply
 from finassist.errors import InvalidInput, NotFound
 from finassist.finance.access import is_admin
@@ -26,6 +27,7 @@ from finassist.finance.query.tool import period_text, records, row_label, value_
 
 INTENT = "query"
 COUNT_METRIC = "client_count"
+CHANGE_LABEL = {"change": "较对比期的增加额", "change_rate": "较对比期的增长率"}
 TIME_DIMS = ("month", "quarter", "year")
 PRODUCT = {
     "early_payment": "提前回款",
@@ -61,6 +63,19 @@ class QueryLayer:
             if picked is not None:
                 state.pending = None
                 return self._reply(picked, None, session, tools)
+        if pending.get("intent") == INTENT and pending.get("candidates") and state.query:
+            # 那华信呢 -> "which one?" -> "1": the last query, for the company picked.
+            candidates = pending["candidates"]
+            index = pick_candidate(text, [c["name"] for c in candidates])
+            if index is not None:
+                state.pending = None
+                chosen = candidates[index]
+                last = Query.model_validate(state.query)
+                query = last.with_filter("enterprise", [chosen["id"]])
+                if "enterprise" in query.group_by:
+                    kept = [g for g in query.group_by if g != "enterprise"]
+                    query = query.model_copy(update={"group_by": kept, "limit": None})
+                return self._reply(query, Parsed(enterprise=chosen), session, tools)
         parsed = parse(
             text,
             directory=directory,
@@ -69,6 +84,12 @@ class QueryLayer:
             state=state,
             catalogue=self.catalogue,
         )
+        if parsed.unknown is not None:  # exactly what a company that does not exist gets
+            state.pending = None
+            reply = Reply(
+                session.id, template("not_found").format(name=parsed.unknown), "not_found"
+            )
+            return reply
         if parsed.question is not None:
             state.pending = {"query_options": parsed.options}
             reply = Reply(session.id, parsed.question, INTENT, clarification=True)
@@ -119,7 +140,10 @@ class QueryLayer:
 
     @staticmethod
     def forget(state: SessionState) -> None:
-        """Another composer answered: a follow-up no longer refers to the last query."""
+        """Another composer answered: a follow-up no longer refers to the last query (unless
+        the turn only asked which company a query follow-up meant)."""
+        if (state.pending or {}).get("intent") == INTENT:
+            return
         state.query = None
 
 
@@ -132,7 +156,8 @@ def _filters_text(query: Query, result: QueryResult, catalogue: QueryCatalogue) 
         if flt.dimension == "enterprise":
             continue
         if flt.dimension == "overdue":
-            parts.append("仅逾期发票")
+            days = flt.values[0] if flt.values and flt.values[0].isdigit() else ""
+            parts.append(f"仅逾期超过 {days} 天的发票" if days else "仅逾期发票")
             continue
         dim = catalogue.dimensions[flt.dimension]
         names = VALUE_NAMES.get(flt.dimension, {})
@@ -149,7 +174,8 @@ def _order_text(query: Query, result: QueryResult, catalogue: QueryCatalogue) ->
         return ""  # a count lists its companies in no particular order: claim none
     if query.order_by is None and any(g in TIME_DIMS for g in query.group_by):
         return "按时间先后排列"
-    label = catalogue.metrics[query.order_metric].label
+    base, _, change = query.order_metric.partition("__")
+    label = catalogue.metrics[base].label + CHANGE_LABEL.get(change, "")
     direction = "从高到低" if query.descending else "从低到高"
     text = f"按{label}{direction}排列"
     if query.limit and result.total > len(result.rows):
@@ -220,6 +246,9 @@ def compose(
     header = ["序号", *[c for _, c in columns], *[m.label for m in metrics]]
     if result.compare_period is not None:
         header += [f"{m.label}（对比期）" for m in metrics]
+    _, _, change = query.order_metric.partition("__")
+    if change:  # ranked by the change: show it
+        header.append(f"{metrics[0].label}{'增长率' if change == 'change_rate' else '增加额'}")
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     for index, (row, record) in enumerate(zip(result.rows, rows, strict=False), start=1):
@@ -227,6 +256,9 @@ def compose(
         cells += [value_text(row.get(m.key), m.unit) for m in metrics]
         if result.compare_period is not None:
             cells += [value_text(row.get(f"{m.key}__previous"), m.unit) for m in metrics]
+        if change:
+            unit = "比例" if change == "change_rate" else metrics[0].unit
+            cells.append(value_text(row.get(f"{metrics[0].key}__{change}"), unit))
         cells[-1] += book.cite_records([record])
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
