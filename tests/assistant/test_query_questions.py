@@ -1066,3 +1066,22 @@ def test_a_named_companys_largest_suppliers_and_distributors(
             {"m": ME}).all())  # fmt: skip
     assert ranked_names(supplier) == sorted(sold, key=lambda k: -sold[k])[:1]
     assert ranked_names(distributors) == sorted(bought, key=lambda k: -bought[k])[:3]
+
+
+def test_overdue_rate_is_a_rate(assistant: Assistant, db: Database) -> None:
+    (reply,) = ask(assistant, "哪些供应商逾期率最高")
+    (one,) = ask(assistant, "顺达橡塑的逾期率")
+    overdue = grouped(db, OVERDUE_BY_COMPANY, m=ME, role="supplier")
+    open_ = grouped(db, OPEN_BY_COMPANY, m=ME, role="supplier")
+    rate = {n: Decimal(overdue.get(n, 0)) / Decimal(v) for n, v in open_.items() if v}
+    top = max(rate, key=lambda k: rate[k])
+    assert_answer(reply, None, None)
+    assert ranked_names(reply) == [top] and f"{rate[top]:.2%}" in reply.text
+    assert_answer(one, None, None)
+    assert f"逾期率 {rate['无锡顺达橡塑制品有限公司']:.2%}" in one.text
+
+
+def test_this_year_words(assistant: Assistant, db: Database) -> None:
+    (reply,) = ask(assistant, "华东汽车本年度开票")
+    assert_answer(reply, "2026-01-01", "2026-10-31")
+    assert yuan(scalar(db, INVOICED, e="E0001", s="2026-01-01", t="2026-10-31")) in reply.text
