@@ -343,12 +343,19 @@ def test_follow_ups_change_only_what_they_name(assistant: Assistant, db: Databas
     assert_answer(same_q3, "2026-07-01", "2026-09-30")
 
 
-def test_only_overdue_follow_up(assistant: Assistant, db: Database) -> None:
+def test_only_overdue_follow_up_keeps_the_screened_companies(
+    assistant: Assistant, db: Database
+) -> None:
     _, overdue = ask(assistant, "我名下哪些供应商的应收账款超过500万", "只看逾期的")
     assert_answer(overdue, None, None)
+    assert "未结应收金额>5,000,000.00 元" in overdue.text  # the screen is stated, and kept
+    screened = grouped(db, OPEN_BY_COMPANY, m=ME, role="supplier")
     everyone = grouped(db, OVERDUE_BY_COMPANY, m=ME, role="supplier")
-    top = sorted(everyone, key=lambda k: -everyone[k])[:10]
-    assert ranked_names(overdue) == top
+    kept = {n: v for n, v in everyone.items() if screened.get(n, 0) > 500 * 10_000 * 100}
+    assert kept and len(kept) < len(everyone)
+    assert ranked_names(overdue) == sorted(kept, key=lambda k: -kept[k])
+    for name, value in kept.items():
+        assert f"{name} | {yuan(value)}" in overdue.text
 
 
 def test_year_on_year(assistant: Assistant, db: Database) -> None:
@@ -450,3 +457,612 @@ def test_a_suppliers_buyer_is_called_a_core_enterprise(assistant: Assistant) -> 
     (reply,) = ask(assistant, "恒泰精密的基本情况")
     assert "华东汽车集团股份有限公司（核心企业" in reply.text
     assert "华东汽车集团股份有限公司（供应商" not in reply.text
+
+
+# -- issue 14, second pass: misreadings found when tried as a manager would -----------------------
+
+OPEN_ISSUED = (
+    "SELECT COALESCE(SUM(amount + tax - paid_amount), 0) FROM invoices WHERE seller_id = :e "
+    "AND status IN ('unpaid', 'partial') AND issue_date BETWEEN :s AND :t"
+)
+OVERDUE_ISSUED = OPEN_ISSUED.replace("AND issue_date", f"AND due_date < '{AS_OF}' AND issue_date")
+CLIENTS = (
+    "SELECT e.name FROM enterprises e JOIN manager_clients mc ON mc.enterprise_id = e.id "
+    "WHERE mc.manager_id = :m AND e.role LIKE :role AND e.region LIKE :region"
+)
+
+
+def names_of(db: Database, query: str, **params: object) -> set[str]:
+    with db.read() as conn:
+        return {row[0] for row in conn.execute(text(query), params)}
+
+
+def test_invoice_count_in_a_quarter_and_its_follow_up(assistant: Assistant, db: Database) -> None:
+    q3, half = ask(assistant, "恒泰精密三季度开了多少发票", "那上半年呢")
+    assert_answer(q3, "2026-07-01", "2026-09-30")
+    n = scalar(db, INVOICE_COUNT, e="E0005", s="2026-07-01", t="2026-09-30")
+    assert f"开票张数 {n} 张" in q3.text
+    assert_answer(half, "2026-01-01", "2026-06-30")  # the count, not the open amount
+    n = scalar(db, INVOICE_COUNT, e="E0005", s="2026-01-01", t="2026-06-30")
+    assert f"开票张数 {n} 张" in half.text and "未结" not in half.text
+
+
+TEMPLATED_PERIODS = {
+    "9月份": ("2026-09-01", "2026-09-30"),
+    "2026年9月": ("2026-09-01", "2026-09-30"),
+    "上个月": ("2026-09-01", "2026-09-30"),
+    "今年以来": ("2026-01-01", "2026-10-31"),
+}
+
+
+@pytest.mark.parametrize("phrase", list(TEMPLATED_PERIODS))
+@pytest.mark.parametrize(
+    ("template", "sql"),
+    [
+        ("{c}{p}的收支情况", INFLOW),  # 收支 / 现金流
+        ("{c}{p}的逾期情况", OVERDUE_ISSUED),  # 逾期
+        ("{c}{p}的基本情况", INVOICED),  # 画像
+        ("{c}{p}开了几张发票", INVOICE_COUNT),  # 应收发票
+    ],
+)
+def test_templated_topics_with_a_calendar_period_state_that_period(
+    assistant: Assistant, db: Database, phrase: str, template: str, sql: str
+) -> None:
+    (reply,) = ask(assistant, template.format(c="顺达橡塑", p=phrase))
+    start, end = TEMPLATED_PERIODS[phrase]
+    assert_answer(reply, start, end)
+    expected = scalar(db, sql, e="E0007", s=start, t=end)
+    assert (str(expected) if sql == INVOICE_COUNT else yuan(expected)) in reply.text
+    assert not re.search(r"近\d+个月", reply.text)
+
+
+def test_open_invoices_of_a_calendar_month_are_listed(assistant: Assistant, db: Database) -> None:
+    (reply,) = ask(assistant, "顺达橡塑上个月有哪些应收发票")
+    assert_answer(reply, "2026-09-01", "2026-09-30")
+    with db.read() as conn:
+        rows = conn.execute(text(
+            "SELECT invoice_no, amount + tax - paid_amount FROM invoices WHERE seller_id = 'E0007' "
+            "AND status IN ('unpaid', 'partial') AND issue_date BETWEEN '2026-09-01' AND "
+            "'2026-09-30' ORDER BY amount + tax - paid_amount DESC, invoice_no")).all()  # fmt: skip
+    assert rows
+    assert re.findall(r"(?<!\d)\d{20}(?!\d)", reply.text) == [r[0] for r in rows[:5]]
+    assert "按未结应收金额从高到低" in reply.text
+
+
+@pytest.mark.parametrize(
+    ("question", "compare"),
+    [
+        ("顺达橡塑三季度的现金流同比", ("2025-07-01", "2025-09-30")),
+        ("顺达橡塑9月份收支环比", ("2026-08-01", "2026-08-31")),
+        ("顺达橡塑9月份的回款和去年同期比", ("2025-09-01", "2025-09-30")),
+    ],
+)
+def test_comparisons_state_both_periods(
+    assistant: Assistant, db: Database, question: str, compare: tuple[str, str]
+) -> None:
+    (reply,) = ask(assistant, question)
+    assert reply.intent == "query", reply.text
+    assert f"{compare[0]} 至 {compare[1]}" in reply.text
+    assert yuan(scalar(db, INFLOW, e="E0007", s=compare[0], t=compare[1])) in reply.text
+
+
+def test_a_balance_is_not_compared_and_says_so(assistant: Assistant) -> None:
+    (reply,) = ask(assistant, "顺达橡塑的逾期金额同比")
+    assert_answer(reply, None, None)
+    assert "不能做同比或环比" in reply.text
+
+
+@pytest.mark.parametrize(
+    ("question", "role", "region"),
+    [
+        ("我名下有几家经销商", "distributor", "%"),
+        ("我名下有多少家供应商？", "supplier", "%"),
+        ("我的核心企业有几个", "core", "%"),
+        ("江苏的供应商有多少家", "supplier", "%江苏%"),
+        ("我一共有多少个客户", "%", "%"),
+        ("我名下經銷商有幾家", "distributor", "%"),  # 繁体
+    ],
+)
+@pytest.mark.parametrize("manager", ["M001", "M002"])
+def test_counts_over_the_book(
+    assistant: Assistant, db: Database, question: str, role: str, region: str, manager: str
+) -> None:
+    (reply,) = ask(assistant, question, manager=manager)
+    assert_answer(reply, None, None)
+    expected = names_of(db, CLIENTS, m=manager, role=role, region=region)
+    assert f"共 {len(expected)} 家企业" in reply.text
+    assert {re.sub(r"\[\d+\]", "", n) for n in ranked_names(reply)} == expected
+    assert "按" not in reply.text.splitlines()[0]  # no order is claimed for a plain count
+
+
+def test_a_count_of_a_screen(assistant: Assistant, db: Database) -> None:
+    (reply,) = ask(assistant, "应收账款超过500万的供应商有几家")
+    assert_answer(reply, None, None)
+    everyone = grouped(db, OPEN_BY_COMPANY, m=ME, role="supplier")
+    expected = {n for n, v in everyone.items() if v > 500 * 10_000 * 100}
+    assert f"共 {len(expected)} 家企业" in reply.text
+    assert set(ranked_names(reply)) == expected
+
+
+def test_a_metric_switch_keeps_the_screen(assistant: Assistant, db: Database) -> None:
+    _, switched, other = ask(
+        assistant, "哪些供应商的应收账款超过500万", "那逾期金额呢", "逾期超过100万的呢"
+    )
+    assert_answer(switched, None, None)
+    screened = grouped(db, OPEN_BY_COMPANY, m=ME, role="supplier")
+    overdue = grouped(db, OVERDUE_BY_COMPANY, m=ME, role="supplier")
+    kept = {n for n, v in screened.items() if v > 500 * 10_000 * 100}
+    assert "未结应收金额>5,000,000.00 元" in switched.text
+    assert "按逾期应收金额从高到低" in switched.text
+    names = ranked_names(switched)
+    assert set(names) == kept
+    assert [overdue.get(n, 0) for n in names] == sorted(
+        (overdue.get(n, 0) for n in names), reverse=True
+    )
+    for name in names:
+        assert f"{name} | {yuan(overdue.get(name, 0))} | {yuan(screened[name])}" in switched.text
+    # A follow-up that names its own threshold replaces the old one.
+    assert_answer(other, None, None)
+    assert "逾期应收金额>1,000,000.00 元" in other.text and "未结应收金额>" not in other.text
+    assert set(ranked_names(other)) == {n for n, v in overdue.items() if v > 100 * 10_000 * 100}
+
+
+KNOWLEDGE_QUESTIONS = [
+    "质押率一般多少",
+    "保理和福费廷有什么区别",
+    "应收账款质押登记在哪里办",
+    "授信额度一般多大",
+    "应收账款质押率一般是多少？",
+]
+
+
+@pytest.mark.parametrize("question", KNOWLEDGE_QUESTIONS)
+def test_knowledge_questions_are_not_company_lookups(assistant: Assistant, question: str) -> None:
+    (reply,) = ask(assistant, question)
+    assert reply.intent == "knowledge", reply.text
+    assert "未找到企业" not in reply.text and "没有完全理解" not in reply.text
+    assert "知识库" in reply.text  # no knowledge base here: it says so and what to do
+
+
+def test_knowledge_questions_with_a_knowledge_base(sample_db: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from finassist.config import Settings
+    from finassist.kb import KnowledgeBase
+    from finassist.kb.sample import load_sample
+    from finassist.nlp.intent import IntentRouter
+    from finassist.runtime import build_assistant
+
+    path = tmp_path / "kb.db"
+    path.write_bytes(Path(sample_db.url.removeprefix("sqlite:///")).read_bytes())
+    db = Database(f"sqlite:///{path}")
+    kb = KnowledgeBase(db)
+    load_sample(kb, ids=("glossary",))
+    for router in (IntentRouter.default(), IntentRouter.rules_only()):
+        assistant = build_assistant(
+            Settings(), db=db, kb=kb, web=None, backend=None, intents=router
+        )
+        for question in KNOWLEDGE_QUESTIONS:
+            (reply,) = ask(assistant, question)
+            assert reply.intent == "knowledge", (question, reply.text)
+            assert "未找到企业" not in reply.text and "没有完全理解" not in reply.text
+            found = reply.evidence and all(e.kind == "passage" for e in reply.evidence)
+            assert found or "知识库中没有找到" in reply.text, reply.text
+    db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("question", "n", "metric_sql", "role", "ascending"),
+    [
+        ("回款最慢的三家供应商", 3, "collection", "supplier", False),
+        ("开票金额最高的两家经销商", 2, "invoiced", "distributor", False),
+        ("逾期最严重的供应商是哪家", 1, "overdue", "supplier", False),
+    ],
+)
+def test_superlatives_with_a_count(
+    assistant: Assistant, db: Database, question: str, n: int, metric_sql: str, role: str,
+    ascending: bool,
+) -> None:  # fmt: skip
+    (reply,) = ask(assistant, question)
+    if metric_sql == "collection":
+        assert_answer(reply, "2025-11-01", "2026-10-31")
+        sql = (
+            "SELECT e.name, SUM((i.amount + i.tax) * (julianday(i.paid_date) - "
+            "julianday(i.issue_date))) * 1.0 / SUM(i.amount + i.tax) FROM invoices i "
+            "JOIN enterprises e ON e.id = i.seller_id JOIN manager_clients mc ON "
+            "mc.enterprise_id = i.seller_id AND mc.manager_id = :m WHERE i.status = 'paid' "
+            "AND i.paid_date BETWEEN :s AND :t AND e.role = :role GROUP BY e.name"
+        )
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("julianday is SQLite's; the ranking is the same query on every backend")
+        with db.read() as conn:
+            rows = dict(conn.execute(text(sql), {"m": ME, "s": "2025-11-01", "t": "2026-10-31",
+                                                 "role": role}).all())  # fmt: skip
+        expected = sorted(rows, key=lambda k: -rows[k])[:n]
+        assert "按平均回款天数从高到低" in reply.text
+    else:
+        start, end = ("2025-11-01", "2026-10-31") if metric_sql == "invoiced" else (None, None)
+        assert_answer(reply, start, end)
+        if metric_sql == "invoiced":
+            everyone = grouped(db, INVOICED_BY_COMPANY.replace(
+                "GROUP BY", "AND e.role = :role GROUP BY"), m=ME, s=start, t=end, role=role)  # fmt: skip
+        else:
+            everyone = grouped(db, OVERDUE_BY_COMPANY, m=ME, role=role)
+        expected = sorted(everyone, key=lambda k: -everyone[k])[:n]
+    assert ranked_names(reply) == expected
+
+
+def test_grouped_by_industry_lists_industries(assistant: Assistant, db: Database) -> None:
+    (reply,) = ask(assistant, "按行业看我名下的开票金额")
+    assert_answer(reply, "2025-11-01", "2026-10-31")
+    with db.read() as conn:
+        rows = dict(conn.execute(text(
+            "SELECT e.industry, SUM(i.amount + i.tax) FROM invoices i JOIN enterprises e ON "
+            "e.id = i.seller_id JOIN manager_clients mc ON mc.enterprise_id = i.seller_id AND "
+            "mc.manager_id = :m WHERE i.status <> 'void' AND i.issue_date BETWEEN '2025-11-01' "
+            "AND '2026-10-31' GROUP BY e.industry"), {"m": ME}).all())  # fmt: skip
+    assert ranked_names(reply) == sorted(rows, key=lambda k: -rows[k])[:10]
+    assert "| 企业 |" not in reply.text
+
+
+@pytest.mark.parametrize(
+    ("question", "sql", "start", "end"),
+    [
+        ("我名下的供应商9月开票金额合计多少", INVOICED_BY_COMPANY, "2026-09-01", "2026-09-30"),
+        ("所有经销商今年以来的回款总额", INFLOW, "2026-01-01", "2026-10-31"),
+    ],
+)
+def test_totals_over_the_book(
+    assistant: Assistant, db: Database, question: str, sql: str, start: str, end: str
+) -> None:
+    (reply,) = ask(assistant, question)
+    assert_answer(reply, start, end)
+    role = "supplier" if "供应商" in question else "distributor"
+    with db.read() as conn:
+        ids = [r[0] for r in conn.execute(text(
+            "SELECT e.id FROM enterprises e JOIN manager_clients mc ON mc.enterprise_id = e.id "
+            "WHERE mc.manager_id = :m AND e.role = :role"), {"m": ME, "role": role})]  # fmt: skip
+    one = INVOICED if sql is INVOICED_BY_COMPANY else INFLOW
+    total = sum(scalar(db, one, e=i, s=start, t=end) for i in ids)
+    assert "您名下的客户：" in reply.text and yuan(total) in reply.text
+    assert "|" not in reply.text  # one figure, not a list
+
+
+def test_a_named_companys_suppliers_and_customers(assistant: Assistant, db: Database) -> None:
+    suppliers, buyers = (
+        ask(assistant, "华东汽车的供应商今年以来开票金额前三"),
+        ask(assistant, "恒泰精密的客户开票金额排名"),
+    )
+    (suppliers,), (buyers,) = suppliers, buyers
+    assert_answer(suppliers, "2026-01-01", "2026-10-31")
+    with db.read() as conn:
+        rows = dict(conn.execute(text(
+            "SELECT e.name, SUM(i.amount + i.tax) FROM invoices i JOIN enterprises e ON "
+            "e.id = i.seller_id JOIN manager_clients mc ON mc.enterprise_id = i.seller_id AND "
+            "mc.manager_id = :m WHERE i.status <> 'void' AND i.buyer_id = 'E0001' AND "
+            "e.role = 'supplier' AND i.issue_date BETWEEN '2026-01-01' AND '2026-10-31' "
+            "GROUP BY e.name"), {"m": ME}).all())  # fmt: skip
+        billed = dict(conn.execute(text(
+            "SELECT e.name, SUM(i.amount + i.tax) FROM invoices i JOIN enterprises e ON "
+            "e.id = i.buyer_id WHERE i.status <> 'void' AND i.seller_id = 'E0005' AND "
+            "i.issue_date BETWEEN '2025-11-01' AND '2026-10-31' GROUP BY e.name")).all())  # fmt: skip
+    assert ranked_names(suppliers) == sorted(rows, key=lambda k: -rows[k])[:3]
+    assert "交易对手：华东汽车集团股份有限公司" in suppliers.text
+    assert_answer(buyers, "2025-11-01", "2026-10-31")
+    assert ranked_names(buyers) == sorted(billed, key=lambda k: -billed[k])
+    for name, value in billed.items():
+        assert f"{name} | {yuan(int(value))}" in buyers.text
+
+
+def test_splitting_a_one_month_answer_widens_the_period_and_keeps_time_order(
+    assistant: Assistant, db: Database
+) -> None:
+    _, quarters = ask(assistant, "远航汽配9月份开票金额", "按季度看看")
+    assert_answer(quarters, "2026-01-01", "2026-10-31")
+    assert "已放宽为" in quarters.text and "按时间先后排列" in quarters.text
+    labels = re.findall(r"^\| \d+ \| (2026年第.季度) \|", quarters.text, re.MULTILINE)
+    assert labels == [f"2026年第{q}季度" for q in "一二三四"]
+    q2 = scalar(db, INVOICED, e="E0006", s="2026-04-01", t="2026-06-30")
+    assert f"| 2026年第二季度 | {yuan(q2)}" in quarters.text
+
+
+@pytest.mark.parametrize(
+    ("question", "eid", "sql", "start", "end"),
+    [
+        ("遠航汽配上個月的回款", "E0006", INFLOW, "2026-09-01", "2026-09-30"),
+        ("华东汽车九月分的开票金额", "E0001", INVOICED, "2026-09-01", "2026-09-30"),  # 分 for 份
+        ("恒泰精蜜今年以来开票多少", "E0005", INVOICED, "2026-01-01", "2026-10-31"),  # typo
+        ("远航汽配去年全年回款", "E0006", INFLOW, "2025-01-01", "2025-12-31"),
+        ("远航汽配2025年四季度开票", "E0006", INVOICED, "2025-10-01", "2025-12-31"),
+        ("聚力电机第二季度开了几张发票", "E0008", INVOICE_COUNT, "2026-04-01", "2026-06-30"),
+        ("顺达橡塑今年一季度的支出", "E0007", OUTFLOW, "2026-01-01", "2026-03-31"),
+        ("华东汽车今年上半年付了多少钱", "E0001", OUTFLOW, "2026-01-01", "2026-06-30"),
+        ("華東汽車本月開票張數", "E0001", INVOICE_COUNT, "2026-10-01", "2026-10-31"),
+    ],
+)
+def test_more_paraphrases(
+    assistant: Assistant, db: Database, question: str, eid: str, sql: str, start: str, end: str
+) -> None:
+    (reply,) = ask(assistant, question)
+    assert_answer(reply, start, end)
+    expected = scalar(db, sql, e=eid, s=start, t=end)
+    assert (f"{expected} 张" if sql == INVOICE_COUNT else yuan(expected)) in reply.text
+
+
+@pytest.mark.parametrize(
+    ("question", "start", "end"),
+    [
+        ("远航汽配8、9月的开票金额", "2026-08-01", "2026-09-30"),
+        ("远航汽配7到9月的开票金额", "2026-07-01", "2026-09-30"),
+        ("远航汽配2025年10月至12月开票多少", "2025-10-01", "2025-12-31"),
+    ],
+)
+def test_a_range_of_months_is_not_its_last_month(
+    assistant: Assistant, db: Database, question: str, start: str, end: str
+) -> None:
+    (reply,) = ask(assistant, question)
+    assert_answer(reply, start, end)
+    assert yuan(scalar(db, INVOICED, e="E0006", s=start, t=end)) in reply.text
+
+
+def test_a_suppliers_orders_are_the_orders_it_received(assistant: Assistant, db: Database) -> None:
+    one, ranked = (
+        ask(assistant, "远航汽配二季度的订单"),
+        ask(assistant, "今年以来订单最多的三家供应商"),
+    )
+    (one,), (ranked,) = one, ranked
+    received = (
+        "SELECT COALESCE(SUM(amount), 0) FROM orders WHERE seller_id = :e "
+        "AND status <> 'cancelled' AND order_date BETWEEN :s AND :t"
+    )
+    assert_answer(one, "2026-04-01", "2026-06-30")
+    value = scalar(db, received, e="E0006", s="2026-04-01", t="2026-06-30")
+    assert value > 0 and f"接单金额 {yuan(value)}" in one.text
+    assert_answer(ranked, "2026-01-01", "2026-10-31")
+    by_company = grouped(db, ORDERS_BY_COMPANY.replace("o.buyer_id", "o.seller_id"),
+                         m=ME, s="2026-01-01", t="2026-10-31", role="supplier")  # fmt: skip
+    assert ranked_names(ranked) == sorted(by_company, key=lambda k: -by_company[k])[:3]
+
+
+def test_largest_customers_in_a_calendar_period(assistant: Assistant, db: Database) -> None:
+    (reply,) = ask(assistant, "华东汽车今年以来前五大客户占比")
+    assert_answer(reply, "2026-01-01", "2026-10-31")
+    with db.read() as conn:
+        billed = dict(conn.execute(text(
+            "SELECT e.name, SUM(i.amount + i.tax) FROM invoices i JOIN enterprises e ON "
+            "e.id = i.buyer_id WHERE i.status <> 'void' AND i.seller_id = 'E0001' AND "
+            "i.issue_date BETWEEN '2026-01-01' AND '2026-10-31' GROUP BY e.name")).all())  # fmt: skip
+    assert ranked_names(reply) == sorted(billed, key=lambda k: -billed[k])[:5]
+
+
+def _someone_elses(db: Database, role: str) -> str:
+    """The short name of an enterprise of ``role`` that is not M001's client."""
+    with db.read() as conn:
+        return str(conn.execute(text(
+            "SELECT short_name FROM enterprises WHERE role = :role AND id NOT IN "
+            "(SELECT enterprise_id FROM manager_clients WHERE manager_id = :m) ORDER BY id"),
+            {"role": role, "m": ME}).scalars().first())  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{x}的供应商今年以来开票金额前三",
+        "{x}的供应商有多少家",
+        "我名下有几家{x}的供应商",
+    ],
+)
+def test_another_managers_client_named_in_a_screen_is_not_found(
+    assistant: Assistant, db: Database, template: str
+) -> None:
+    other = _someone_elses(db, "core")
+    (reply,) = ask(assistant, template.format(x=other))
+    assert reply.intent == "not_found", reply.text
+    assert f"未找到企业“{other}”" in reply.text and "|" not in reply.text
+    (nobody,) = ask(assistant, template.format(x="凌云重工"))
+    assert nobody.intent == "not_found"  # the same answer as for a company that does not exist
+
+
+def test_switching_to_a_company_one_cannot_see_is_not_the_last_answer_again(
+    assistant: Assistant, db: Database
+) -> None:
+    other = _someone_elses(db, "supplier")
+    first, hidden, partial = ask(assistant, "远航汽配9月份开票金额", f"那{other}呢", "那恒泰呢")
+    assert_answer(first, "2026-09-01", "2026-09-30")
+    assert hidden.intent == "not_found" and f"未找到企业“{other}”" in hidden.text
+    assert_answer(partial, "2026-09-01", "2026-09-30")  # a short name of one company
+    assert "苏州恒泰精密机械有限公司" in partial.text
+    assert yuan(scalar(db, INVOICED, e="E0005", s="2026-09-01", t="2026-09-30")) in partial.text
+
+
+def test_which_company_then_the_pick_answers_the_same_query(
+    assistant: Assistant, db: Database
+) -> None:
+    _, question, picked, half = ask(
+        assistant, "远航汽配9月份开票金额", "那华信呢", "2", "那上半年呢"
+    )
+    assert question.clarification and "华信" in question.text
+    assert_answer(picked, "2026-09-01", "2026-09-30")
+    with db.read() as conn:
+        second = conn.execute(text(
+            "SELECT id FROM enterprises WHERE name = :n"),
+            {"n": re.search(r"2\. (\S+?)（", question.text.replace("；", "（")).group(1)},
+        ).scalar_one()  # fmt: skip
+    assert yuan(scalar(db, INVOICED, e=second, s="2026-09-01", t="2026-09-30")) in picked.text
+    assert_answer(half, "2026-01-01", "2026-06-30")
+    assert yuan(scalar(db, INVOICED, e=second, s="2026-01-01", t="2026-06-30")) in half.text
+
+
+def test_a_role_follow_up_after_one_company_screens_that_role(
+    assistant: Assistant, db: Database
+) -> None:
+    _, screen, top = ask(assistant, "远航汽配9月份开票金额", "那经销商呢", "那前三呢")
+    assert_answer(screen, "2026-09-01", "2026-09-30")
+    everyone = grouped(db, INVOICED_BY_COMPANY.replace("GROUP BY", "AND e.role = :role GROUP BY"),
+                       m=ME, s="2026-09-01", t="2026-09-30", role="distributor")  # fmt: skip
+    ranked = sorted(everyone, key=lambda k: -everyone[k])
+    assert ranked_names(screen) == ranked[:10]
+    assert "宁波远航" not in screen.text
+    assert_answer(top, "2026-09-01", "2026-09-30")
+    assert ranked_names(top) == ranked[:3]
+
+
+def test_overdue_by_more_than_n_days_is_a_filter_not_an_amount(
+    assistant: Assistant, db: Database
+) -> None:
+    (screen,) = ask(assistant, "哪些供应商逾期超过60天的金额最大")
+    (listed,) = ask(assistant, "顺达橡塑逾期90天以上的发票有哪些")
+    _, follow = ask(assistant, "顺达橡塑的逾期金额", "只看逾期超过90天的")
+    for reply in (screen, listed, follow):
+        assert_answer(reply, None, None)
+        assert "逾期应收金额>" not in reply.text and "30.00 元" not in reply.text
+    late = (
+        "SELECT e.name, SUM(i.amount + i.tax - i.paid_amount) FROM invoices i JOIN enterprises e "
+        "ON e.id = i.seller_id JOIN manager_clients mc ON mc.enterprise_id = i.seller_id AND "
+        "mc.manager_id = :m WHERE i.status IN ('unpaid', 'partial') AND i.due_date < :d "
+        "AND e.role = 'supplier' GROUP BY e.name"
+    )
+    by_60 = grouped(db, late, m=ME, d="2026-09-01")  # due before as-of minus 60 days
+    assert "仅逾期超过 60 天的发票" in screen.text
+    assert ranked_names(screen) == sorted(by_60, key=lambda k: -by_60[k])[:1]
+    by_90 = grouped(db, late, m=ME, d="2026-08-02")
+    assert f"{yuan(by_90['无锡顺达橡塑制品有限公司'])}" in follow.text
+    with db.read() as conn:
+        rows = conn.execute(text(
+            "SELECT invoice_no FROM invoices WHERE seller_id = 'E0007' AND status IN "
+            "('unpaid', 'partial') AND due_date < '2026-08-02' "
+            "ORDER BY amount + tax - paid_amount DESC, invoice_no")).scalars().all()  # fmt: skip
+    assert re.findall(r"(?<!\d)\d{20}(?!\d)", listed.text) == list(rows[:5])
+
+
+def test_top_n_of_a_role_without_a_metric_ranks_by_sales(
+    assistant: Assistant, db: Database
+) -> None:
+    (reply,) = ask(assistant, "前10大供应商是哪些")
+    assert_answer(reply, "2025-11-01", "2026-10-31")
+    everyone = grouped(db, INVOICED_BY_COMPANY.replace("GROUP BY", "AND e.role = :role GROUP BY"),
+                       m=ME, s="2025-11-01", t="2026-10-31", role="supplier")  # fmt: skip
+    assert ranked_names(reply) == sorted(everyone, key=lambda k: -everyone[k])[:10]
+
+
+@pytest.mark.parametrize(
+    ("question", "unit"),
+    [("华东汽车9月的营业额", None), ("远航汽配今年每个季度的开票", "quarter")],
+)
+def test_more_metric_and_grouping_words(
+    assistant: Assistant, db: Database, question: str, unit: str | None
+) -> None:
+    (reply,) = ask(assistant, question)
+    if unit is None:
+        assert_answer(reply, "2026-09-01", "2026-09-30")
+        value = scalar(db, INVOICED, e="E0001", s="2026-09-01", t="2026-09-30")
+        assert f"开票金额 {yuan(value)}" in reply.text and "资金流入" not in reply.text
+    else:
+        assert_answer(reply, "2026-01-01", "2026-10-31")
+        q3 = scalar(db, INVOICED, e="E0006", s="2026-07-01", t="2026-09-30")
+        assert f"| 2026年第三季度 | {yuan(q3)}" in reply.text
+
+
+@pytest.mark.parametrize(
+    ("question", "now", "before", "descending"),
+    [
+        ("今年以来开票金额同比增长最多的三家供应商", ("2026-01-01", "2026-10-31"),
+         ("2025-01-01", "2025-10-31"), True),
+        ("三季度开票金额环比下降最多的两家供应商", ("2026-07-01", "2026-09-30"),
+         ("2026-04-01", "2026-06-30"), False),
+    ],
+)  # fmt: skip
+def test_ranked_by_the_change(
+    assistant: Assistant, db: Database, question: str, now: tuple[str, str],
+    before: tuple[str, str], descending: bool,
+) -> None:  # fmt: skip
+    (reply,) = ask(assistant, question)
+    assert_answer(reply, *now)
+    assert f"{before[0]} 至 {before[1]}" in reply.text and "较对比期的增加额" in reply.text
+    sql = INVOICED_BY_COMPANY.replace("GROUP BY", "AND e.role = 'supplier' GROUP BY")
+    current = grouped(db, sql, m=ME, s=now[0], t=now[1])
+    previous = grouped(db, sql, m=ME, s=before[0], t=before[1])
+    change = {n: current.get(n, 0) - previous.get(n, 0) for n in set(current) | set(previous)}
+    n = 3 if descending else 2
+    expected = sorted(change, key=lambda k: -change[k] if descending else change[k])[:n]
+    assert ranked_names(reply) == expected
+    for name in expected:
+        assert yuan(change[name]).replace("-", "") in reply.text.replace("-", "")
+
+
+def test_monthly_collections_and_dso_are_the_query_layers(
+    assistant: Assistant, db: Database
+) -> None:
+    (monthly,) = ask(assistant, "华东汽车每月回款")
+    assert_answer(monthly, "2025-11-01", "2026-10-31")
+    march = scalar(db, INFLOW, e="E0001", s="2026-03-01", t="2026-03-31")
+    assert f"| 2026-03 | {yuan(march)}" in monthly.text
+    (dso,) = ask(assistant, "远航汽配的DSO")
+    assert_answer(dso, "2025-11-01", "2026-10-31")
+    assert "应收账款周转天数（DSO）" in dso.text and "平均回款天数" not in dso.text
+
+
+def test_financing_products(assistant: Assistant, db: Database) -> None:
+    (count,) = ask(assistant, "我名下有多少家客户做了保理")
+    assert_answer(count, "2025-11-01", "2026-10-31")
+    with db.read() as conn:
+        factored = {r[0] for r in conn.execute(text(
+            "SELECT DISTINCT e.name FROM financing f JOIN enterprises e ON e.id = f.applicant_id "
+            "JOIN manager_clients mc ON mc.enterprise_id = f.applicant_id AND mc.manager_id = :m "
+            "WHERE f.product = 'reverse_factoring' AND f.status NOT IN ('applied', 'rejected') "
+            "AND f.start_date BETWEEN '2025-11-01' AND '2026-10-31'"), {"m": ME})}  # fmt: skip
+        by_product = dict(conn.execute(text(
+            "SELECT f.product, SUM(f.amount) FROM financing f JOIN manager_clients mc ON "
+            "mc.enterprise_id = f.applicant_id AND mc.manager_id = :m "
+            "WHERE f.status IN ('active', 'overdue') GROUP BY f.product"), {"m": ME}).all())  # fmt: skip
+    assert f"共 {len(factored)} 家企业" in count.text and "融资产品：反向保理" in count.text
+    assert set(ranked_names(count)) == factored
+    (grouped_reply,) = ask(assistant, "我名下客户的融资余额按产品看")
+    assert_answer(grouped_reply, None, None)
+    assert f"| 经销商融资 | {yuan(int(by_product['distribution_financing']))}" in grouped_reply.text
+
+
+@pytest.mark.parametrize(
+    ("question", "sql", "start", "end"),
+    [
+        ("哪些供应商没有逾期", OVERDUE_BY_COMPANY, None, None),
+        ("哪些经销商三季度没有下单", ORDERS_BY_COMPANY, "2026-07-01", "2026-09-30"),
+    ],
+)
+def test_companies_without_any(
+    assistant: Assistant, db: Database, question: str, sql: str, start: str | None,
+    end: str | None,
+) -> None:  # fmt: skip
+    (reply,) = ask(assistant, question)
+    assert_answer(reply, start, end)
+    role = "supplier" if "供应商" in question else "distributor"
+    mine = names_of(db, CLIENTS, m=ME, role=role, region="%")
+    params = {"m": ME, "role": role} | ({"s": start, "t": end} if start else {})
+    having = {n for n, v in grouped(db, sql, **params).items() if v}
+    expected = mine - having
+    assert f"共 {len(expected)} 家企业" in reply.text
+    assert {re.sub(r"\[\d+\]", "", n) for n in ranked_names(reply)} == expected
+
+
+def test_a_named_companys_largest_suppliers_and_distributors(
+    assistant: Assistant, db: Database
+) -> None:
+    (supplier,) = ask(assistant, "华东汽车最大的供应商是谁")
+    (distributors,) = ask(assistant, "华东汽车的前三大经销商")
+    assert_answer(supplier, "2025-11-01", "2026-10-31")
+    assert_answer(distributors, "2025-11-01", "2026-10-31")
+    with db.read() as conn:
+        sold = dict(conn.execute(text(
+            "SELECT e.name, SUM(i.amount + i.tax) FROM invoices i JOIN enterprises e ON "
+            "e.id = i.seller_id JOIN manager_clients mc ON mc.enterprise_id = i.seller_id AND "
+            "mc.manager_id = :m WHERE i.status <> 'void' AND i.buyer_id = 'E0001' AND "
+            "e.role = 'supplier' AND i.issue_date BETWEEN '2025-11-01' AND '2026-10-31' "
+            "GROUP BY e.name"), {"m": ME}).all())  # fmt: skip
+        bought = dict(conn.execute(text(
+            "SELECT e.name, SUM(o.amount) FROM orders o JOIN enterprises e ON e.id = o.buyer_id "
+            "JOIN manager_clients mc ON mc.enterprise_id = o.buyer_id AND mc.manager_id = :m "
+            "WHERE o.status <> 'cancelled' AND o.seller_id = 'E0001' AND e.role = 'distributor' "
+            "AND o.order_date BETWEEN '2025-11-01' AND '2026-10-31' GROUP BY e.name"),
+            {"m": ME}).all())  # fmt: skip
+    assert ranked_names(supplier) == sorted(sold, key=lambda k: -sold[k])[:1]
+    assert ranked_names(distributors) == sorted(bought, key=lambda k: -bought[k])[:3]

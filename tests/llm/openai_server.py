@@ -1,8 +1,10 @@
 """A small OpenAI-wire-format server on loopback for the backend tests.
 
 Each request pops the next scripted behaviour from ``server.script``: ``("json", body)``,
-``("sse", [chunk, ...])`` (raw ``data:`` payloads), ``("status", code, body)`` or
-``("sleep", seconds)``. Requests are recorded in ``server.requests``.
+``("sse", [chunk, ...])`` (raw ``data:`` payloads; a ``threading.Event`` among the chunks pauses
+the stream until it is set, and a pause that times out is counted in ``server.stalled``),
+``("status", code, body)`` or ``("sleep", seconds)``. Requests are recorded in
+``server.requests``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+PAUSE_TIMEOUT_S = 10.0
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -47,6 +51,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("content-type", "text/event-stream")
             self.end_headers()
             for chunk in args[0]:
+                if isinstance(chunk, threading.Event):
+                    if not chunk.wait(PAUSE_TIMEOUT_S):
+                        self.server.stalled += 1
+                    continue
                 data = chunk if isinstance(chunk, str) else json.dumps(chunk, ensure_ascii=False)
                 self.wfile.write(f"data: {data}\n\n".encode())
                 self.wfile.flush()
@@ -98,6 +106,7 @@ def openai_server() -> Iterator[Any]:
     server.daemon_threads = True
     server.script = deque()
     server.requests = []
+    server.stalled = 0
     server.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()

@@ -99,6 +99,32 @@ def test_stream_falls_back_before_the_first_chunk() -> None:
     assert collect(Router([a, b]).stream(MESSAGES)).content == "您好"
 
 
+def test_stream_says_who_answers_caches_what_finished_and_ends_offline(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'cache.db'}")
+    db.migrate()
+    a, b = ScriptedBackend("a"), ScriptedBackend("b")
+    a.enqueue(*[ModelUnavailable("down")] * 3)
+    b.enqueue("您好。", ModelUnavailable("down"))
+    router = Router([a, b], cache=ResponseCache(db, ttl=60))
+    heard: list[tuple[str, bool, list[str]]] = []
+
+    def stream(evidence: str) -> ChatResponse:
+        chunks = router.stream(
+            MESSAGES,
+            evidence=evidence,
+            offline=OfflineBackend(responder=lambda _m: "离线回答"),
+            on_start=lambda r: heard.append((r.backend, r.cached, [f.backend for f in r.failures])),
+        )
+        return collect(chunks)
+
+    first = stream("e1")
+    assert (first.content, first.model) == ("您好。", "b")
+    assert stream("e1").content == "您好。" and len(b.requests) == 1  # the cached answer
+    assert stream("e2").content == "离线回答"  # another evidence: both fail, offline answers
+    assert heard == [("b", False, ["a"]), ("b", True, ["a"]), ("offline", False, ["a", "b"])]
+    db.dispose()
+
+
 def test_cache_hits_expires_and_can_be_off(backend_url: str) -> None:
     db = Database(backend_url)
     db.migrate()

@@ -10,9 +10,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
-from tests.serve.conftest import Keys
+from tests.serve.conftest import Keys, make_keys
 
+from finassist.config import Settings
 from finassist.nlp.normalize import MAX_MESSAGE_CHARS
+from finassist.serve import create_app
 from finassist.store.schema import sessions, turns
 
 H = Keys.header
@@ -231,14 +233,28 @@ def test_a_failing_turn_leaves_no_empty_session(
     assert content(post(client, keys.m1, [user(FIRST)], headers={"Idempotency-Key": "k-1"}))
 
 
-def test_one_message_limit_advertised_and_enforced(client: TestClient, keys: Keys) -> None:
-    me = client.get("/api/me", headers=H(keys.m1)).json()
-    assert me["max_message_chars"] == MAX_MESSAGE_CHARS
-    at_limit = "华东汽车现金流" + "。" * (MAX_MESSAGE_CHARS - 7)
-    assert post(client, keys.m1, [user(at_limit)]).status_code == 200
-    over = post(client, keys.m1, [user(at_limit + "。")])
+def _assert_one_limit(client: TestClient, key: str, limit: int) -> None:
+    """/api/me, the OpenAPI document and the chat endpoint agree on ``limit``."""
+    assert client.get("/api/me", headers=H(key)).json()["max_message_chars"] == limit
+    request = client.get("/openapi.json").json()["components"]["schemas"]["ChatRequest"]
+    assert request["x-max-message-chars"] == limit
+    assert f"最多 {limit:,} 字" in request["properties"]["messages"]["description"]
+    at_limit = "华东汽车现金流" + "。" * (limit - 7)
+    assert post(client, key, [user(at_limit)]).status_code == 200
+    over = post(client, key, [user(at_limit + "。")])
     assert over.status_code == 400 and over.json()["error"]["code"] == "message_too_long"
-    assert f"{MAX_MESSAGE_CHARS:,}" in over.json()["error"]["message"]
+    assert f"{limit:,}" in over.json()["error"]["message"]
+
+
+def test_one_message_limit_advertised_and_enforced(client: TestClient, keys: Keys) -> None:
+    _assert_one_limit(client, keys.m1, MAX_MESSAGE_CHARS)
+
+
+def test_the_message_limit_is_a_server_setting(home, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINASSIST_SERVER__MAX_MESSAGE_CHARS", "50")
+    app = create_app(Settings(home=home))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        _assert_one_limit(client, make_keys(app.state.server.db).m1, 50)
 
 
 def test_openapi_declares_what_is_sent(client: TestClient) -> None:

@@ -110,8 +110,18 @@ def test_an_admin_cannot_write_admin_scope_answers_into_a_managers_session(
     # ... but asking in it would store figures of M001's client in M002's history: refused.
     refused = chat(client, keys.admin, f"{M1_CLIENT[2]}还有哪些应收发票没付？", session)
     assert "管理员" in assert_openai_error(refused, 403, "access_denied")["message"]
+    # Nor may the admin rate M002's answer: the rating would be stored in M002's session.
+    rating = f"/api/sessions/{session}/turns/1/rating"
+    refused_rating = client.put(rating, headers=H(keys.admin), json={"score": 1, "comment": "差"})
+    assert "管理员" in assert_openai_error(refused_rating, 403, "access_denied")["message"]
     turns = client.get(f"/api/sessions/{session}/turns", headers=H(keys.m2)).json()["data"]
     assert len(turns) == 1 and not _reveals(json.dumps(turns, ensure_ascii=False), M1_CLIENT)
+    assert turns[0]["rating"] is None
+    # M002 rates it; the admin reads that rating and still cannot overwrite it.
+    assert client.put(rating, headers=H(keys.m2), json={"score": 5}).status_code == 200
+    assert client.put(rating, headers=H(keys.admin), json={"score": 1}).status_code == 403
+    read = client.get(f"/api/sessions/{session}/turns", headers=H(keys.admin)).json()["data"]
+    assert read[0]["rating"]["score"] == 5 and read[0]["rating"]["manager_id"] == "M002"
     # Without a session id the admin gets a conversation of their own, invisible to M002.
     own = chat(client, keys.admin, f"{M1_CLIENT[2]}还有哪些应收发票没付？")
     assert own.status_code == 200 and own.headers["X-Session-Id"] != session
@@ -139,11 +149,19 @@ def test_a_reassigned_client_leaves_its_former_manager_at_once(
     _move(app, M1_CLIENT[0], "M002")
 
     assert not _reachable_by(client, keys.m1, M1_CLIENT)
-    # A follow-up in M001's earlier conversation about that client no longer reaches its figures
-    # (the reply may repeat the name M001's own earlier turn used, never new data or the id).
-    follow_up = chat(client, keys.m1, "他们还有哪些应收发票没付？", session)
-    assert follow_up.status_code == 200 and not follow_up.json()["finassist"]["evidence"]
-    assert M1_CLIENT[0] not in follow_up.json()["choices"][0]["message"]["content"]
+    # A follow-up in M001's earlier conversation no longer resolves to that client: no figures,
+    # no id, no name; M001 is told the company is out of reach (once) and asked which one.
+    for question in ("他们还有哪些应收发票没付？", "这家企业的资质怎么样"):
+        follow_up = chat(client, keys.m1, question, session)
+        text = _text(follow_up)
+        assert "哪家企业" in text, text
+        assert ("不在您的客户范围" in text) == question.startswith("他们"), text
+        assert not follow_up.json()["finassist"]["evidence"]
+        assert follow_up.json()["finassist"]["enterprise_id"] is None
+        assert not _reveals(_everything(follow_up), M1_CLIENT) and M1_CLIENT[2] not in text
+    # Naming a client M001 still has, in the same conversation, answers as before.
+    own = chat(client, keys.m1, "华东汽车近12个月的现金流怎么样？", session)
+    assert "华东汽车" in _text(own) and own.json()["finassist"]["evidence"]
     report = client.get(f"/api/enterprises/{M1_CLIENT[0]}/report", headers=H(keys.m2))
     assert report.status_code == 200 and M1_CLIENT[1] in report.text
 

@@ -61,12 +61,27 @@ def _values(data: Any) -> Iterable[Any]:
         yield data
 
 
+def _holds(record: Record) -> tuple[frozenset[Any], list[Any]]:
+    """The JSON values of a record's data: the hashable ones as a set (one lookup per cited
+    value instead of a walk over every record's data), the others to compare one by one."""
+    hashable: set[Any] = set()
+    other: list[Any] = []
+    for value in _values(record.data):
+        plain = jsonable(value)
+        try:
+            hashable.add(plain)
+        except TypeError:
+            other.append(plain)
+    return frozenset(hashable), other
+
+
 @dataclass
 class EvidenceBook:
     """The numbered evidence of one reply; ``cite`` adds items and returns ``[n][m]``."""
 
     items: list[Evidence] = field(default_factory=list)
     _index: dict[str, int] = field(default_factory=dict)
+    _held: dict[int, tuple[Record, frozenset[Any], list[Any]]] = field(default_factory=dict)
 
     def add(self, evidence: Evidence) -> int:
         """Number of ``evidence`` in this reply (added once, whatever how often it is cited)."""
@@ -97,14 +112,7 @@ class EvidenceBook:
             stated = [
                 r for r in allowed if r.kind == "metric" and jsonable(r.data.get("value")) == wanted
             ]
-            record = next(
-                (
-                    r
-                    for r in [*stated, *allowed]
-                    if any(jsonable(v) == wanted for v in _values(r.data))
-                ),
-                None,
-            )
+            record = next((r for r in [*stated, *allowed] if self._states(r, wanted)), None)
             if record is None:
                 missing = True
             elif record not in chosen:
@@ -113,6 +121,19 @@ class EvidenceBook:
         if missing:
             cite += f"[{self.add(tool_evidence(result))}]"
         return cite
+
+    def _states(self, record: Record, wanted: Any) -> bool:
+        """Whether any value of ``record``'s data equals ``wanted`` (JSON forms compared)."""
+        held = self._held.get(id(record))
+        if held is None or held[0] is not record:  # kept with the record: its id stays its own
+            held = self._held[id(record)] = (record, *_holds(record))
+        _, hashable, other = held
+        try:
+            if wanted in hashable:
+                return True
+        except TypeError:  # a list or dict: equal to no scalar value
+            pass
+        return any(value == wanted for value in other)
 
     def cite_tool(self, result: ToolResult) -> str:
         """Cite the tool's output as a whole."""

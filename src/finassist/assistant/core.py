@@ -20,6 +20,9 @@ the evaluator all call it). Each turn runs one pipeline:
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date
 from typing import Any, Protocol
 
@@ -166,15 +169,20 @@ class Assistant:
         else:
             session = Session(uuid.uuid4().hex, manager_id, SessionState(), 0)
         tools = ToolContext(self.db, caller, self.as_of())
-        directory = self.scopes.directory(tools)
-        reply = None
-        if self.backend is None:  # a model gets the same layer as its query_data tool
-            reply = self.queries.answer(message, session, tools, directory)
-        if reply is None:
-            turn = self._understand(message, session, tools, directory)
-            reply = self._answer(turn)
-            turn.remember()
-            self.queries.forget(session.state)
+        with self._turn_reads(tools) as tools:
+            directory = self.scopes.directory(tools)
+            # A client moved to another manager leaves this conversation's memory at once.
+            lost = session.state.forget_hidden(lambda eid: directory.get(eid) is not None)
+            reply = None
+            if self.backend is None:  # a model gets the same layer as its query_data tool
+                reply = self.queries.answer(message, session, tools, directory)
+            if reply is None:
+                turn = self._understand(message, session, tools, directory)
+                reply = self._answer(turn)
+                turn.remember()
+                self.queries.forget(session.state)
+        if lost and reply.clarification:
+            reply.text = template("focus_lost") + reply.text
         if not record:
             return reply
         stored = self.sessions.append(
@@ -197,6 +205,18 @@ class Assistant:
         )
         reply.turn_id = stored.seq
         return reply
+
+    @contextmanager
+    def _turn_reads(self, tools: ToolContext) -> Iterator[ToolContext]:
+        """``tools`` whose reads share one read-only connection for an offline turn (five or
+        so queries: a fresh SQLite connection costs about half a millisecond and starts with a
+        cold page cache). A model turn keeps one connection per tool run: it must not hold a
+        database connection while it waits for the model. Closed before the turn is stored."""
+        if self.backend is not None or tools.connection is not None:
+            yield tools
+            return
+        with self.db.read() as conn:
+            yield replace(tools, connection=conn)
 
     def _understand(
         self, message: str, session: Session, tools: ToolContext, directory: EnterpriseDirectory

@@ -19,7 +19,7 @@ supported by an evidence value that rounds to it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -92,11 +92,14 @@ class _Facts:
     strings: set[str] = field(default_factory=set)
     raw: set[Decimal] = field(default_factory=set)
     haystack: list[str] = field(default_factory=list)
+    texts: set[str] = field(default_factory=set)  # read already: evidence repeats its values
 
     def add_number(self, value: Decimal) -> None:
         # A ratio may be stated as a percentage, money to two decimals, days to one; the sign
         # is read as words (净流出) as often as as a minus.
         value = abs(value)
+        if value in self.raw:  # an equal number has the same forms
+            return
         self.raw.add(value)
         for candidate in (value, value * 100):
             self.numbers.add(candidate.normalize())
@@ -112,6 +115,9 @@ class _Facts:
             self.strings.add(value.isoformat())
             self.strings.add(value.isoformat()[:7])
         elif isinstance(value, str):
+            if value in self.texts:
+                return
+            self.texts.add(value)
             self.strings.add(value)
             self.haystack.append(value)
             for match in _DATE.finditer(value):
@@ -278,8 +284,28 @@ def check(
     names the company in focus from the directory, so it leaves this off; a model's answer
     turns it on.
     """
+    return _check(text, _facts(evidence), list(names), companies=companies, mode=mode)
+
+
+def checker(evidence: Iterable[Evidence]) -> Callable[[str, Iterable[str]], list[str]]:
+    """:func:`check` (``companies=True``) for many short texts against one set of evidence,
+    read once: returns the claims of a text the evidence does not support.
+
+    >>> unsupported = checker([Evidence("m", "metric", "s", {"value": Decimal("0.25")}, "")])
+    >>> unsupported("逾期率为 25.00%[1]。", ()), unsupported("逾期率为 40%。", ())
+    ([], ['40%'])
+    """
     facts = _facts(evidence)
-    names = list(names)
+
+    def unsupported(text: str, names: Iterable[str]) -> list[str]:
+        return _check(text, facts, list(names), companies=True, mode="remove").unsupported
+
+    return unsupported
+
+
+def _check(
+    text: str, facts: _Facts, names: list[str], *, companies: bool, mode: str
+) -> GuardReport:
     kept: list[str] = []
     unsupported: list[str] = []
     for sentence in _SENTENCE.findall(text):

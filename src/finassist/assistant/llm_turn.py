@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any
 
-from finassist.assistant import calculation, guard
+from finassist.assistant import calculation, guard, release
 from finassist.assistant.compose import template, tool_evidence
 from finassist.assistant.handlers import HANDLERS, Answer, TurnInput
 from finassist.assistant.knowledge import passage_evidence
@@ -159,11 +160,13 @@ class ModelTurn:
             Message.user(f"{_evidence_block(turn.book.items)}\n\n{focus}客户经理的问题：{text}")
         )
 
+        heard = release.listener()
+        if heard is not None:
+            heard.on_start(session.id)
+            return self._streamed(heard, turn, ent, messages, domain, offline, draft, reply)
         content, backend = self._tool_loop(turn, messages, domain, offline)
-        context = [*turn.book.items, *self._focus_evidence(turn, ent)]
+        context = self._context(turn, ent)
         reply.calculation, calc_problems = calculation.checked(turn, turn.book.items)
-        if calc_problems:  # a binding the guard rejects supports nothing in the answer
-            context = [e for e in context if not guard.is_calculation_evidence(e)]
         body, block = _split_json(content)
         report = guard.check(body, context, names=self._names(turn, body), companies=True)
         if report.unsupported and backend != offline.name:
@@ -190,7 +193,156 @@ class ModelTurn:
         reply.meta = self.meta
         return reply
 
+    def _streamed(
+        self,
+        heard: release.Listener,
+        turn: TurnInput,
+        ent: dict[str, str] | None,
+        messages: list[Message],
+        domain: str,
+        offline: OfflineBackend,
+        draft: Answer,
+        reply: Reply,
+    ) -> Reply:
+        """The same turn, with the answer released to ``heard`` sentence by sentence as the
+        model writes it (see ``assistant/release.py``). A sentence once released cannot be
+        taken back, so the answer is regenerated only while nothing was released; after that a
+        sentence the guard rejects is dropped (and listed), as the guard's last pass does."""
+        out = self._release(heard, turn, ent)
+        content, backend = self._stream_loop(turn, messages, domain, offline, out, ent)
+        out.finish()
+        if out.unsupported and not out.text and not out.refused and backend != offline.name:
+            messages += [
+                Message.assistant(content),
+                Message.user(FEEDBACK.format(items="、".join(out.unsupported))),
+            ]
+            out = self._release(heard, turn, ent)
+            content, _calls = self._stream_round(turn, messages, domain, offline, out, ent, False)
+            out.finish()
+            self.meta["regenerated"] = True
+        reply.calculation, calc_problems = calculation.checked(turn, turn.book.items)
+        recommendation, problems = self._structured(_split_json(content)[1], draft, turn)
+        if out.refused:
+            self.meta["refused"] = "system_prompt"
+            out.append(REFUSE_PROMPT)
+        elif self.meta.get("interrupted") and out.text:
+            out.append(template("stream_interrupted"))
+        if not out.text:
+            out.append(draft.text)
+        unverified = [*out.unsupported, *problems, *calc_problems]
+        if unverified:
+            reply.unverified = unverified
+            out.append(template("unverified_note").format(items="、".join(unverified)))
+        reply.text = out.text
+        reply.evidence = list(turn.book.items)
+        reply.recommendation = recommendation
+        reply.chart = draft.chart
+        reply.meta = self.meta
+        return reply
+
     # -- steps -------------------------------------------------------------------------------------
+
+    def _context(self, turn: TurnInput, ent: dict[str, str] | None) -> list[Evidence]:
+        """What the answer may cite: the evidence so far and the company in focus; without the
+        calculator's output when the guard rejects its binding (it then supports nothing)."""
+        context = [*turn.book.items, *self._focus_evidence(turn, ent)]
+        if calculation.checked(turn, turn.book.items)[1]:
+            context = [e for e in context if not guard.is_calculation_evidence(e)]
+        return context
+
+    def _release(
+        self, heard: release.Listener, turn: TurnInput, ent: dict[str, str] | None
+    ) -> release.SentenceRelease:
+        # The guard reads the evidence once per round (a tool round adds evidence).
+        guards: dict[int, Callable[[str, Iterable[str]], list[str]]] = {}
+
+        def judge(sentence: str) -> list[str]:
+            size = len(turn.book.items)
+            if size not in guards:
+                guards.clear()
+                guards[size] = guard.checker(self._context(turn, ent))
+            return guards[size](sentence, self._names(turn, sentence))
+
+        return release.SentenceRelease(heard.on_text, judge, leaks_prompt)
+
+    def _stream_loop(
+        self,
+        turn: TurnInput,
+        messages: list[Message],
+        domain: str,
+        offline: OfflineBackend,
+        out: release.SentenceRelease,
+        ent: dict[str, str] | None,
+    ) -> tuple[str, str]:
+        """:meth:`_tool_loop`, streamed: the text of every round goes to ``out`` as it comes."""
+        steps = 0
+        while True:
+            tools = steps < MAX_TOOL_STEPS
+            content, calls = self._stream_round(turn, messages, domain, offline, out, ent, tools)
+            if not calls:
+                return content, str(self.meta.get("backend", ""))
+            if content.strip():
+                out.feed("\n")  # what the model said before its tool calls ends there
+            steps += 1
+            self.meta["tool_calls"] = self.meta.get("tool_calls", 0) + len(calls)
+            messages.append(Message.assistant(content, calls))
+            for call in calls:
+                messages.append(Message.tool(call.id, _run_tool(turn, call)))
+            if steps >= MAX_TOOL_STEPS:
+                messages.append(Message.user(STEP_LIMIT))
+
+    def _stream_round(
+        self,
+        turn: TurnInput,
+        messages: list[Message],
+        domain: str,
+        offline: OfflineBackend,
+        out: release.SentenceRelease,
+        ent: dict[str, str] | None,
+        tools: bool,
+    ) -> tuple[str, tuple[ToolCall, ...]]:
+        """One streamed model call: its text (fed to ``out``) and the tool calls it asked for.
+
+        A stream that breaks off after text flowed keeps the text it gave (no fallback: the
+        reader has seen it); ``meta["interrupted"]`` says why."""
+        schemas = [t.schema() for t in all_tools()] if tools else None
+        evidence = [e.to_json() for e in turn.book.items]
+        chunks = self.router.stream(
+            messages,
+            tools=schemas,
+            domain=domain,
+            evidence=evidence,
+            offline=offline,
+            on_start=lambda routed: self._routed(routed, offline),
+        )
+        text: list[str] = []
+        calls: tuple[ToolCall, ...] = ()
+        while True:
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                break
+            except Exception as exc:  # any failure mid-stream: the turn still ends with an answer
+                self.meta["interrupted"] = str(exc) or type(exc).__name__
+                return "".join(text), ()
+            if chunk.text:
+                text.append(chunk.text)
+                out.feed(chunk.text)
+            calls += chunk.tool_calls
+            if chunk.model:
+                self.meta["model"] = chunk.model
+        return "".join(text), calls
+
+    def _routed(self, routed: Any, offline: OfflineBackend) -> None:
+        """Record which backend answered and which failed before it (``_chat`` does the same)."""
+        fallback = self.meta.setdefault("fallback", [])
+        fallback.extend(f for f in routed.meta()["fallback"] if f not in fallback)
+        self.meta.update(
+            backend=routed.backend,
+            model=routed.response.model or routed.backend,
+            cached=routed.cached,
+            offline=routed.backend == offline.name,
+        )
 
     def _chat(
         self,

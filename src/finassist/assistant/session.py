@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -47,6 +48,26 @@ class SessionState:
         self.mentioned = [m for m in self.mentioned if m["id"] != enterprise_id]
         self.mentioned.insert(0, {"id": enterprise_id, "name": name})
         del self.mentioned[MAX_REMEMBERED_ENTERPRISES:]
+
+    def forget_hidden(self, visible: Callable[[str], bool]) -> bool:
+        """Forget every remembered company the caller no longer sees (a client moved to another
+        manager): 他们 / 那家 / a pending choice / a query follow-up must not reach it. True when
+        the company in focus was forgotten."""
+        lost = self.enterprise_id is not None and not visible(self.enterprise_id)
+        if lost:
+            self.enterprise_id = self.enterprise_name = None
+        self.mentioned = [m for m in self.mentioned if visible(m["id"])]
+        if self.pending and self.pending.get("candidates"):
+            kept = [c for c in self.pending["candidates"] if visible(c["id"])]
+            self.pending = {**self.pending, "candidates": kept} if kept else None
+        if self.query and not all(
+            visible(value)
+            for f in self.query.get("filters", [])
+            if f.get("dimension") == "enterprise"
+            for value in f.get("values", [])
+        ):
+            self.query = None
+        return lost
 
     @classmethod
     def from_json(cls, text: str) -> SessionState:

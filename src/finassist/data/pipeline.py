@@ -30,16 +30,13 @@ from finassist.data.config import BuildConfig, resolve_path
 from finassist.data.export import DatasetWriter, check_formats
 from finassist.data.readers import ReadReport, read_messages
 from finassist.data.records import Sample, StageStats
-from finassist.data.report import bin_sizes, length_bin, render_html
-from finassist.embed import get_embedder
+from finassist.data.report import length_bin, render_html
 from finassist.errors import ConfigError
 from finassist.llm.types import ChatBackend
 from finassist.nlp.pii import KIND_TITLES, PiiMasker
 
 ProgressFn = Callable[[str, int, int], None]
 T = TypeVar("T")
-CLUSTERS_LISTED = 500
-CLUSTER_EXAMPLES = 8
 
 
 @dataclass
@@ -164,8 +161,8 @@ def build_dataset(
             notes.append("个人信息脱敏已关闭（pii.enabled: false），导出数据可能含有个人信息。")
 
         # -- semantic dedup over all replies ---------------------------------------------------
-        drop, cluster_info = _semantic(
-            config, replies, ids, stages["semantic"], notes, report_progress
+        drop, cluster_info = semantic.dedup_replies(
+            config.dedup.semantic, config.seed, replies, ids, stages["semantic"], report_progress
         )
         del replies
 
@@ -298,61 +295,6 @@ def _pass_one(
     read_stats.count_in = read_report.rows
     if read_report.bad_count:
         read_stats.drop("坏行", read_report.bad_count)
-
-
-def _semantic(
-    config: BuildConfig,
-    replies: list[str],
-    ids: list[str],
-    stats: StageStats,
-    notes: list[str],
-    progress: ProgressFn,
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """Which spooled samples semantic dedup drops, and the clusters for the report."""
-    sc = config.dedup.semantic
-    stats.count_in = len(replies)
-    empty = {"count": 0, "size_histogram": {}, "largest": [], "listed": []}
-    if not sc.enabled or len(replies) < 2:
-        stats.count_out = len(replies)
-        if not sc.enabled:
-            stats.notes.append("语义去重已关闭")
-        return np.zeros(len(replies), dtype=bool), empty
-    start = time.perf_counter()
-    if sc.embedder == "tfidf-svd":
-        embedder = get_embedder("tfidf-svd", dim=sc.dim, seed=config.seed)
-    else:
-        embedder = get_embedder(f"{sc.embedder}:{sc.model_path}" if sc.model_path else sc.embedder)
-    vectors = semantic.embed_all(
-        embedder, replies, config.seed, lambda d, t: progress("语义去重：向量化", d, t)
-    )
-    progress("语义去重：聚类", 0, 1)
-    labels = semantic.threshold_clusters(vectors, sc.threshold, tables=sc.tables, seed=config.seed)
-    progress("语义去重：聚类", 1, 1)
-    plan = semantic.cap_clusters(labels, ids, sc.cluster_cap, config.seed)
-    dropped = int(plan.drop.sum())
-    stats.drop(f"语义簇超过上限 {sc.cluster_cap}", dropped)
-    stats.count_out = len(replies) - dropped
-    stats.seconds = time.perf_counter() - start
-    stats.notes.append(
-        f"嵌入 {sc.embedder}，阈值 {sc.threshold}，{len(plan.clusters):,} 个多成员簇"
-    )
-    listed = [
-        {
-            "cluster": n,
-            "size": len(members),
-            "kept": int((~plan.drop[members]).sum()),
-            "examples": [replies[i] for i in members[:CLUSTER_EXAMPLES]],
-            "sample_ids": [ids[i] for i in members[:CLUSTER_EXAMPLES]],
-        }
-        for n, members in enumerate(plan.clusters[:CLUSTERS_LISTED])
-    ]
-    info = {
-        "count": len(plan.clusters),
-        "size_histogram": bin_sizes([len(m) for m in plan.clusters]),
-        "largest": [c["size"] for c in listed[:20]],
-        "listed": listed,
-    }
-    return plan.drop, info
 
 
 def _pass_two(

@@ -134,6 +134,31 @@ def bin_sizes(sizes: list[int]) -> dict[str, int]:
     return {str(k): v for k, v in sorted(binned.items())}
 
 
+def cluster_section(clusters: dict[str, Any]) -> str:
+    """The semantic-dedup samples for a person to check: merged groups, and near-pairs the
+    embeddings proposed but the facts refused, with the reason."""
+    e = html.escape
+    merged = "".join(
+        f"<tr><td>{c['cluster']}</td><td>{c['size']:,}</td><td>{c['kept']:,}</td>"
+        f"<td>{'<br>'.join(e(t) for t in c.get('variants', c['examples'])[:5])}</td></tr>"
+        for c in clusters.get("samples", [])
+    )
+    refused = clusters.get("refused") or {"count": 0, "by_kind": {}, "samples": []}
+    kinds = "；".join(f"{k} {v:,}" for k, v in refused["by_kind"].items()) or "无"
+    pairs = "".join(
+        f"<tr><td>{e(p['a'])}</td><td>{e(p['b'])}</td><td>{p['cosine']:.3f}</td>"
+        f"<td>{e(p['reason'])}</td></tr>"
+        for p in refused["samples"][:20]
+    )
+    return f"""<h2>语义去重样例</h2>
+<p>多成员簇 {clusters.get("count", 0):,} 个（同簇即视为重复，超过上限的部分被删减）。向量只负责提出候选；
+数字、金额、日期、关键词（提前/延期、增加/减少、开通/关闭……）、否定（不/没/未）或名称（股票、基金、指标……）不同的近似句不合并。</p>
+<h3>已合并的簇（样例）</h3>
+<table><tr><th>簇</th><th>大小</th><th>保留</th><th>例句</th></tr>{merged or "<tr><td colspan='4'>无</td></tr>"}</table>
+<h3>语义相近但未合并（共 {refused["count"]:,} 对：{e(kinds)}）</h3>
+<table><tr><th>句子 A</th><th>句子 B</th><th>余弦相似度</th><th>原因</th></tr>{pairs or "<tr><td colspan='4'>无</td></tr>"}</table>"""
+
+
 def render_html(report: dict[str, Any]) -> str:
     """The report as one self-contained HTML page."""
     e = html.escape
@@ -162,6 +187,7 @@ def render_html(report: dict[str, Any]) -> str:
     actual = e(json.dumps(mix["actual"], ensure_ascii=False))
     pii = e("；".join(f"{k} {v:,}" for k, v in report["pii"].items())) or "无"
     inp = report["input"]
+    clusters = cluster_section(report["clusters"])
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>微调数据构建报告</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:1em 0}}
@@ -172,6 +198,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}figure{{margin:1em
 <h2>各阶段</h2><table><tr><th>阶段</th><th>输入</th><th>输出</th><th>原因 / 明细</th><th>备注</th><th>秒</th></tr>{rows}</table>
 <h2>数据构成</h2><p>目标比例 {target}；实际 {actual}</p>
 <table><tr><th>划分</th><th>聊天</th><th>知识</th><th>结构化</th></tr>{splits}</table>
+{clusters}
 <h2>个人信息（按类型替换次数）</h2><p>{pii}</p>
 <h2>图表</h2>{figures}
 <h2>坏行（前 50 条）</h2><table><tr><th>文件</th><th>行号</th><th>原因</th></tr>{bad_rows}</table>

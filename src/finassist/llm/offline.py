@@ -41,7 +41,7 @@ class OfflineBackend:
         self, messages: list[Message], *, tools: list[dict[str, Any]] | None = None
     ) -> Iterator[StreamChunk]:
         yield StreamChunk(text=self.responder(messages))
-        yield StreamChunk(finish_reason="stop")
+        yield StreamChunk(finish_reason="stop", model=OFFLINE)
 
 
 @register_backend(OFFLINE)

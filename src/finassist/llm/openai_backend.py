@@ -107,9 +107,11 @@ class OpenAIBackend:
         stream = self._call(self._request(messages, tools, stream=True))
         calls: dict[int, dict[str, str]] = {}
         reason: str | None = None
+        model = self.model
         try:
             with stream:
                 for chunk in stream:
+                    model = getattr(chunk, "model", None) or model
                     if not chunk.choices:
                         continue
                     choice = chunk.choices[0]
@@ -135,7 +137,7 @@ class OpenAIBackend:
             ToolCall(c["id"] or f"call_{i}", c["name"], c["args"] or "{}")
             for i, c in sorted(calls.items())
         )
-        yield StreamChunk(tool_calls=tool_calls, finish_reason=reason)
+        yield StreamChunk(tool_calls=tool_calls, finish_reason=reason, model=model)
 
     # -- internals -------------------------------------------------------------------------------
 

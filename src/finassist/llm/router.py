@@ -10,14 +10,21 @@ did not, so the reply can tell the user.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from finassist.config import Settings
 from finassist.llm.cache import ResponseCache, cache_key
 from finassist.llm.registry import OFFLINE, create_backend, model_config
-from finassist.llm.types import ChatBackend, ChatResponse, Message, ModelError, StreamChunk
+from finassist.llm.types import (
+    ChatBackend,
+    ChatResponse,
+    Message,
+    ModelError,
+    StreamChunk,
+    collect,
+)
 from finassist.store import Database
 
 FINANCE = "finance"
@@ -143,22 +150,53 @@ class Router:
         *,
         tools: list[dict[str, Any]] | None = None,
         domain: str = GENERAL,
+        evidence: Any = None,
+        offline: ChatBackend | None = None,
+        on_start: Callable[[Routed], None] | None = None,
     ) -> Iterator[StreamChunk]:
-        """Stream from the first backend that starts answering (no fallback once text flowed)."""
-        failures: list[str] = []
+        """Stream from the first backend that starts answering (no fallback once text flowed).
+
+        ``on_start`` hears which backend answers (a :class:`Routed` whose response is still
+        empty) before its first chunk is yielded. A cached answer comes as one chunk; a stream
+        that finished is cached (with ``evidence`` in the key, as :meth:`chat` does). ``offline``
+        is the last resort, as for :meth:`chat`.
+        """
+        failures: list[Attempt] = []
         for backend in self.order(domain):
+            key = cache_key(backend.name, messages, tools, evidence)
+            hit = self.cache.get(key) if self.cache is not None else None
+            if hit is not None:
+                _started(on_start, Routed(hit, backend.name, True, failures))
+                yield StreamChunk(hit.content, hit.tool_calls, hit.finish_reason, hit.model)
+                return
             chunks = backend.stream(messages, tools=tools)
             try:
                 first = next(chunks)
             except StopIteration:
+                _started(on_start, Routed(ChatResponse(""), backend.name, False, failures))
                 return
-            except Exception as exc:
-                failures.append(f"{backend.name}：{_describe(exc)}")
+            except Exception as exc:  # any failure before text flowed: try the next one
+                failures.append(Attempt(backend.name, _describe(exc)))
                 continue
+            _started(on_start, Routed(ChatResponse(""), backend.name, False, failures))
+            seen = [first]
             yield first
-            yield from chunks
+            for chunk in chunks:
+                seen.append(chunk)
+                yield chunk
+            if self.cache is not None:
+                self.cache.put(key, backend.name, collect(seen))
             return
-        raise ModelError("所有模型都不可用。" + "；".join(failures))
+        if offline is None:
+            reasons = "；".join(f"{a.backend}：{a.error}" for a in failures)
+            raise ModelError(f"所有模型都不可用。{reasons}")
+        _started(on_start, Routed(ChatResponse(""), offline.name, False, failures))
+        yield from offline.stream(messages)
+
+
+def _started(on_start: Callable[[Routed], None] | None, routed: Routed) -> None:
+    if on_start is not None:
+        on_start(routed)
 
 
 def _describe(exc: BaseException) -> str:

@@ -83,7 +83,11 @@ class ScriptedBackend:
         response = self.chat(messages, tools=tools)
         for char in response.content:
             yield StreamChunk(text=char)
-        yield StreamChunk(tool_calls=response.tool_calls, finish_reason=response.finish_reason)
+        yield StreamChunk(
+            tool_calls=response.tool_calls,
+            finish_reason=response.finish_reason,
+            model=response.model or self.name,
+        )
 
 
 @register_backend("scripted")

@@ -143,11 +143,13 @@ class ChatResponse:
 
 @dataclass(frozen=True)
 class StreamChunk:
-    """A piece of a streamed answer: text as it comes; tool calls and the reason at the end."""
+    """A piece of a streamed answer: text as it comes; tool calls, the reason and the model
+    that answered at the end."""
 
     text: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
     finish_reason: str | None = None
+    model: str = ""
 
 
 @runtime_checkable
@@ -178,4 +180,5 @@ def collect(chunks: Iterable[StreamChunk], model: str = "") -> ChatResponse:
         text.append(chunk.text)
         calls = calls + chunk.tool_calls
         reason = chunk.finish_reason or reason
+        model = chunk.model or model
     return ChatResponse("".join(text), calls, model, reason)

@@ -192,6 +192,18 @@ def _body_too_large(exc: BaseException | None, depth: int = 0) -> BodyTooLarge |
     return _body_too_large(exc.__cause__ or exc.__context__, depth + 1)
 
 
+def error_of(exc: BaseException) -> dict[str, Any]:
+    """The OpenAI error JSON for any exception, as the handlers below answer it (for an error
+    that happens after a stream began, when no status can be sent any more)."""
+    if isinstance(exc, ApiError):
+        return error_body(exc.status, exc.message, exc.code, exc.param)
+    if isinstance(exc, FinassistError):
+        status, code = _finassist_status(exc)
+        return error_body(status, str(exc), code)
+    log.error("unexpected error in a stream", exc_info=exc)
+    return error_body(500, "服务器内部错误，已记录日志，请稍后重试或联系管理员。", "internal")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that turn every error into the OpenAI error format."""
 
@@ -287,10 +299,11 @@ def _error_statuses(path: str, operation: dict[str, Any]) -> list[str]:
     return sorted(set(statuses))
 
 
-def openapi_document(app: FastAPI) -> dict[str, Any]:
+def openapi_document(app: FastAPI, *, max_message_chars: int | None = None) -> dict[str, Any]:
     """FastAPI's document, corrected to what the server sends: every error in the OpenAI
     format with its body, no 422 (validation errors are 400), streamed chat completions as
-    ``text/event-stream``."""
+    ``text/event-stream``, and the server's message limit (``max_message_chars``, the number
+    ``GET /api/me`` reports and the chat endpoint enforces)."""
     from fastapi.openapi.utils import get_openapi
 
     doc = get_openapi(
@@ -318,15 +331,29 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
             if path == "/v1/chat/completions" and method == "post":
                 content = responses["200"].setdefault("content", {})
                 content["text/event-stream"] = {"schema": SSE_EVENT_SCHEMA}
+    if max_message_chars is not None and "ChatRequest" in schemas:
+        _advertise_message_limit(schemas["ChatRequest"], max_message_chars)
     return doc
 
 
-def install_openapi(app: FastAPI) -> None:
+def _advertise_message_limit(schema: dict[str, Any], limit: int) -> None:
+    """State the configured limit where a client reads the request body (the model's docstring
+    cannot: the number is a setting)."""
+    schema["x-max-message-chars"] = limit
+    messages = schema.get("properties", {}).get("messages")
+    if messages is not None:
+        messages["description"] = (
+            f"对话消息。模型 finassist 的每条用户消息最多 {limit:,} 字"
+            "（服务器设置 max_message_chars，超出返回 400 message_too_long）。"
+        )
+
+
+def install_openapi(app: FastAPI, *, max_message_chars: int | None = None) -> None:
     """Serve :func:`openapi_document` at ``/openapi.json`` (built once, on first request)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = openapi_document(app)
+            app.openapi_schema = openapi_document(app, max_message_chars=max_message_chars)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -20,13 +20,17 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from finassist.assistant.session import SessionStore
-from finassist.errors import InvalidInput, NotFound
+from finassist.errors import AccessDenied, InvalidInput, NotFound
 from finassist.serve.keys import Principal
 from finassist.store import Database
 from finassist.store.schema import ratings, sessions, turns
 
 MIN_SCORE, MAX_SCORE = 1, 5
 MAX_COMMENT_CHARS = 2000
+ADMIN_RATING_REFUSED = (
+    "管理员不能为客户经理 {owner} 的会话评分：评分存入该经理的会话，只能由其本人评分。"
+    "管理员可以阅读该会话，或在自己的会话中评分。"
+)
 
 
 @dataclass(frozen=True)
@@ -61,12 +65,16 @@ class RatingStore:
     def rate(
         self, principal: Principal, session_id: str, seq: int, score: int, comment: str = ""
     ) -> Rating:
-        """Store (or replace) the rating of turn ``seq``; :class:`NotFound` outside one's scope."""
+        """Store (or replace) the rating of turn ``seq``; :class:`NotFound` outside one's scope,
+        :class:`AccessDenied` for an admin in a manager's session (readable, not writable, as
+        with asking in it: ``serve/chat.py``)."""
         if not MIN_SCORE <= score <= MAX_SCORE:
             raise InvalidInput(f"评分应为 {MIN_SCORE} 到 {MAX_SCORE} 之间的整数，实际为 {score}。")
         if len(comment) > MAX_COMMENT_CHARS:
             raise InvalidInput(f"评语过长：上限 {MAX_COMMENT_CHARS} 个字符。")
-        self.sessions.load(session_id, principal.manager_id, is_admin=principal.is_admin)
+        session = self.sessions.load(session_id, principal.manager_id, is_admin=principal.is_admin)
+        if session.manager_id != principal.manager_id:
+            raise AccessDenied(ADMIN_RATING_REFUSED.format(owner=session.manager_id))
         now = datetime.now().replace(microsecond=0)
         with self.db.write() as conn:
             turn_id = conn.execute(

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from finassist.errors import ConfigError
 
 CATALOGUE_FILE = "catalogue.yaml"
-TABLES = ("invoices", "payments", "financing", "orders", "risk_events")
+TABLES = ("invoices", "payments", "financing", "orders", "risk_events", "enterprises")
 AGGREGATES = ("sum_gross", "sum_open", "sum_amount", "count", "weighted_collection_days")
 DERIVED_OPS = ("difference", "dso", "top_share")
 AS_OF = "$as_of"

@@ -12,7 +12,7 @@ computed from those exact sums in Python.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -46,6 +46,7 @@ TABLES = {
     "financing": schema.financing,
     "orders": schema.orders,
     "risk_events": schema.risk_events,
+    "enterprises": schema.enterprises,
 }
 OPEN = ("unpaid", "partial")
 Key = tuple[Any, ...]
@@ -79,8 +80,15 @@ def validate(query: Query, catalogue: QueryCatalogue) -> None:
             raise InvalidInput(
                 f"没有名为 {name} 的指标。可用：{', '.join(sorted(catalogue.metrics))}"
             )
-    if query.order_by and query.order_by not in query.metrics:
-        raise InvalidInput(f"排序指标 {query.order_by} 必须在 metrics 中")
+    base, _, change = (query.order_by or "").partition("__")
+    if query.order_by and (
+        base not in query.metrics
+        or (change and (change not in ("change", "change_rate") or not query.compare))
+    ):
+        raise InvalidInput(
+            f"排序指标 {query.order_by} 必须在 metrics 中（有对比期时也可按 指标__change、"
+            "指标__change_rate 排序）"
+        )
     for metric_name in query.metrics:
         metric = catalogue.metrics[metric_name]
         allowed = metric.allowed(catalogue)
@@ -144,11 +152,12 @@ def _quarter(month: ColumnElement[Any]) -> ColumnElement[int]:
 
 
 def _dimension_columns(
-    dim: str, metric: Metric, t: Any, ent: Any, catalogue: QueryCatalogue
-) -> list[ColumnElement[Any]]:
+    dim: str, metric: Metric, t: Any, ent: Any, catalogue: QueryCatalogue,
+    subject: ColumnElement[Any] | None = None,
+) -> list[ColumnElement[Any]]:  # fmt: skip
     source = catalogue.dimensions[dim].source
     if source == "subject":
-        return [t.c[metric.subject]]
+        return [t.c[metric.subject] if subject is None else subject]
     if source == "counterparty":
         return [t.c[metric.counterparty]]
     kind, _, name = source.partition(".")
@@ -172,8 +181,9 @@ def _filter(
     as_of: date,
 ) -> ColumnElement[bool]:  # fmt: skip
     dimension = catalogue.dimensions[dim]
-    if dimension.source == "overdue":
-        return and_(t.c.status.in_(OPEN), t.c.due_date < as_of)
+    if dimension.source == "overdue":  # values ["true"], or ["30"]: overdue by more than 30 days
+        days = int(values[0]) if values and values[0].isdigit() else 0
+        return and_(t.c.status.in_(OPEN), t.c.due_date < as_of - timedelta(days=days))
     column = _dimension_columns(dim, metric, t, ent, catalogue)[0]
     if dimension.match == "contains":
         return or_(*(column.contains(v, autoescape=True) for v in values))
@@ -201,18 +211,24 @@ def build_select(
     """
     t = TABLES[str(metric.table)]
     ent = schema.enterprises
+    own = t is ent  # a metric over the enterprises themselves (how many clients) needs no join
+    mc = schema.manager_clients
+    subject = t.c[str(metric.subject)]
+    # Grouped by the scope's own column (equal to the subject through the join), the rows of a
+    # whole-book screen arrive in group order, as the join walks the manager's clients in key
+    # order: the database aggregates as it reads instead of sorting every row first.
+    group_subject = subject if admin else mc.c.enterprise_id
     keys: list[ColumnElement[Any]] = []
     for dim in group_by:
-        keys += _dimension_columns(dim, metric, t, ent, catalogue)
+        keys += _dimension_columns(dim, metric, t, ent, catalogue, group_subject)
     stmt = select(*keys, *_aggregate(metric, t)).select_from(t)
-    subject = t.c[str(metric.subject)]
     if not admin:  # the caller's scope, joined by the compiler and nobody else
-        mc = schema.manager_clients
         stmt = stmt.join(
             mc, and_(mc.c.enterprise_id == subject, mc.c.manager_id == ctx.caller.manager_id)
         )
-    if _needs_enterprise(query, catalogue) or any(
-        catalogue.dimensions[d].source.startswith("enterprise.") for d in group_by
+    if not own and (
+        _needs_enterprise(query, catalogue)
+        or any(catalogue.dimensions[d].source.startswith("enterprise.") for d in group_by)
     ):
         stmt = stmt.join(ent, ent.c.id == subject)
     for cond in metric.where:
@@ -380,13 +396,26 @@ def run_query(
             compare_period = period.shifted(query.compare)
             previous = _compute(ctx, conn, query, compare_period, catalogue, admin=admin)
         rows = _rows(query, values, previous, catalogue)
-        names = _names(conn, rows, query)
-    total = len(rows)
+        total = len(rows)
+        rows = _ordered(query, rows, catalogue)
+        names = _names(conn, rows, query)  # of the rows shown, not of the whole book
+    for row in rows:
+        for key in ("enterprise", "counterparty"):
+            if key in row:
+                row[f"{key}_name"] = names.get(row[key], row[key])
+    snapshot = all(m.snapshot for name in query.metrics for m in _bases(name, catalogue))
+    return QueryResult(query, period, ctx.as_of, rows, total, compare_period, snapshot, names)
+
+
+def _ordered(
+    query: Query, rows: list[dict[str, Any]], catalogue: QueryCatalogue
+) -> list[dict[str, Any]]:
+    """The rows in the order the query asks for, cut to its limit."""
     chronological = query.order_by is None and any(
         catalogue.dimensions[d].source.startswith("time.") for d in query.group_by
     )
     if chronological:
-        rows.sort(key=lambda r: tuple(str(r[d]) for d in query.group_by))
+        rows.sort(key=lambda r: tuple(_chronological(str(r[d])) for d in query.group_by))
     elif "invoice" not in query.group_by:
         order = query.order_metric
         present = [r for r in rows if r.get(order) is not None]
@@ -395,12 +424,14 @@ def run_query(
         rows = present + absent
         if query.limit:
             rows = rows[: query.limit]
-    for row in rows:
-        for key in ("enterprise", "counterparty"):
-            if key in row:
-                row[f"{key}_name"] = names.get(row[key], row[key])
-    snapshot = all(m.snapshot for name in query.metrics for m in _bases(name, catalogue))
-    return QueryResult(query, period, ctx.as_of, rows, total, compare_period, snapshot, names)
+    return rows
+
+
+def _chronological(label: str) -> str:
+    """A time label that sorts in time order (第二季度 after 第一季度, not after 第三)."""
+    for digit, numeral in enumerate("一二三四", start=1):
+        label = label.replace(f"第{numeral}季度", f"第{digit}季度")
+    return label
 
 
 def _tiebreak(row: dict[str, Any]) -> Any:

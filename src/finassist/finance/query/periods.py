@@ -195,6 +195,25 @@ def _year_to_date(m: re.Match[str], as_of: date) -> Period | None:
     return Period(date(as_of.year, 1, 1), as_of, f"{as_of.year}年以来")
 
 
+@rule(
+    rf"(?:{_YEAR}|(\d{{4}})年)?\s*{_MONTH_N}\s*(?:月份?)?\s*(?:到|至|-|~|－|—|、|和|与)\s*"
+    rf"{_MONTH_N}\s*月份?(?![\d日号])"
+)
+def _month_range(m: re.Match[str], as_of: date) -> Period | None:
+    """``7到9月`` / ``8、9月`` / ``2025年10月至12月``: whole calendar months, first to last."""
+    first, last = _number(m.group(3)), _number(m.group(4))
+    if not first or not last or not 1 <= first < last <= 12:
+        return None
+    year = _year(m.group(1), as_of) or (int(m.group(2)) if m.group(2) else None)
+    if year is None:
+        year = as_of.year if last <= as_of.month else as_of.year - 1
+    start = date(year, first, 1)
+    if start > as_of:
+        return None
+    label = f"{year}年{first}月至{last}月"
+    return _clamp(start, _month_end(date(year, last, 1)), label, as_of)
+
+
 @rule(rf"(?:{_YEAR}|(\d{{4}})年)?\s*{_MONTH_N}\s*月份?(?![\d日号])")
 def _calendar_month(m: re.Match[str], as_of: date) -> Period | None:
     month = _number(m.group(3))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Request
@@ -45,6 +45,7 @@ from finassist.serve.passthrough import (
     to_messages,
 )
 from finassist.serve.state import Caller, ServerState, get_state
+from finassist.serve.streaming import LiveEvents, TurnStream
 from finassist.serve.structured import SchemaPlan, sources_block, structured_reply
 
 router = APIRouter(tags=["OpenAI 兼容接口"])
@@ -289,16 +290,42 @@ def chat_completions(
         stored = store.claim(principal.key_id, key, request_hash)
         if stored is not None:
             return _respond(stored["body"], stored["headers"], body.stream, include_usage)
-    try:
-        whole = _answer(state, principal, body, conversation, session_id, plan, forced, sources)
-    except BaseException:
+
+    def answer() -> dict[str, Any]:
+        """Answer, store, and record the completion under the idempotency key."""
+        try:
+            whole = _answer(state, principal, body, conversation, session_id, plan, forced, sources)
+        except BaseException:
+            if key is not None:
+                store.release(principal.key_id, key)
+            raise
         if key is not None:
-            store.release(principal.key_id, key)
-        raise
+            headers = {SESSION_HEADER: whole[EXTRA_FIELD]["session_id"]}
+            store.finish(principal.key_id, key, {"body": whole, "headers": headers})
+        return whole
+
+    if body.stream and plan is None and _is_text(body) and state.assistant.backend is not None:
+        return _stream_live(answer, include_usage)  # a model writes it: stream as it is written
+    whole = answer()
     headers = {SESSION_HEADER: whole[EXTRA_FIELD]["session_id"]}
-    if key is not None:
-        store.finish(principal.key_id, key, {"body": whole, "headers": headers})
     return _respond(whole, headers, body.stream, include_usage)
+
+
+def _is_text(body: ChatRequest) -> bool:
+    return body.response_format is None or body.response_format.type == "text"
+
+
+def _stream_live(answer: Callable[[], dict[str, Any]], include_usage: bool) -> StreamingResponse:
+    """Stream a model turn sentence by sentence (``serve/streaming.py``); an error before the
+    first sentence is still an HTTP error."""
+    live = TurnStream(answer)
+    opening = live.opening()
+    headers = {SESSION_HEADER: opening.session_id} if opening.session_id else {}
+    return StreamingResponse(
+        LiveEvents(live, opening, model=MODEL_NAME, include_usage=include_usage),
+        media_type="text/event-stream",
+        headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 def _answer(
