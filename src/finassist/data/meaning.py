@@ -10,7 +10,10 @@ semantic dedup lets embeddings only *propose* a merge, and two texts merge only 
 - contrast words: on each axis of ``data/contrasts.yaml`` (提前/延期, 增加/减少, 上调/下调,
   开通/关闭 ...), the sides a text uses;
 - negation: the markers 不/没/未/无 ... outside A-not-A questions (能不能, 有没有) and words that
-  do not negate (不过, 非常).
+  do not negate (不过, 非常);
+- names: the financial entities :mod:`finassist.nlp.ner` finds (stocks, funds, indices,
+  companies, industries, regions, indicators: 贵州茅台 / 五粮液, 营收 / 净利润), by their
+  canonical name.
 
 Equality is transitive, so clusters grown from allowed links never join two texts whose facts
 differ.
@@ -35,7 +38,15 @@ from typing import Any
 
 import yaml
 
+from finassist.nlp.ner import EntityRecognizer
 from finassist.numerals import chinese_numeral
+
+# Entity types whose names must be equal (amounts, percents and dates are quantities; person
+# names are masked before dedup).
+NAME_TYPES = frozenset(
+    ("company", "stock", "index", "fund", "fund_company", "industry", "indicator", "market",
+     "region", "macro", "commodity")
+)  # fmt: skip
 
 _FULL_WIDTH = str.maketrans("０１２３４５６７８９．％，", "0123456789.%,")
 _CN_NUMERAL = re.compile(
@@ -92,10 +103,11 @@ class Facts:
     quantities: tuple[Quantity, ...] = ()
     words: tuple[tuple[int, int], ...] = ()
     negations: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
     shown_words: dict[tuple[int, int], str] = field(default_factory=dict, compare=False)
 
     def __hash__(self) -> int:
-        return hash((self.quantities, self.words, self.negations))
+        return hash((self.quantities, self.words, self.negations, self.names))
 
 
 class MeaningGuard:
@@ -106,7 +118,9 @@ class MeaningGuard:
         axes: list[list[list[str]]],
         negation: list[str],
         not_negation: list[str],
+        recognizer: EntityRecognizer | None = None,
     ) -> None:
+        self._recognizer = recognizer
         self._side: dict[str, tuple[int, int]] = {}
         for a, sides in enumerate(axes):
             for s, words in enumerate(sides):
@@ -138,7 +152,15 @@ class MeaningGuard:
             rest = self._not_negation.sub(" ", rest)
         rest = _A_NOT_A.sub(" ", rest)
         negations = tuple(sorted({c for c in rest if c in self._negation}))
-        return Facts(quantities, tuple(sorted(words)), negations, shown)
+        return Facts(quantities, tuple(sorted(words)), negations, self._names(text), shown)
+
+    def _names(self, text: str) -> tuple[str, ...]:
+        if self._recognizer is None or not text.strip():
+            return ()
+        found = {
+            e.canonical or e.text for e in self._recognizer.recognize(text) if e.type in NAME_TYPES
+        }
+        return tuple(sorted(found))
 
     # -- comparison --------------------------------------------------------------------------
 
@@ -161,6 +183,12 @@ class MeaningGuard:
                 reasons.append(
                     f"关键词不同：{'、'.join(left_words) or '—'} / {'、'.join(right_words) or '—'}"
                 )
+        if a.names != b.names:
+            left, right = set(a.names), set(b.names)
+            reasons.append(
+                f"名称不同：{'、'.join(sorted(left - right)) or '—'} / "
+                f"{'、'.join(sorted(right - left)) or '—'}"
+            )
         if a.negations != b.negations:
             reasons.append(
                 f"否定不同：{''.join(a.negations) or '—'} / {''.join(b.negations) or '—'}"
@@ -177,11 +205,15 @@ def _listed(items: set[Quantity]) -> str:
 
 @lru_cache(maxsize=1)
 def load_guard() -> MeaningGuard:
-    """The guard over the packaged word lists (``data/contrasts.yaml``), loaded once."""
+    """The guard over the packaged word lists (``data/contrasts.yaml``) and the packaged
+    entity gazetteers, loaded once."""
     text = resources.files("finassist.data").joinpath("data/contrasts.yaml").read_text("utf-8")
     data: dict[str, Any] = yaml.safe_load(text) or {}
     return MeaningGuard(
-        data.get("axes", []), data.get("negation", []), data.get("not_negation", [])
+        data.get("axes", []),
+        data.get("negation", []),
+        data.get("not_negation", []),
+        EntityRecognizer.default(),
     )
 
 

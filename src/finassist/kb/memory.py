@@ -80,10 +80,20 @@ class MemoryScorer:
 
 
 def load_postings(conn: Connection, index_name: str) -> Iterable[tuple[str, int, int, int]]:
-    """The index's postings as ``(term, chunk_id, tf, dl)``, from FTS5 or the portable tables."""
+    """The index's postings as ``(term, chunk_id, tf, dl)``, from FTS5, tsvector or the tables."""
     if index_name == "table":
         p = kb_postings.c
         for term, cid, tf, dl in conn.execute(select(p.term, p.chunk_id, p.tf, p.dl)):
+            yield str(term), int(cid), int(tf), int(dl)
+        return
+    if index_name == "tsvector":
+        rows = conn.execute(
+            text(
+                "SELECT u.lexeme, t.chunk_id, cardinality(u.positions), t.dl "
+                "FROM kb_tsv t, unnest(t.tsv) u"
+            )
+        )
+        for term, cid, tf, dl in rows:
             yield str(term), int(cid), int(tf), int(dl)
         return
     for rowid, tokens in conn.execute(text("SELECT rowid, tokens FROM kb_fts")):

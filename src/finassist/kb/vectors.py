@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import resources
 
 import numpy as np
@@ -182,13 +183,11 @@ class DenseIndex:
         )
         self._generation = gen
 
-    def search(
-        self, conn: Connection, query: str, limit: int, filters: Filters
-    ) -> list[tuple[int, float]]:
-        """``(chunk_id, cosine)`` best first, among the chunks the filters allow."""
+    def scores(self, conn: Connection, query: str, filters: Filters) -> DenseScores:
+        """The cosine of ``query`` to every stored vector the filters allow."""
         self._load(conn)
         if not len(self._ids):
-            return []
+            return DenseScores(self._ids, np.zeros(0, dtype=np.float32))
         qv = self.embedder.embed_queries([query])[0]
         sims = self._matrix @ qv
         where = filter_clause(filters)
@@ -200,12 +199,39 @@ class DenseIndex:
             ).scalars()
             mask = np.isin(self._ids, np.fromiter(allowed, dtype=np.int64))
             sims = np.where(mask, sims, -np.inf)
-        k = min(limit, int(np.isfinite(sims).sum()))
+        return DenseScores(self._ids, sims)
+
+    def search(
+        self, conn: Connection, query: str, limit: int, filters: Filters
+    ) -> list[tuple[int, float]]:
+        """``(chunk_id, cosine)`` best first, among the chunks the filters allow."""
+        return self.scores(conn, query, filters).top(limit)
+
+
+@dataclass(frozen=True)
+class DenseScores:
+    """One query's cosine to each stored vector: ``ids`` (sorted) and ``sims`` (-inf: filtered)."""
+
+    ids: np.ndarray
+    sims: np.ndarray
+
+    def top(self, limit: int) -> list[tuple[int, float]]:
+        """``(chunk_id, cosine)`` best first, at most ``limit``."""
+        k = min(limit, int(np.isfinite(self.sims).sum()))
         if k <= 0:
             return []
-        top = np.argpartition(-sims, k - 1)[:k]
-        top = top[np.argsort(-sims[top], kind="stable")]
-        return [(int(self._ids[i]), float(sims[i])) for i in top]
+        top = np.argpartition(-self.sims, k - 1)[:k]
+        top = top[np.argsort(-self.sims[top], kind="stable")]
+        return [(int(self.ids[i]), float(self.sims[i])) for i in top]
+
+    def of(self, chunk_ids: Sequence[int]) -> dict[int, float]:
+        """The cosine of each of ``chunk_ids`` that has a vector (chunks without one are absent)."""
+        if not len(self.ids) or not chunk_ids:
+            return {}
+        wanted = np.asarray(chunk_ids, dtype=np.int64)
+        pos = np.clip(np.searchsorted(self.ids, wanted), 0, len(self.ids) - 1)
+        hit = self.ids[pos] == wanted
+        return {int(c): float(self.sims[p]) for c, p, h in zip(wanted, pos, hit, strict=True) if h}
 
 
 def weighted_rrf(

@@ -358,9 +358,10 @@ llm_cache = Table(
     Index("ix_llm_cache_expires", "expires_at"),
 )
 
-# SQLite FTS5 index of the knowledge base and its shadow tables (kb_fts_data, kb_fts_idx, ...):
-# created by migration 0003 with raw SQL, so they are not in ``metadata``.
-UNMANAGED_TABLE_PREFIXES = ("kb_fts",)
+# SQLite FTS5 index of the knowledge base and its shadow tables (kb_fts_data, kb_fts_idx, ...),
+# created by migration 0003, and PostgreSQL's tsvector table kb_tsv (migration 0008): made with
+# raw SQL on one engine only, so they are not in ``metadata``.
+UNMANAGED_TABLE_PREFIXES = ("kb_fts", "kb_tsv")
 
 
 def is_managed_table(name: str | None) -> bool:

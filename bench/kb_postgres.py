@@ -1,0 +1,204 @@
+"""Knowledge-base BM25 on PostgreSQL at scale: our tsvector + GIN index (BM25 in SQL) beside the
+portable tables on the same server and rank_bm25 in the same run.
+
+All engines index the SAME jieba tokens (ours: title + heading + text per chunk), the law corpus
+(../shared/data/cn_finance_law_kb) plus the product manuals and the glossary, as in
+bench/retrieval.py. Two parts:
+
+1. Agreement, law + manuals: the top-5 of every development and paraphrase question from our
+   PostgreSQL index (scored in SQL, no in-memory snapshot) compared with the SQLite paths (the
+   portable tables scored in SQL, and FTS5's bm25()), plus recall@5 / MRR@10 of each.
+2. Speed, the law chunks replicated to ``--scale-chunks`` (100,000): build time and per-query
+   p50/p95 of the SQL scoring, 10 results (as bench/retrieval.py) and 50 (what a hybrid search
+   asks BM25 for), unfiltered and filtered by document type.
+
+Each engine gets a fresh database on the server ``--url`` names (an admin URL; the database is
+dropped afterwards). Timings include the round trip to the local server; the machine's other
+load shows in them.
+
+    python bench/kb_postgres.py [--url postgresql+psycopg://postgres@127.0.0.1/postgres]
+                                [--scale-chunks 100000] [--skip-table-at-scale] [--repeat 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import retrieval
+
+from finassist.kb import KnowledgeBase
+from finassist.kb.sample import sample_documents
+from finassist.kb.tokenize import Tokenizer
+from finassist.kb.types import Filters
+from finassist.store import Database
+
+ADMIN_URL = os.environ.get(
+    "FINASSIST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1/postgres"
+)
+Search = Callable[[list[str], int, Filters], list[str]]
+
+
+@contextmanager
+def pg_database(admin_url: str) -> Iterator[str]:
+    """A new, empty database on the server; dropped on exit."""
+    name = f"finassist_bench_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        engine.dispose()
+
+
+def build_ours(url: str, index: str | None, prepared: list) -> tuple[Search, float, Any]:
+    """Our KnowledgeBase on ``url`` with ``index``, scored in SQL; (search, build s, db)."""
+    db = Database(url)
+    db.migrate()
+    kb = KnowledgeBase(db, index=index, cache=False)
+    t0 = time.perf_counter()
+    for start in range(0, len(prepared), 200):
+        kb.add_prepared(prepared[start : start + 200])
+    build_s = time.perf_counter() - t0
+    conn = db.read_engine.connect()  # one connection, as a server worker keeps one
+    if db.dialect == "postgresql":
+        conn.exec_driver_sql("ANALYZE")
+    labels = dict(conn.exec_driver_sql("SELECT id, doc_id || '#' || locator FROM kb_chunks").all())
+    conn.commit()
+
+    def search(tokens: list[str], limit: int, filters: Filters) -> list[str]:
+        hits = kb.index.search(conn, tokens, limit, filters)
+        conn.commit()  # end the read transaction, as a request would
+        return [labels[i] for i, _ in hits]
+
+    return search, build_s, db
+
+
+def build_rank_bm25(prepared: list) -> tuple[Search, float]:
+    from rank_bm25 import BM25Okapi
+
+    t0 = time.perf_counter()
+    labels = [f"{d.id}#{c.locator}" for d, chunks, _ in prepared for c in chunks]
+    model = BM25Okapi([t for _, _, toks in prepared for t in toks])
+
+    def search(tokens: list[str], limit: int, filters: Filters) -> list[str]:
+        scores = model.get_scores(tokens)
+        top = np.argpartition(-scores, limit)[:limit]
+        return [labels[i] for i in top[np.argsort(-scores[top])] if scores[i] > 0]
+
+    return search, time.perf_counter() - t0
+
+
+def timed(search: Search, queries: list[list[str]], limit: int, filters: Filters, repeat: int):
+    for q in queries[:5]:  # warm up
+        search(q, limit, filters)
+    ms, ranked = [], []
+    for _ in range(repeat):
+        ranked = []
+        for q in queries:
+            t = time.perf_counter()
+            ranked.append(search(q, limit, filters))
+            ms.append((time.perf_counter() - t) * 1000)
+    return ms, ranked
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default=ADMIN_URL)
+    parser.add_argument("--law-dir", type=Path, default=retrieval.LAW_DIR)
+    parser.add_argument("--scale-chunks", type=int, default=100_000)
+    parser.add_argument("--skip-table-at-scale", action="store_true")
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+
+    tokenizer = Tokenizer.default()
+    tokenizer.warm_up()
+    kb = KnowledgeBase.__new__(KnowledgeBase)  # only its chunker/tokenizer, no database
+    kb.tokenizer = tokenizer
+    docs = retrieval.law_documents(args.law_dir) + sample_documents(retrieval.SAMPLE_IDS)
+    prepared = [KnowledgeBase.prepare(kb, d) for d in docs]
+    sets = {
+        name: retrieval.read_questions(path)
+        for name, path in (("dev", retrieval.DEV), ("paraphrase", retrieval.PARAPHRASE))
+    }
+    rows = sets["dev"] + sets["paraphrase"]
+    queries = [tokenizer.query_tokens(r["query"]) for r in rows]
+    n_dev = len(sets["dev"])
+    print(
+        f"corpus: {len(docs)} documents, {sum(len(c) for _, c, _ in prepared):,} chunks; "
+        f"{len(sets['dev'])} dev + {len(sets['paraphrase'])} paraphrase questions"
+    )
+
+    # 1. Agreement on law + manuals.
+    print("\n1. top-5 agreement, law + manuals (every engine scored in SQL, 5 results)")
+    import tempfile
+
+    results: dict[str, list[list[str]]] = {}
+    with tempfile.TemporaryDirectory() as tmp, pg_database(args.url) as pg_url:
+        for label, url, index in (
+            ("SQLite portable tables", f"sqlite:///{tmp}/table.db", "table"),
+            ("SQLite FTS5 bm25()", f"sqlite:///{tmp}/fts.db", "fts5"),
+            ("PostgreSQL tsvector + GIN (ours)", pg_url, None),
+        ):
+            search, _, db = build_ours(url, index, prepared)
+            results[label] = timed(search, queries, 5, Filters(), 1)[1]
+            db.dispose()
+    ours = results["PostgreSQL tsvector + GIN (ours)"]
+    for label, ranked in results.items():
+        dev_r, dev_m = retrieval._quality(ranked[:n_dev], sets["dev"])
+        par_r, par_m = retrieval._quality(ranked[n_dev:], sets["paraphrase"])
+        same = sum(set(a) == set(b) for a, b in zip(ours, ranked, strict=True))
+        print(
+            f"  {label:<34} R@5 dev {dev_r:.3f}  MRR dev {dev_m:.3f}  R@5 para {par_r:.3f}  "
+            f"MRR para {par_m:.3f}  same top-5 set as ours: {same}/{len(rows)}"
+        )
+
+    # 2. Speed at scale.
+    big = retrieval.scaled(prepared, args.scale_chunks)
+    big_n = sum(len(c) for _, c, _ in big)
+    print(
+        f"\n2. speed, {big_n:,} chunks (law chunks replicated), {len(queries)} questions x {args.repeat}"
+    )
+    header = f"  {'engine':<36}{'build s':>9}{'k':>4}{'filter':>9}{'p50 ms':>9}{'p95 ms':>9}"
+    print(header)
+    engines: list[tuple[str, str | None]] = [("PostgreSQL tsvector + GIN (ours)", None)]
+    if not args.skip_table_at_scale:
+        engines.append(("PostgreSQL portable tables", "table"))
+    policy = Filters(kinds=("policy",))
+    for label, index in engines:
+        with pg_database(args.url) as pg_url:
+            search, build_s, db = build_ours(pg_url, index, big)
+            for limit, filters in ((10, Filters()), (50, Filters()), (10, policy)):
+                ms, _ = timed(search, queries, limit, filters, args.repeat)
+                p50, p95 = retrieval._percentiles(ms)
+                kind = "policy" if filters.kinds else "—"
+                print(
+                    f"  {label:<36}{build_s:>9.1f}{limit:>4}{kind:>9}{p50:>9.2f}{p95:>9.2f}",
+                    flush=True,
+                )
+            db.dispose()
+    search, build_s = build_rank_bm25(big)
+    ms, _ = timed(search, queries, 10, Filters(), 1)
+    p50, p95 = retrieval._percentiles(ms)
+    print(
+        f"  {'rank_bm25 (BM25Okapi, in memory)':<36}{build_s:>9.1f}{10:>4}{'—':>9}{p50:>9.2f}{p95:>9.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
