@@ -1020,3 +1020,68 @@ def test_financing_products(assistant: Assistant, db: Database) -> None:
     (grouped_reply,) = ask(assistant, "我名下客户的融资余额按产品看")
     assert_answer(grouped_reply, None, None)
     assert f"| 经销商融资 | {yuan(int(by_product['distribution_financing']))}" in grouped_reply.text
+
+
+@pytest.mark.parametrize(
+    ("question", "sql", "start", "end"),
+    [
+        ("哪些供应商没有逾期", OVERDUE_BY_COMPANY, None, None),
+        ("哪些经销商三季度没有下单", ORDERS_BY_COMPANY, "2026-07-01", "2026-09-30"),
+    ],
+)
+def test_companies_without_any(
+    assistant: Assistant, db: Database, question: str, sql: str, start: str | None,
+    end: str | None,
+) -> None:  # fmt: skip
+    (reply,) = ask(assistant, question)
+    assert_answer(reply, start, end)
+    role = "supplier" if "供应商" in question else "distributor"
+    mine = names_of(db, CLIENTS, m=ME, role=role, region="%")
+    params = {"m": ME, "role": role} | ({"s": start, "t": end} if start else {})
+    having = {n for n, v in grouped(db, sql, **params).items() if v}
+    expected = mine - having
+    assert f"共 {len(expected)} 家企业" in reply.text
+    assert {re.sub(r"\[\d+\]", "", n) for n in ranked_names(reply)} == expected
+
+
+def test_a_named_companys_largest_suppliers_and_distributors(
+    assistant: Assistant, db: Database
+) -> None:
+    (supplier,) = ask(assistant, "华东汽车最大的供应商是谁")
+    (distributors,) = ask(assistant, "华东汽车的前三大经销商")
+    assert_answer(supplier, "2025-11-01", "2026-10-31")
+    assert_answer(distributors, "2025-11-01", "2026-10-31")
+    with db.read() as conn:
+        sold = dict(conn.execute(text(
+            "SELECT e.name, SUM(i.amount + i.tax) FROM invoices i JOIN enterprises e ON "
+            "e.id = i.seller_id JOIN manager_clients mc ON mc.enterprise_id = i.seller_id AND "
+            "mc.manager_id = :m WHERE i.status <> 'void' AND i.buyer_id = 'E0001' AND "
+            "e.role = 'supplier' AND i.issue_date BETWEEN '2025-11-01' AND '2026-10-31' "
+            "GROUP BY e.name"), {"m": ME}).all())  # fmt: skip
+        bought = dict(conn.execute(text(
+            "SELECT e.name, SUM(o.amount) FROM orders o JOIN enterprises e ON e.id = o.buyer_id "
+            "JOIN manager_clients mc ON mc.enterprise_id = o.buyer_id AND mc.manager_id = :m "
+            "WHERE o.status <> 'cancelled' AND o.seller_id = 'E0001' AND e.role = 'distributor' "
+            "AND o.order_date BETWEEN '2025-11-01' AND '2026-10-31' GROUP BY e.name"),
+            {"m": ME}).all())  # fmt: skip
+    assert ranked_names(supplier) == sorted(sold, key=lambda k: -sold[k])[:1]
+    assert ranked_names(distributors) == sorted(bought, key=lambda k: -bought[k])[:3]
+
+
+def test_overdue_rate_is_a_rate(assistant: Assistant, db: Database) -> None:
+    (reply,) = ask(assistant, "哪些供应商逾期率最高")
+    (one,) = ask(assistant, "顺达橡塑的逾期率")
+    overdue = grouped(db, OVERDUE_BY_COMPANY, m=ME, role="supplier")
+    open_ = grouped(db, OPEN_BY_COMPANY, m=ME, role="supplier")
+    rate = {n: Decimal(overdue.get(n, 0)) / Decimal(v) for n, v in open_.items() if v}
+    top = max(rate, key=lambda k: rate[k])
+    assert_answer(reply, None, None)
+    assert ranked_names(reply) == [top] and f"{rate[top]:.2%}" in reply.text
+    assert_answer(one, None, None)
+    assert f"逾期率 {rate['无锡顺达橡塑制品有限公司']:.2%}" in one.text
+
+
+def test_this_year_words(assistant: Assistant, db: Database) -> None:
+    (reply,) = ask(assistant, "华东汽车本年度开票")
+    assert_answer(reply, "2026-01-01", "2026-10-31")
+    assert yuan(scalar(db, INVOICED, e="E0001", s="2026-01-01", t="2026-10-31")) in reply.text

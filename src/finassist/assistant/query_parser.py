@@ -69,7 +69,8 @@ ASCENDING = re.compile(r"最少|最低|最小|最快|倒数|从低到高|从小�
 SUPERLATIVE = re.compile(r"最大|最高|最多|最少|最低|最小|最慢|最快|最严重|最长|最短")
 # 华东汽车的供应商 / 华东汽车的客户: companies trading with the one named.
 RELATION = re.compile(
-    r"\s*的?\s*(上游供应商|供应商|上游|下游经销商|经销商|下游客户|下游|客户|买方|购方)"
+    rf"\s*的?\s*(?:最大|最主要|主要|前{_NUM}大?|前{_NUM}名)?的?\s*"
+    r"(?P<rel>上游供应商|供应商|上游|下游经销商|经销商|下游客户|下游|客户|买方|购方)"
 )
 # What is never part of a company's name, stripped before a leftover is taken for one.
 NOT_A_NAME = re.compile(
@@ -86,6 +87,10 @@ OVERDUE_DAYS = re.compile(
 # 同比增长最多的供应商: ranked by the change against the comparison period.
 GROWTH = re.compile(
     r"(增长|增加|上涨|涨|下降|减少|下滑|降)(?:得)?(?:最多|最快|最大|最猛|最厉害)|(增幅|降幅|跌幅)最大"
+)
+# 哪些供应商今年没有开票: the companies with none of it (not a ranking of those with some).
+WITHOUT = re.compile(
+    r"(?:没有|没|未|无)(?:任何|过)?(?:开票|开过票|开过发票|回款|收款|订单|下单|融资|逾期|风险)"
 )
 # 合计 / 总额: one figure over the whole scope, not a list of companies.
 TOTAL = re.compile(r"合计|总额|总计|汇总|加起来|一共|总共|总和")
@@ -198,6 +203,7 @@ class Parsed:
     enterprise: dict[str, str] | None = None
     period: Period | None = None
     count: bool = False  # 几家: the answer leads with how many companies
+    without: bool = False  # 没有开票: the companies whose metric is nil
     unknown: str | None = None  # a company named that the caller cannot see (or that is not)
     notes: list[str] = field(default_factory=list)  # what the answer must say it changed
 
@@ -513,7 +519,7 @@ def parse(
     relation = RELATION.match(text[named.end :]) if named is not None else None
     if relation and named is not None and (reading.portfolio or reading.total):
         # 华东汽车的供应商里谁开票最多: a ranking of the companies trading with 华东汽车.
-        buyers = relation.group(1) in ("客户", "下游客户", "买方", "购方")
+        buyers = relation.group("rel") in ("客户", "下游客户", "买方", "购方")
         if not buyers:
             partner, named, reading.enterprises = named, None, []
     enterprise = _entity(named) if named else None
@@ -536,6 +542,10 @@ def parse(
     if reading.overdue_days and not metrics:
         metrics = ["overdue_amount"]
     if not metrics and reading.invoice_list:
+        metrics = ["invoice_amount"]
+    if not metrics and partner is not None:  # 华东汽车最大的供应商: by what they sell it
+        metrics = ["order_amount" if reading.roles == ["distributor"] else "invoice_amount"]
+    if not metrics and buyers:
         metrics = ["invoice_amount"]
     if not metrics and reading.products:  # 做了保理: financing of that product
         if reading.count or enterprise is not None or not reading.portfolio:
@@ -602,11 +612,20 @@ def parse(
             })  # fmt: skip
     if counting:
         query = _counted(query)
+    without = bool(WITHOUT.search(text)) and enterprise is None and "enterprise" in query.group_by
+    if without:
+        query = query.model_copy(update={"limit": None, "thresholds": []})
     if len(ids) > 1 and enterprise and named:
         others = [m.id for m in reading.enterprises if m.id != named.id]
         if all("counterparty" in catalogue.metrics[m].allowed(catalogue) for m in query.metrics):
             query = query.with_filter("counterparty", others[:1])
-    return Parsed(query=query, enterprise=enterprise, period=reading.time.period, count=counting)
+    return Parsed(
+        query=query,
+        enterprise=enterprise,
+        period=reading.time.period,
+        count=counting,
+        without=without,
+    )
 
 
 def _counted(query: Query) -> Query:

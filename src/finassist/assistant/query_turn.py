@@ -17,7 +17,7 @@ from finassist.assistant.slots import pick_candidate
 from finassist.assistant.types import Reply
 from finassist.errors import InvalidInput, NotFound
 from finassist.finance.access import is_admin
-from finassist.finance.base import ToolContext
+from finassist.finance.base import Record, ToolContext
 from finassist.finance.directory import EnterpriseDirectory
 from finassist.finance.evidence import FINANCING_STATUS, INVOICE_STATUS, ROLE
 from finassist.finance.query.catalogue import QueryCatalogue, load_query_catalogue
@@ -111,6 +111,8 @@ class QueryLayer:
             return Reply(session.id, f"这个问题我还不能这样统计：{exc}", INTENT, clarification=True)
         scope = "全部企业" if is_admin(tools) else "您名下的客户"
         book = EvidenceBook()
+        if parsed is not None and parsed.without:
+            return self._without(query, result, book, scope, session, tools)
         notes = list(parsed.notes) if parsed else []
         if query.compare and result.compare_period is None:
             labels = "、".join(self.catalogue.metrics[m].label for m in query.metrics)
@@ -136,6 +138,42 @@ class QueryLayer:
         state.last_intent = INTENT
         state.pending = None
         reply.meta["query"] = state.query
+        return reply
+
+    def _without(
+        self, query: Query, result: QueryResult, book: EvidenceBook, scope: str,
+        session: Session, tools: ToolContext,
+    ) -> Reply:  # fmt: skip
+        """哪些供应商今年没有开票: the caller's companies (of the kind asked) that have none."""
+        kept = [f for f in query.filters if f.dimension in ("role", "industry", "region")]
+        clients = run_query(tools, Query(
+            metrics=[COUNT_METRIC], filters=kept, group_by=["enterprise"], descending=False,
+        ), self.catalogue)  # fmt: skip
+        having = {r["enterprise"] for r in result.rows if r.get(query.metrics[0])}
+        rows = [r for r in clients.rows if r["enterprise"] not in having]
+        client_records = records(clients, self.catalogue)[1:]
+        by_id = {r["enterprise"]: rec for r, rec in zip(clients.rows, client_records, strict=False)}
+        label = self.catalogue.metrics[query.metrics[0]].label
+        summary = records(result, self.catalogue)[0]
+        count = Record("metric", f"{summary.id}:without", summary.source,
+                       {"total": len(rows)}, f"{label}为零的企业共 {len(rows)} 家")  # fmt: skip
+        head = [f"统计口径：{period_text(result, self.catalogue)}；范围：{scope}"]
+        filters = _filters_text(query, result, self.catalogue)
+        head.append(
+            f"筛选：{filters + '；' if filters else ''}{'截至数据日期' if result.snapshot else '统计期内'}没有{label}的企业"
+        )
+        lines = ["；".join(head) + "。" + book.cite_records([summary])]
+        lines.append(f"符合条件的共 {len(rows)} 家企业{book.cite_records([count])}。")
+        if rows:
+            lines += ["| 序号 | 企业 |", "|---|---|"]
+            for index, row in enumerate(rows, start=1):
+                cite = book.cite_records([by_id[row["enterprise"]]])
+                lines.append(f"| {index} | {row['enterprise_name']}{cite} |")
+        checked = guard.check("\n".join(lines), book.items)
+        reply = Reply(session.id, checked.text, INTENT, evidence=list(book.items))
+        session.state.query = query.model_dump(mode="json")
+        session.state.last_intent = INTENT
+        session.state.pending = None
         return reply
 
     @staticmethod
