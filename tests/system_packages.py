@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 
 import pytest
 
@@ -47,3 +48,16 @@ def require_pango() -> None:
         import weasyprint  # noqa: F401
     except (ImportError, OSError):
         _missing("needs the system packages libpango-1.0-0 and libpangoft2-1.0-0 (WeasyPrint)")
+
+
+def require_all(*checks: Callable[[], object]) -> None:
+    """Run several ``require_*`` checks and skip once, naming every missing package (a test
+    that needs Pango and poppler names both, not just the first)."""
+    missing = []
+    for check in checks:
+        try:
+            check()
+        except pytest.skip.Exception as exc:
+            missing.append(str(exc.msg))
+    if missing:
+        pytest.skip("; ".join(missing))

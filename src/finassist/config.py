@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from finassist.errors import ConfigError
+from finassist.nlp.normalize import MAX_MESSAGE_CHARS
 
 DEFAULT_HOME = "~/.finassist"
 CONFIG_FILE_NAME = "finassist.toml"
@@ -90,7 +91,8 @@ class ServerSettings(Section):
     """``[finassist.server]``: where the HTTP server listens and what it allows.
 
     ``rate_per_minute`` requests per API key and minute, with bursts up to ``burst`` (0 turns
-    the limit off). ``max_message_chars`` bounds the question asked of the assistant,
+    the limit off). ``max_message_chars`` bounds the question asked of the assistant (the CLI,
+    the chat endpoint and its OpenAPI document use it; env ``FINASSIST_SERVER__MAX_MESSAGE_CHARS``),
     ``max_prompt_chars`` the whole conversation sent through to a configured model.
     ``cors_origins``: browser origins allowed to call the API (empty: same origin only).
     """
@@ -102,7 +104,7 @@ class ServerSettings(Section):
     burst: int = Field(30, ge=0)
     max_body_bytes: int = Field(1 << 20, ge=0)  # JSON requests
     max_upload_bytes: int = Field(20 << 20, ge=0)  # knowledge-base documents
-    max_message_chars: int = Field(2000, ge=1)  # the one limit (nlp.normalize.MAX_MESSAGE_CHARS)
+    max_message_chars: int = Field(MAX_MESSAGE_CHARS, ge=1)  # the one limit: ask, chat, serve
     max_messages: int = Field(200, ge=1)
     max_prompt_chars: int = Field(64_000, ge=1)
     stream_chunk_chars: int = Field(12, ge=1)

@@ -94,6 +94,18 @@ def assistant(db: Database) -> Iterator[Assistant]:
     yield Assistant(db)
 
 
+@pytest.fixture(scope="module")
+def local_db(sample_db: Database) -> Database:
+    """The sample data on SQLite only: for what the parser decides (the same SQL as tests that
+    run on every backend), so the file's runtime stays small."""
+    return sample_db
+
+
+@pytest.fixture(scope="module")
+def local_assistant(local_db: Database) -> Iterator[Assistant]:
+    yield Assistant(local_db)
+
+
 def scalar(db: Database, query: str, **params: object) -> int:
     with db.read() as conn:
         return int(conn.execute(text(query), params).scalar_one() or 0)
@@ -506,12 +518,12 @@ TEMPLATED_PERIODS = {
     ],
 )
 def test_templated_topics_with_a_calendar_period_state_that_period(
-    assistant: Assistant, db: Database, phrase: str, template: str, sql: str
+    local_assistant: Assistant, local_db: Database, phrase: str, template: str, sql: str
 ) -> None:
-    (reply,) = ask(assistant, template.format(c="顺达橡塑", p=phrase))
+    (reply,) = ask(local_assistant, template.format(c="顺达橡塑", p=phrase))
     start, end = TEMPLATED_PERIODS[phrase]
     assert_answer(reply, start, end)
-    expected = scalar(db, sql, e="E0007", s=start, t=end)
+    expected = scalar(local_db, sql, e="E0007", s=start, t=end)
     assert (str(expected) if sql == INVOICE_COUNT else yuan(expected)) in reply.text
     assert not re.search(r"近\d+个月", reply.text)
 
@@ -617,8 +629,10 @@ KNOWLEDGE_QUESTIONS = [
 
 
 @pytest.mark.parametrize("question", KNOWLEDGE_QUESTIONS)
-def test_knowledge_questions_are_not_company_lookups(assistant: Assistant, question: str) -> None:
-    (reply,) = ask(assistant, question)
+def test_knowledge_questions_are_not_company_lookups(
+    local_assistant: Assistant, question: str
+) -> None:
+    (reply,) = ask(local_assistant, question)
     assert reply.intent == "knowledge", reply.text
     assert "未找到企业" not in reply.text and "没有完全理解" not in reply.text
     assert "知识库" in reply.text  # no knowledge base here: it says so and what to do
@@ -660,10 +674,10 @@ def test_knowledge_questions_with_a_knowledge_base(sample_db: Database, tmp_path
     ],
 )
 def test_superlatives_with_a_count(
-    assistant: Assistant, db: Database, question: str, n: int, metric_sql: str, role: str,
+    local_assistant: Assistant, local_db: Database, question: str, n: int, metric_sql: str, role: str,
     ascending: bool,
 ) -> None:  # fmt: skip
-    (reply,) = ask(assistant, question)
+    (reply,) = ask(local_assistant, question)
     if metric_sql == "collection":
         assert_answer(reply, "2025-11-01", "2026-10-31")
         sql = (
@@ -673,9 +687,9 @@ def test_superlatives_with_a_count(
             "mc.enterprise_id = i.seller_id AND mc.manager_id = :m WHERE i.status = 'paid' "
             "AND i.paid_date BETWEEN :s AND :t AND e.role = :role GROUP BY e.name"
         )
-        if db.engine.dialect.name != "sqlite":
+        if local_db.engine.dialect.name != "sqlite":
             pytest.skip("julianday is SQLite's; the ranking is the same query on every backend")
-        with db.read() as conn:
+        with local_db.read() as conn:
             rows = dict(conn.execute(text(sql), {"m": ME, "s": "2025-11-01", "t": "2026-10-31",
                                                  "role": role}).all())  # fmt: skip
         expected = sorted(rows, key=lambda k: -rows[k])[:n]
@@ -684,10 +698,10 @@ def test_superlatives_with_a_count(
         start, end = ("2025-11-01", "2026-10-31") if metric_sql == "invoiced" else (None, None)
         assert_answer(reply, start, end)
         if metric_sql == "invoiced":
-            everyone = grouped(db, INVOICED_BY_COMPANY.replace(
+            everyone = grouped(local_db, INVOICED_BY_COMPANY.replace(
                 "GROUP BY", "AND e.role = :role GROUP BY"), m=ME, s=start, t=end, role=role)  # fmt: skip
         else:
-            everyone = grouped(db, OVERDUE_BY_COMPANY, m=ME, role=role)
+            everyone = grouped(local_db, OVERDUE_BY_COMPANY, m=ME, role=role)
         expected = sorted(everyone, key=lambda k: -everyone[k])[:n]
     assert ranked_names(reply) == expected
 
@@ -781,11 +795,17 @@ def test_splitting_a_one_month_answer_widens_the_period_and_keeps_time_order(
     ],
 )
 def test_more_paraphrases(
-    assistant: Assistant, db: Database, question: str, eid: str, sql: str, start: str, end: str
+    local_assistant: Assistant,
+    local_db: Database,
+    question: str,
+    eid: str,
+    sql: str,
+    start: str,
+    end: str,
 ) -> None:
-    (reply,) = ask(assistant, question)
+    (reply,) = ask(local_assistant, question)
     assert_answer(reply, start, end)
-    expected = scalar(db, sql, e=eid, s=start, t=end)
+    expected = scalar(local_db, sql, e=eid, s=start, t=end)
     assert (f"{expected} 张" if sql == INVOICE_COUNT else yuan(expected)) in reply.text
 
 
@@ -798,11 +818,11 @@ def test_more_paraphrases(
     ],
 )
 def test_a_range_of_months_is_not_its_last_month(
-    assistant: Assistant, db: Database, question: str, start: str, end: str
+    local_assistant: Assistant, local_db: Database, question: str, start: str, end: str
 ) -> None:
-    (reply,) = ask(assistant, question)
+    (reply,) = ask(local_assistant, question)
     assert_answer(reply, start, end)
-    assert yuan(scalar(db, INVOICED, e="E0006", s=start, t=end)) in reply.text
+    assert yuan(scalar(local_db, INVOICED, e="E0006", s=start, t=end)) in reply.text
 
 
 def test_a_suppliers_orders_are_the_orders_it_received(assistant: Assistant, db: Database) -> None:
@@ -833,3 +853,259 @@ def test_largest_customers_in_a_calendar_period(assistant: Assistant, db: Databa
             "e.id = i.buyer_id WHERE i.status <> 'void' AND i.seller_id = 'E0001' AND "
             "i.issue_date BETWEEN '2026-01-01' AND '2026-10-31' GROUP BY e.name")).all())  # fmt: skip
     assert ranked_names(reply) == sorted(billed, key=lambda k: -billed[k])[:5]
+
+
+def _someone_elses(db: Database, role: str) -> str:
+    """The short name of an enterprise of ``role`` that is not M001's client."""
+    with db.read() as conn:
+        return str(conn.execute(text(
+            "SELECT short_name FROM enterprises WHERE role = :role AND id NOT IN "
+            "(SELECT enterprise_id FROM manager_clients WHERE manager_id = :m) ORDER BY id"),
+            {"role": role, "m": ME}).scalars().first())  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{x}的供应商今年以来开票金额前三",
+        "{x}的供应商有多少家",
+        "我名下有几家{x}的供应商",
+    ],
+)
+def test_another_managers_client_named_in_a_screen_is_not_found(
+    local_assistant: Assistant, local_db: Database, template: str
+) -> None:
+    other = _someone_elses(local_db, "core")
+    (reply,) = ask(local_assistant, template.format(x=other))
+    assert reply.intent == "not_found", reply.text
+    assert f"未找到企业“{other}”" in reply.text and "|" not in reply.text
+    (nobody,) = ask(local_assistant, template.format(x="凌云重工"))
+    assert nobody.intent == "not_found"  # the same answer as for a company that does not exist
+
+
+def test_switching_to_a_company_one_cannot_see_is_not_the_last_answer_again(
+    local_assistant: Assistant, local_db: Database
+) -> None:
+    other = _someone_elses(local_db, "supplier")
+    first, hidden, partial = ask(
+        local_assistant, "远航汽配9月份开票金额", f"那{other}呢", "那恒泰呢"
+    )
+    assert_answer(first, "2026-09-01", "2026-09-30")
+    assert hidden.intent == "not_found" and f"未找到企业“{other}”" in hidden.text
+    assert_answer(partial, "2026-09-01", "2026-09-30")  # a short name of one company
+    assert "苏州恒泰精密机械有限公司" in partial.text
+    assert (
+        yuan(scalar(local_db, INVOICED, e="E0005", s="2026-09-01", t="2026-09-30")) in partial.text
+    )
+
+
+def test_which_company_then_the_pick_answers_the_same_query(
+    local_assistant: Assistant, local_db: Database
+) -> None:
+    _, question, picked, half = ask(
+        local_assistant, "远航汽配9月份开票金额", "那华信呢", "2", "那上半年呢"
+    )
+    assert question.clarification and "华信" in question.text
+    assert_answer(picked, "2026-09-01", "2026-09-30")
+    with local_db.read() as conn:
+        second = conn.execute(text(
+            "SELECT id FROM enterprises WHERE name = :n"),
+            {"n": re.search(r"2\. (\S+?)（", question.text.replace("；", "（")).group(1)},
+        ).scalar_one()  # fmt: skip
+    assert yuan(scalar(local_db, INVOICED, e=second, s="2026-09-01", t="2026-09-30")) in picked.text
+    assert_answer(half, "2026-01-01", "2026-06-30")
+    assert yuan(scalar(local_db, INVOICED, e=second, s="2026-01-01", t="2026-06-30")) in half.text
+
+
+def test_a_role_follow_up_after_one_company_screens_that_role(
+    assistant: Assistant, db: Database
+) -> None:
+    _, screen, top = ask(assistant, "远航汽配9月份开票金额", "那经销商呢", "那前三呢")
+    assert_answer(screen, "2026-09-01", "2026-09-30")
+    everyone = grouped(db, INVOICED_BY_COMPANY.replace("GROUP BY", "AND e.role = :role GROUP BY"),
+                       m=ME, s="2026-09-01", t="2026-09-30", role="distributor")  # fmt: skip
+    ranked = sorted(everyone, key=lambda k: -everyone[k])
+    assert ranked_names(screen) == ranked[:10]
+    assert "宁波远航" not in screen.text
+    assert_answer(top, "2026-09-01", "2026-09-30")
+    assert ranked_names(top) == ranked[:3]
+
+
+def test_overdue_by_more_than_n_days_is_a_filter_not_an_amount(
+    assistant: Assistant, db: Database
+) -> None:
+    (screen,) = ask(assistant, "哪些供应商逾期超过60天的金额最大")
+    (listed,) = ask(assistant, "顺达橡塑逾期90天以上的发票有哪些")
+    _, follow = ask(assistant, "顺达橡塑的逾期金额", "只看逾期超过90天的")
+    for reply in (screen, listed, follow):
+        assert_answer(reply, None, None)
+        assert "逾期应收金额>" not in reply.text and "30.00 元" not in reply.text
+    late = (
+        "SELECT e.name, SUM(i.amount + i.tax - i.paid_amount) FROM invoices i JOIN enterprises e "
+        "ON e.id = i.seller_id JOIN manager_clients mc ON mc.enterprise_id = i.seller_id AND "
+        "mc.manager_id = :m WHERE i.status IN ('unpaid', 'partial') AND i.due_date < :d "
+        "AND e.role = 'supplier' GROUP BY e.name"
+    )
+    by_60 = grouped(db, late, m=ME, d="2026-09-01")  # due before as-of minus 60 days
+    assert "仅逾期超过 60 天的发票" in screen.text
+    assert ranked_names(screen) == sorted(by_60, key=lambda k: -by_60[k])[:1]
+    by_90 = grouped(db, late, m=ME, d="2026-08-02")
+    assert f"{yuan(by_90['无锡顺达橡塑制品有限公司'])}" in follow.text
+    with db.read() as conn:
+        rows = conn.execute(text(
+            "SELECT invoice_no FROM invoices WHERE seller_id = 'E0007' AND status IN "
+            "('unpaid', 'partial') AND due_date < '2026-08-02' "
+            "ORDER BY amount + tax - paid_amount DESC, invoice_no")).scalars().all()  # fmt: skip
+    assert re.findall(r"(?<!\d)\d{20}(?!\d)", listed.text) == list(rows[:5])
+
+
+def test_top_n_of_a_role_without_a_metric_ranks_by_sales(
+    assistant: Assistant, db: Database
+) -> None:
+    (reply,) = ask(assistant, "前10大供应商是哪些")
+    assert_answer(reply, "2025-11-01", "2026-10-31")
+    everyone = grouped(db, INVOICED_BY_COMPANY.replace("GROUP BY", "AND e.role = :role GROUP BY"),
+                       m=ME, s="2025-11-01", t="2026-10-31", role="supplier")  # fmt: skip
+    assert ranked_names(reply) == sorted(everyone, key=lambda k: -everyone[k])[:10]
+
+
+@pytest.mark.parametrize(
+    ("question", "unit"),
+    [("华东汽车9月的营业额", None), ("远航汽配今年每个季度的开票", "quarter")],
+)
+def test_more_metric_and_grouping_words(
+    local_assistant: Assistant, local_db: Database, question: str, unit: str | None
+) -> None:
+    (reply,) = ask(local_assistant, question)
+    if unit is None:
+        assert_answer(reply, "2026-09-01", "2026-09-30")
+        value = scalar(local_db, INVOICED, e="E0001", s="2026-09-01", t="2026-09-30")
+        assert f"开票金额 {yuan(value)}" in reply.text and "资金流入" not in reply.text
+    else:
+        assert_answer(reply, "2026-01-01", "2026-10-31")
+        q3 = scalar(local_db, INVOICED, e="E0006", s="2026-07-01", t="2026-09-30")
+        assert f"| 2026年第三季度 | {yuan(q3)}" in reply.text
+
+
+@pytest.mark.parametrize(
+    ("question", "now", "before", "descending"),
+    [
+        ("今年以来开票金额同比增长最多的三家供应商", ("2026-01-01", "2026-10-31"),
+         ("2025-01-01", "2025-10-31"), True),
+        ("三季度开票金额环比下降最多的两家供应商", ("2026-07-01", "2026-09-30"),
+         ("2026-04-01", "2026-06-30"), False),
+    ],
+)  # fmt: skip
+def test_ranked_by_the_change(
+    assistant: Assistant, db: Database, question: str, now: tuple[str, str],
+    before: tuple[str, str], descending: bool,
+) -> None:  # fmt: skip
+    (reply,) = ask(assistant, question)
+    assert_answer(reply, *now)
+    assert f"{before[0]} 至 {before[1]}" in reply.text and "较对比期的增加额" in reply.text
+    sql = INVOICED_BY_COMPANY.replace("GROUP BY", "AND e.role = 'supplier' GROUP BY")
+    current = grouped(db, sql, m=ME, s=now[0], t=now[1])
+    previous = grouped(db, sql, m=ME, s=before[0], t=before[1])
+    change = {n: current.get(n, 0) - previous.get(n, 0) for n in set(current) | set(previous)}
+    n = 3 if descending else 2
+    expected = sorted(change, key=lambda k: -change[k] if descending else change[k])[:n]
+    assert ranked_names(reply) == expected
+    for name in expected:
+        assert yuan(change[name]).replace("-", "") in reply.text.replace("-", "")
+
+
+def test_monthly_collections_and_dso_are_the_query_layers(
+    assistant: Assistant, db: Database
+) -> None:
+    (monthly,) = ask(assistant, "华东汽车每月回款")
+    assert_answer(monthly, "2025-11-01", "2026-10-31")
+    march = scalar(db, INFLOW, e="E0001", s="2026-03-01", t="2026-03-31")
+    assert f"| 2026-03 | {yuan(march)}" in monthly.text
+    (dso,) = ask(assistant, "远航汽配的DSO")
+    assert_answer(dso, "2025-11-01", "2026-10-31")
+    assert "应收账款周转天数（DSO）" in dso.text and "平均回款天数" not in dso.text
+
+
+def test_financing_products(assistant: Assistant, db: Database) -> None:
+    (count,) = ask(assistant, "我名下有多少家客户做了保理")
+    assert_answer(count, "2025-11-01", "2026-10-31")
+    with db.read() as conn:
+        factored = {r[0] for r in conn.execute(text(
+            "SELECT DISTINCT e.name FROM financing f JOIN enterprises e ON e.id = f.applicant_id "
+            "JOIN manager_clients mc ON mc.enterprise_id = f.applicant_id AND mc.manager_id = :m "
+            "WHERE f.product = 'reverse_factoring' AND f.status NOT IN ('applied', 'rejected') "
+            "AND f.start_date BETWEEN '2025-11-01' AND '2026-10-31'"), {"m": ME})}  # fmt: skip
+        by_product = dict(conn.execute(text(
+            "SELECT f.product, SUM(f.amount) FROM financing f JOIN manager_clients mc ON "
+            "mc.enterprise_id = f.applicant_id AND mc.manager_id = :m "
+            "WHERE f.status IN ('active', 'overdue') GROUP BY f.product"), {"m": ME}).all())  # fmt: skip
+    assert f"共 {len(factored)} 家企业" in count.text and "融资产品：反向保理" in count.text
+    assert set(ranked_names(count)) == factored
+    (grouped_reply,) = ask(assistant, "我名下客户的融资余额按产品看")
+    assert_answer(grouped_reply, None, None)
+    assert f"| 经销商融资 | {yuan(int(by_product['distribution_financing']))}" in grouped_reply.text
+
+
+@pytest.mark.parametrize(
+    ("question", "sql", "start", "end"),
+    [
+        ("哪些供应商没有逾期", OVERDUE_BY_COMPANY, None, None),
+        ("哪些经销商三季度没有下单", ORDERS_BY_COMPANY, "2026-07-01", "2026-09-30"),
+    ],
+)
+def test_companies_without_any(
+    assistant: Assistant, db: Database, question: str, sql: str, start: str | None,
+    end: str | None,
+) -> None:  # fmt: skip
+    (reply,) = ask(assistant, question)
+    assert_answer(reply, start, end)
+    role = "supplier" if "供应商" in question else "distributor"
+    mine = names_of(db, CLIENTS, m=ME, role=role, region="%")
+    params = {"m": ME, "role": role} | ({"s": start, "t": end} if start else {})
+    having = {n for n, v in grouped(db, sql, **params).items() if v}
+    expected = mine - having
+    assert f"共 {len(expected)} 家企业" in reply.text
+    assert {re.sub(r"\[\d+\]", "", n) for n in ranked_names(reply)} == expected
+
+
+def test_a_named_companys_largest_suppliers_and_distributors(
+    assistant: Assistant, db: Database
+) -> None:
+    (supplier,) = ask(assistant, "华东汽车最大的供应商是谁")
+    (distributors,) = ask(assistant, "华东汽车的前三大经销商")
+    assert_answer(supplier, "2025-11-01", "2026-10-31")
+    assert_answer(distributors, "2025-11-01", "2026-10-31")
+    with db.read() as conn:
+        sold = dict(conn.execute(text(
+            "SELECT e.name, SUM(i.amount + i.tax) FROM invoices i JOIN enterprises e ON "
+            "e.id = i.seller_id JOIN manager_clients mc ON mc.enterprise_id = i.seller_id AND "
+            "mc.manager_id = :m WHERE i.status <> 'void' AND i.buyer_id = 'E0001' AND "
+            "e.role = 'supplier' AND i.issue_date BETWEEN '2025-11-01' AND '2026-10-31' "
+            "GROUP BY e.name"), {"m": ME}).all())  # fmt: skip
+        bought = dict(conn.execute(text(
+            "SELECT e.name, SUM(o.amount) FROM orders o JOIN enterprises e ON e.id = o.buyer_id "
+            "JOIN manager_clients mc ON mc.enterprise_id = o.buyer_id AND mc.manager_id = :m "
+            "WHERE o.status <> 'cancelled' AND o.seller_id = 'E0001' AND e.role = 'distributor' "
+            "AND o.order_date BETWEEN '2025-11-01' AND '2026-10-31' GROUP BY e.name"),
+            {"m": ME}).all())  # fmt: skip
+    assert ranked_names(supplier) == sorted(sold, key=lambda k: -sold[k])[:1]
+    assert ranked_names(distributors) == sorted(bought, key=lambda k: -bought[k])[:3]
+
+
+def test_overdue_rate_is_a_rate(assistant: Assistant, db: Database) -> None:
+    (reply,) = ask(assistant, "哪些供应商逾期率最高")
+    (one,) = ask(assistant, "顺达橡塑的逾期率")
+    overdue = grouped(db, OVERDUE_BY_COMPANY, m=ME, role="supplier")
+    open_ = grouped(db, OPEN_BY_COMPANY, m=ME, role="supplier")
+    rate = {n: Decimal(overdue.get(n, 0)) / Decimal(v) for n, v in open_.items() if v}
+    top = max(rate, key=lambda k: rate[k])
+    assert_answer(reply, None, None)
+    assert ranked_names(reply) == [top] and f"{rate[top]:.2%}" in reply.text
+    assert_answer(one, None, None)
+    assert f"逾期率 {rate['无锡顺达橡塑制品有限公司']:.2%}" in one.text
+
+
+def test_this_year_words(local_assistant: Assistant, local_db: Database) -> None:
+    (reply,) = ask(local_assistant, "华东汽车本年度开票")
+    assert_answer(reply, "2026-01-01", "2026-10-31")
+    assert yuan(scalar(local_db, INVOICED, e="E0001", s="2026-01-01", t="2026-10-31")) in reply.text

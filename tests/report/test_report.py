@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from tests.system_packages import require_pango, require_poppler
+from tests.system_packages import require_all, require_pango, require_poppler
 
 from finassist.finance.base import Caller, ToolContext
 from finassist.report import build_report, render_html, render_pdf
@@ -90,8 +90,7 @@ def test_html_is_escaped_and_has_charts(report) -> None:  # type: ignore[no-unty
 def test_pdf_first_page_is_not_blank(report, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from PIL import Image
 
-    require_pango()
-    require_poppler()
+    require_all(require_pango, require_poppler)
     pdf = tmp_path / "r.pdf"
     pdf.write_bytes(render_pdf(render_html(report)))
     subprocess.run(

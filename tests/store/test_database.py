@@ -133,3 +133,31 @@ def test_server_down_is_a_clear_error() -> None:
     db = Database("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
     with pytest.raises(DatabaseUnavailable, match="无法连接数据库"):
         db.table_counts()
+
+
+def test_pooled_sqlite_connections_see_other_writers_and_writers_take_turns(tmp_path) -> None:
+    import threading
+
+    from finassist.store.schema import managers
+
+    url = f"sqlite:///{tmp_path / 'pool.db'}"
+    first, second = Database(url), Database(url)
+    first.migrate()
+    with second.read() as conn:  # a connection now pooled, opened before the writes below
+        assert conn.execute(select(func.count()).select_from(managers)).scalar_one() == 0
+
+    def write(n: int) -> None:
+        with first.write() as conn:
+            conn.execute(
+                insert(managers).values(id=f"M{n:03d}", name="经理", role="manager", branch="总行")
+            )
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with second.read() as conn:
+        assert conn.execute(select(func.count()).select_from(managers)).scalar_one() == 16
+    first.dispose()
+    second.dispose()

@@ -69,9 +69,29 @@ ASCENDING = re.compile(r"最少|最低|最小|最快|倒数|从低到高|从小�
 SUPERLATIVE = re.compile(r"最大|最高|最多|最少|最低|最小|最慢|最快|最严重|最长|最短")
 # 华东汽车的供应商 / 华东汽车的客户: companies trading with the one named.
 RELATION = re.compile(
-    r"\s*的?\s*(上游供应商|供应商|上游|下游经销商|经销商|下游客户|下游|客户|买方|购方)"
+    rf"\s*的?\s*(?:最大|最主要|主要|前{_NUM}大?|前{_NUM}名)?的?\s*"
+    r"(?P<rel>上游供应商|供应商|上游|下游经销商|经销商|下游客户|下游|客户|买方|购方)"
 )
+# What is never part of a company's name, stripped before a leftover is taken for one.
+NOT_A_NAME = re.compile(
+    r"[\d零一二两三四五六七八九十百千万亿]+\s*[家个名位张笔]?|几家|多少|几个|一共|总共|所有|全部|"
+    r"各家|每家|合计|总额|总计|汇总|加起来|总和|大于|小于|超过|不到|以上|以下|排名|排行|哪家|哪些|谁|里|中"
+)
+MIN_UNKNOWN_NAME = 3
 TOP_BUYERS = re.compile(r"大客户|客户占比|客户集中")
+# 逾期超过30天 / 逾期90天以上: how long overdue, a filter on the invoices (not an amount).
+OVERDUE_DAYS = re.compile(
+    rf"逾期\s*(?:超过|大于|多于|满|达到|超|在)?\s*{_NUM}\s*(?:天|日)(?:以上|及以上)?|"
+    rf"(?:超过|超)\s*{_NUM}\s*(?:天|日)(?:以上)?的?逾期"
+)
+# 同比增长最多的供应商: ranked by the change against the comparison period.
+GROWTH = re.compile(
+    r"(增长|增加|上涨|涨|下降|减少|下滑|降)(?:得)?(?:最多|最快|最大|最猛|最厉害)|(增幅|降幅|跌幅)最大"
+)
+# 哪些供应商今年没有开票: the companies with none of it (not a ranking of those with some).
+WITHOUT = re.compile(
+    r"(?:没有|没|未|无)(?:任何|过)?(?:开票|开过票|开过发票|回款|收款|订单|下单|融资|逾期|风险)"
+)
 # 合计 / 总额: one figure over the whole scope, not a list of companies.
 TOTAL = re.compile(r"合计|总额|总计|汇总|加起来|一共|总共|总和")
 INVOICE_LIST = re.compile(
@@ -90,7 +110,8 @@ COUNT = re.compile(
 ONLY_OVERDUE = re.compile(r"只看逾期|仅看逾期|只要逾期|逾期的(?:呢|发票)?$|其中逾期")
 # A chart, a side-by-side comparison or a report is another composer's (charts, reports).
 NOT_OURS = re.compile(
-    r"图|画|可视化|比较|走势|趋势|报告|推荐|利息|利率|测算|计算|产品|方案|适合|额度|发给|导出|下载|发送|异常"
+    r"图|画|可视化|比较|走势|趋势|报告|推荐|利息|利率|测算|计算|(?<![按分各])产品|方案|适合|额度|发给|导出|"
+    r"下载|发送|异常"
 )
 FOLLOW_UP = re.compile(
     r"^(?:那|那么|换成|换|再看|再|只看|仅看|只要|按|拆|分|改成|改|看看|如果|同样)|呢[？?。]*$"
@@ -112,7 +133,7 @@ INTENT_METRICS = {
 }
 # Metrics the older composers answer as well (for one named company, last-N windows).
 HANDLED = {"inflow", "outflow", "net_flow", "open_amount", "overdue_amount", "overdue_count",
-           "avg_collection_days", "dso", "top_customer_share", "risk_event_count",
+           "avg_collection_days", "top_customer_share", "risk_event_count",
            "financing_balance", "financing_amount", "early_payment_requests", "order_amount"}  # fmt: skip
 
 
@@ -126,6 +147,7 @@ class Words:
     group_by: list[tuple[str, str]]
     topics: list[tuple[str, list[str]]]
     general: list[str]
+    products: list[tuple[str, str]]
 
 
 @lru_cache(maxsize=1)
@@ -144,7 +166,7 @@ def words() -> Words:
     general = topics.pop("general")
     return Words(
         metrics, raw["ambiguous"], by_length(raw["roles"]), by_length(raw["group_by"]),
-        by_length(topics), general,
+        by_length(topics), general, by_length(raw["products"]),
     )  # fmt: skip
 
 
@@ -181,6 +203,8 @@ class Parsed:
     enterprise: dict[str, str] | None = None
     period: Period | None = None
     count: bool = False  # 几家: the answer leads with how many companies
+    without: bool = False  # 没有开票: the companies whose metric is nil
+    unknown: str | None = None  # a company named that the caller cannot see (or that is not)
     notes: list[str] = field(default_factory=list)  # what the answer must say it changed
 
 
@@ -254,6 +278,7 @@ class Reading:
     metrics: list[str]
     ambiguous: list[str] | None
     roles: list[str]
+    products: list[str]
     industries: list[str]
     regions: list[str]
     group_by: list[str]
@@ -268,12 +293,19 @@ class Reading:
     pronoun: bool
     count: bool
     total: bool
+    overdue_days: int | None
+    growth: tuple[str, bool] | None  # ("change" | "change_rate", descending)
 
 
 def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: date) -> Reading:
     """Read every part of a message the parser understands."""
     time = read_time(text, as_of)
     rest = _blank(text, time.spans)
+    overdue_days = None
+    days = OVERDUE_DAYS.search(rest)
+    if days:
+        overdue_days = _count(next(g for g in days.groups() if g))
+        rest = _blank(rest, [days.span()])
     enterprises = [m for m in directory.scan(rest)]
     rest = _blank(rest, [(m.start, m.end) for m in enterprises])
     thresholds: list[tuple[str, Decimal]] = []
@@ -313,7 +345,11 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
         metrics += [m for m in values if m not in metrics]
     if ambiguous and any(m in metrics for m in ambiguous):
         ambiguous = None
-    roles = list(dict.fromkeys(v for _, _, v in _find_words(rest, w.roles)))
+    products = list(dict.fromkeys(v for _, _, v in _find_words(rest, w.products)))
+    roles = list(dict.fromkeys(v for _, _, v in _find_words(
+        _blank(rest, [(m.start(), m.end()) for p, _ in w.products for m in re.finditer(p, rest)]),
+        w.roles,
+    )))  # fmt: skip
     industries = [i for i in vocab.industries if i in rest]
     regions = list(dict.fromkeys(v for _, _, v in _find_words(rest, vocab.regions)))
     return Reading(
@@ -322,6 +358,7 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
         metrics=metrics,
         ambiguous=ambiguous,
         roles=roles,
+        products=products,
         industries=industries[:1],
         regions=regions[:1],
         group_by=list(dict.fromkeys(group_by)),
@@ -331,9 +368,12 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
         superlative=bool(SUPERLATIVE.search(rest)),
         invoice_list=bool(
             INVOICE_LIST.search(text)
-            or (time.period and not time.period.relative and INVOICE_LIST_LOOSE.search(text))
+            or (
+                ((time.period and not time.period.relative) or overdue_days)
+                and INVOICE_LIST_LOOSE.search(text)
+            )
         ),
-        only_overdue=bool(ONLY_OVERDUE.search(text)),
+        only_overdue=bool(ONLY_OVERDUE.search(text)) and overdue_days is None,
         portfolio=bool(PORTFOLIO.search(rest))
         or limit is not None
         or bool(COUNT.search(rest))
@@ -341,6 +381,8 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
         client_list=bool(CLIENT_LIST.search(text)),
         count=bool(COUNT.search(rest)),
         total=bool(TOTAL.search(rest)) and limit is None and not SUPERLATIVE.search(rest),
+        overdue_days=overdue_days,
+        growth=_growth(text),
         pronoun=has_pronoun(text) and not any(p in text for p in ("他们名下",)),
     )
 
@@ -366,10 +408,17 @@ def _build(
         filters.append({"dimension": "industry", "values": reading.industries})
     if reading.regions:
         filters.append({"dimension": "region", "values": reading.regions})
+    if reading.products and all(
+        "product" in catalogue.metrics[m].allowed(catalogue) for m in metrics
+    ):
+        filters.append({"dimension": "product", "values": reading.products})
     group_by = list(reading.group_by)
     limit = reading.limit
+    if reading.overdue_days:
+        filters.append({"dimension": "overdue", "values": [str(reading.overdue_days)]})
     if reading.invoice_list and enterprise_id:
-        metrics = ["open_amount" if "open_amount" in metrics else "invoice_amount"]
+        unpaid = reading.overdue_days or {"open_amount", "overdue_amount"} & set(metrics)
+        metrics = ["open_amount" if unpaid else "invoice_amount"]
         group_by = ["invoice"]
         limit = limit or DEFAULT_LIST_LIMIT
     elif not enterprise_id and not group_by and not reading.total:
@@ -388,6 +437,19 @@ def _build(
         for op, value in reading.thresholds
     ]
     ranked = reading.limit is not None or reading.superlative
+    if reading.growth and group_by and "invoice" not in group_by:
+        kind, descending = reading.growth
+        return Query(
+            metrics=metrics[:1],
+            filters=filters,  # type: ignore[arg-type]
+            thresholds=thresholds,
+            group_by=group_by,
+            period=_period_spec(reading.time.period),
+            order_by=f"{metrics[0]}__{kind}",
+            descending=descending,
+            limit=limit,
+            compare=reading.time.compare or "year_ago",  # type: ignore[arg-type]
+        )
     return Query(
         metrics=metrics,
         filters=filters,  # type: ignore[arg-type]
@@ -440,6 +502,15 @@ def parse(
     if len({(m.start, m.end) for m in reading.enterprises}) < len(reading.enterprises):
         return Parsed()  # one name, several companies: the company resolver asks which
     named = reading.enterprises[0] if reading.enterprises else None
+    unknown = _unknown_company(text, reading, vocab, as_of)
+    if unknown is not None:  # 南粤电子的供应商 / 那川西建材呢, a company the caller cannot see
+        matches = directory.search(unknown, limit=2)
+        if not matches:
+            return Parsed(unknown=unknown)
+        if not _clear(matches):
+            return Parsed()  # 那华信呢: the company resolver asks which one
+        named = matches[0]  # 那远航呢: a short or misspelt name of one company
+        reading.enterprises = [named]
     if named is None and not reading.portfolio and not reading.pronoun:
         named = _misspelt(text, reading, directory, as_of)
         if named is not None:
@@ -448,7 +519,7 @@ def parse(
     relation = RELATION.match(text[named.end :]) if named is not None else None
     if relation and named is not None and (reading.portfolio or reading.total):
         # 华东汽车的供应商里谁开票最多: a ranking of the companies trading with 华东汽车.
-        buyers = relation.group(1) in ("客户", "下游客户", "买方", "购方")
+        buyers = relation.group("rel") in ("客户", "下游客户", "买方", "购方")
         if not buyers:
             partner, named, reading.enterprises = named, None, []
     enterprise = _entity(named) if named else None
@@ -456,12 +527,31 @@ def parse(
         enterprise = {"id": state.enterprise_id, "name": state.enterprise_name or ""}
     if enterprise is None and reading.pronoun:
         return Parsed()  # 他们 with no company in focus: the resolver asks which one
+    if (
+        enterprise is None
+        and not getattr(state, "query", None)
+        and getattr(state, "enterprise_id", None)
+        and FOLLOW_UP.search(text.strip())
+        and not (reading.portfolio or reading.roles or reading.industries or reading.regions)
+    ):  # 只看逾期超过90天的, after another composer's answer about one company
+        enterprise = {"id": state.enterprise_id, "name": state.enterprise_name or ""}
     last = getattr(state, "query", None)
     if last and _is_follow_up(text, reading):
         return _follow_up(Query.model_validate(last), reading, enterprise, catalogue, as_of)
     metrics = reading.metrics
+    if reading.overdue_days and not metrics:
+        metrics = ["overdue_amount"]
     if not metrics and reading.invoice_list:
         metrics = ["invoice_amount"]
+    if not metrics and partner is not None:  # 华东汽车最大的供应商: by what they sell it
+        metrics = ["order_amount" if reading.roles == ["distributor"] else "invoice_amount"]
+    if not metrics and buyers:
+        metrics = ["invoice_amount"]
+    if not metrics and reading.products:  # 做了保理: financing of that product
+        if reading.count or enterprise is not None or not reading.portfolio:
+            metrics = ["financing_amount"]
+        else:
+            reading.ambiguous = ["financing_balance", "financing_amount"]
     if not metrics and reading.ambiguous and enterprise is None and reading.portfolio:
         options = [
             _build(reading, [m], enterprise["id"] if enterprise else None, catalogue)
@@ -495,10 +585,13 @@ def parse(
             }
         elif enterprise is not None and _calendar(reading):
             metrics = list(words().general)
+        elif enterprise is None and reading.roles and (reading.limit or reading.superlative):
+            metrics = ["invoice_amount"]  # 前10大供应商: ranked by their sales
         else:
             return Parsed()
     if enterprise is None and not (
         reading.portfolio or reading.roles or reading.thresholds or reading.group_by
+        or reading.overdue_days
         or reading.industries or reading.regions or reading.client_list
     ):  # fmt: skip
         return Parsed()  # "现金流怎么样" with no company: the resolver asks which
@@ -519,11 +612,20 @@ def parse(
             })  # fmt: skip
     if counting:
         query = _counted(query)
+    without = bool(WITHOUT.search(text)) and enterprise is None and "enterprise" in query.group_by
+    if without:
+        query = query.model_copy(update={"limit": None, "thresholds": []})
     if len(ids) > 1 and enterprise and named:
         others = [m.id for m in reading.enterprises if m.id != named.id]
         if all("counterparty" in catalogue.metrics[m].allowed(catalogue) for m in query.metrics):
             query = query.with_filter("counterparty", others[:1])
-    return Parsed(query=query, enterprise=enterprise, period=reading.time.period, count=counting)
+    return Parsed(
+        query=query,
+        enterprise=enterprise,
+        period=reading.time.period,
+        count=counting,
+        without=without,
+    )
 
 
 def _counted(query: Query) -> Query:
@@ -533,6 +635,55 @@ def _counted(query: Query) -> Query:
         update |= {"period": None, "group_by": ["enterprise"], "order_by": None,
                    "descending": False}  # fmt: skip
     return query.model_copy(update=update)
+
+
+_NAME_BEFORE_RELATION = re.compile(
+    r"([^\s的，,。？?！!：:；;、]{2,16})的?(?:上游|下游)?(?:供应商|经销商|客户|买方|购方)"
+)
+_SWITCH_TO = re.compile(r"^(?:那|那么|换成|换|再看看|再看|看看)(.{2,20}?)(?:呢|的呢)?[？?。]*$")
+
+
+def _known_words(vocab: Vocabulary) -> list[str]:
+    w = words()
+    table = [word for word, _ in (*w.metrics, *w.roles, *w.group_by, *w.topics)]
+    table += [*w.ambiguous, *vocab.industries, *(surface for surface, _ in vocab.regions)]
+    return sorted(set(table), key=len, reverse=True)
+
+
+def _unknown_company(text: str, reading: Reading, vocab: Vocabulary, as_of: date) -> str | None:
+    """A company name the message names that the caller's directory does not hold.
+
+    ``南粤电子的供应商…`` (another manager's client) must not become a screen of the whole
+    book, nor ``那川西建材呢`` a repeat of the last answer: both are answered like a company
+    that does not exist.
+    """
+    known = [(m.start, m.end) for m in reading.enterprises]
+    candidates = []
+    for match in _NAME_BEFORE_RELATION.finditer(text):
+        if not any(s <= match.start(1) < e or s < match.end(1) <= e for s, e in known):
+            candidates.append((match.group(1), MIN_UNKNOWN_NAME))
+    switch = _SWITCH_TO.match(text.strip())
+    if switch and not known:
+        candidates.append((switch.group(1), 2))  # 那华信呢: all it says is a name
+    for candidate, shortest in candidates:
+        rest = PORTFOLIO.sub(" ", strip_time(candidate, as_of))
+        rest = NOT_A_NAME.sub(" ", rest)
+        for word in _known_words(vocab):
+            rest = rest.replace(word, " ")
+        name = residual_name(rest, set())
+        if name and len(name) >= shortest and not name.isascii():
+            return name
+    return None
+
+
+def _growth(text: str) -> tuple[str, bool] | None:
+    """增长最多 -> ("change", True); 降幅最大 -> ("change_rate", False); None when not asked."""
+    match = GROWTH.search(text)
+    if match is None:
+        return None
+    word = match.group(1) or match.group(2)
+    rate = "幅" in word or "最快" in match.group(0)
+    return ("change_rate" if rate else "change", not any(c in word for c in "降减滑跌"))
 
 
 def _calendar(reading: Reading) -> bool:
@@ -564,14 +715,17 @@ def _misspelt(
     if not residual:
         return None
     matches = directory.search(residual, limit=2)
-    if len(matches) == 1 or (
+    return matches[0] if _clear(matches) else None
+
+
+def _clear(matches: list[Match]) -> bool:
+    """One company found, or the first far ahead of the second."""
+    return len(matches) == 1 or (
         len(matches) > 1
         and (
             matches[0].score >= 100 > matches[1].score or matches[0].score - matches[1].score >= 15
         )
-    ):
-        return matches[0]
-    return None
+    )
 
 
 def _needs_query_layer(reading: Reading, metrics: list[str]) -> bool:
@@ -584,7 +738,10 @@ def _needs_query_layer(reading: Reading, metrics: list[str]) -> bool:
         or reading.thresholds
         or reading.invoice_list
         or reading.only_overdue
+        or reading.overdue_days
         or [g for g in reading.group_by if g != "month"]
+        # by month: the cash-flow composer shows months of all three flows, nothing else
+        or ("month" in reading.group_by and set(metrics) != {"inflow", "outflow", "net_flow"})
         or any(m not in HANDLED for m in metrics)
     )
 
@@ -644,6 +801,8 @@ def _follow_up(
                 notes.append(f"上一问的统计期不足两个拆分单位，已放宽为{wider.text}")
     if reading.limit:
         update["limit"] = reading.limit
+        if last.order_by is None and "order_by" not in update:
+            update["order_by"] = update.get("metrics", last.metrics)[0]  # 前三: a ranking
     query = query.model_copy(update=update)
     if reading.enterprises and enterprise:
         query = query.with_filter("enterprise", [enterprise["id"]])
@@ -653,12 +812,23 @@ def _follow_up(
             )
     if reading.roles:
         query = query.with_filter("role", reading.roles)
+        if query.filter_values("enterprise") and not reading.enterprises:
+            # 那经销商呢 after one company's figures: the same question over those companies.
+            query = query.with_filter("enterprise", []).model_copy(update={
+                "group_by": ["enterprise"], "order_by": query.metrics[0],
+                "limit": reading.limit or DEFAULT_SCREEN_LIMIT,
+            })  # fmt: skip
     if reading.thresholds:
         metrics = query.metrics
         query = query.model_copy(update={"thresholds": [
             Threshold(metric=_threshold_metric(metrics, v, catalogue), op=op, value=v)
             for op, v in reading.thresholds
         ]})  # fmt: skip
+    if reading.overdue_days:
+        if not all("overdue" in catalogue.metrics[m].allowed(catalogue) for m in query.metrics):
+            query = query.model_copy(update={"metrics": ["overdue_amount"], "order_by": (
+                "overdue_amount" if query.order_by else None)})  # fmt: skip
+        query = query.with_filter("overdue", [str(reading.overdue_days)])
     if reading.only_overdue:
         # 只看逾期的 after a screen (超过500万): the same companies, their overdue part; else
         # only the overdue invoices count.

@@ -13,10 +13,11 @@ from finassist.assistant import guard
 from finassist.assistant.compose import EvidenceBook, template
 from finassist.assistant.query_parser import Parsed, Vocabulary, parse, pick_option
 from finassist.assistant.session import Session, SessionState
+from finassist.assistant.slots import pick_candidate
 from finassist.assistant.types import Reply
 from finassist.errors import InvalidInput, NotFound
 from finassist.finance.access import is_admin
-from finassist.finance.base import ToolContext
+from finassist.finance.base import Record, ToolContext
 from finassist.finance.directory import EnterpriseDirectory
 from finassist.finance.evidence import FINANCING_STATUS, INVOICE_STATUS, ROLE
 from finassist.finance.query.catalogue import QueryCatalogue, load_query_catalogue
@@ -26,6 +27,7 @@ from finassist.finance.query.tool import period_text, records, row_label, value_
 
 INTENT = "query"
 COUNT_METRIC = "client_count"
+CHANGE_LABEL = {"change": "较对比期的增加额", "change_rate": "较对比期的增长率"}
 TIME_DIMS = ("month", "quarter", "year")
 PRODUCT = {
     "early_payment": "提前回款",
@@ -61,6 +63,19 @@ class QueryLayer:
             if picked is not None:
                 state.pending = None
                 return self._reply(picked, None, session, tools)
+        if pending.get("intent") == INTENT and pending.get("candidates") and state.query:
+            # 那华信呢 -> "which one?" -> "1": the last query, for the company picked.
+            candidates = pending["candidates"]
+            index = pick_candidate(text, [c["name"] for c in candidates])
+            if index is not None:
+                state.pending = None
+                chosen = candidates[index]
+                last = Query.model_validate(state.query)
+                query = last.with_filter("enterprise", [chosen["id"]])
+                if "enterprise" in query.group_by:
+                    kept = [g for g in query.group_by if g != "enterprise"]
+                    query = query.model_copy(update={"group_by": kept, "limit": None})
+                return self._reply(query, Parsed(enterprise=chosen), session, tools)
         parsed = parse(
             text,
             directory=directory,
@@ -69,6 +84,12 @@ class QueryLayer:
             state=state,
             catalogue=self.catalogue,
         )
+        if parsed.unknown is not None:  # exactly what a company that does not exist gets
+            state.pending = None
+            reply = Reply(
+                session.id, template("not_found").format(name=parsed.unknown), "not_found"
+            )
+            return reply
         if parsed.question is not None:
             state.pending = {"query_options": parsed.options}
             reply = Reply(session.id, parsed.question, INTENT, clarification=True)
@@ -90,6 +111,8 @@ class QueryLayer:
             return Reply(session.id, f"这个问题我还不能这样统计：{exc}", INTENT, clarification=True)
         scope = "全部企业" if is_admin(tools) else "您名下的客户"
         book = EvidenceBook()
+        if parsed is not None and parsed.without:
+            return self._without(query, result, book, scope, session, tools)
         notes = list(parsed.notes) if parsed else []
         if query.compare and result.compare_period is None:
             labels = "、".join(self.catalogue.metrics[m].label for m in query.metrics)
@@ -117,9 +140,48 @@ class QueryLayer:
         reply.meta["query"] = state.query
         return reply
 
+    def _without(
+        self, query: Query, result: QueryResult, book: EvidenceBook, scope: str,
+        session: Session, tools: ToolContext,
+    ) -> Reply:  # fmt: skip
+        """哪些供应商今年没有开票: the caller's companies (of the kind asked) that have none."""
+        kept = [f for f in query.filters if f.dimension in ("role", "industry", "region")]
+        clients = run_query(tools, Query(
+            metrics=[COUNT_METRIC], filters=kept, group_by=["enterprise"], descending=False,
+        ), self.catalogue)  # fmt: skip
+        having = {r["enterprise"] for r in result.rows if r.get(query.metrics[0])}
+        rows = [r for r in clients.rows if r["enterprise"] not in having]
+        client_records = records(clients, self.catalogue)[1:]
+        by_id = {r["enterprise"]: rec for r, rec in zip(clients.rows, client_records, strict=False)}
+        label = self.catalogue.metrics[query.metrics[0]].label
+        summary = records(result, self.catalogue)[0]
+        count = Record("metric", f"{summary.id}:without", summary.source,
+                       {"total": len(rows)}, f"{label}为零的企业共 {len(rows)} 家")  # fmt: skip
+        head = [f"统计口径：{period_text(result, self.catalogue)}；范围：{scope}"]
+        filters = _filters_text(query, result, self.catalogue)
+        head.append(
+            f"筛选：{filters + '；' if filters else ''}{'截至数据日期' if result.snapshot else '统计期内'}没有{label}的企业"
+        )
+        lines = ["；".join(head) + "。" + book.cite_records([summary])]
+        lines.append(f"符合条件的共 {len(rows)} 家企业{book.cite_records([count])}。")
+        if rows:
+            lines += ["| 序号 | 企业 |", "|---|---|"]
+            for index, row in enumerate(rows, start=1):
+                cite = book.cite_records([by_id[row["enterprise"]]])
+                lines.append(f"| {index} | {row['enterprise_name']}{cite} |")
+        checked = guard.check("\n".join(lines), book.items)
+        reply = Reply(session.id, checked.text, INTENT, evidence=list(book.items))
+        session.state.query = query.model_dump(mode="json")
+        session.state.last_intent = INTENT
+        session.state.pending = None
+        return reply
+
     @staticmethod
     def forget(state: SessionState) -> None:
-        """Another composer answered: a follow-up no longer refers to the last query."""
+        """Another composer answered: a follow-up no longer refers to the last query (unless
+        the turn only asked which company a query follow-up meant)."""
+        if (state.pending or {}).get("intent") == INTENT:
+            return
         state.query = None
 
 
@@ -132,7 +194,8 @@ def _filters_text(query: Query, result: QueryResult, catalogue: QueryCatalogue) 
         if flt.dimension == "enterprise":
             continue
         if flt.dimension == "overdue":
-            parts.append("仅逾期发票")
+            days = flt.values[0] if flt.values and flt.values[0].isdigit() else ""
+            parts.append(f"仅逾期超过 {days} 天的发票" if days else "仅逾期发票")
             continue
         dim = catalogue.dimensions[flt.dimension]
         names = VALUE_NAMES.get(flt.dimension, {})
@@ -149,7 +212,8 @@ def _order_text(query: Query, result: QueryResult, catalogue: QueryCatalogue) ->
         return ""  # a count lists its companies in no particular order: claim none
     if query.order_by is None and any(g in TIME_DIMS for g in query.group_by):
         return "按时间先后排列"
-    label = catalogue.metrics[query.order_metric].label
+    base, _, change = query.order_metric.partition("__")
+    label = catalogue.metrics[base].label + CHANGE_LABEL.get(change, "")
     direction = "从高到低" if query.descending else "从低到高"
     text = f"按{label}{direction}排列"
     if query.limit and result.total > len(result.rows):
@@ -220,6 +284,9 @@ def compose(
     header = ["序号", *[c for _, c in columns], *[m.label for m in metrics]]
     if result.compare_period is not None:
         header += [f"{m.label}（对比期）" for m in metrics]
+    _, _, change = query.order_metric.partition("__")
+    if change:  # ranked by the change: show it
+        header.append(f"{metrics[0].label}{'增长率' if change == 'change_rate' else '增加额'}")
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     for index, (row, record) in enumerate(zip(result.rows, rows, strict=False), start=1):
@@ -227,6 +294,9 @@ def compose(
         cells += [value_text(row.get(m.key), m.unit) for m in metrics]
         if result.compare_period is not None:
             cells += [value_text(row.get(f"{m.key}__previous"), m.unit) for m in metrics]
+        if change:
+            unit = "比例" if change == "change_rate" else metrics[0].unit
+            cells.append(value_text(row.get(f"{metrics[0].key}__{change}"), unit))
         cells[-1] += book.cite_records([record])
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

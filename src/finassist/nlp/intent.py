@@ -70,9 +70,12 @@ class IntentSpec:
     keywords: dict[str, float]
     group: str = ""
     max_rest: int | None = None  # keywords count only when at most this much else is said
+    ignore: tuple[str, ...] = ()  # longer words a keyword hides in (理财 in 理财师, a person)
 
     def matched(self, text: str) -> tuple[str, ...]:
         """The keywords of this intent in ``text`` (none when too much else is said)."""
+        for word in self.ignore:
+            text = text.replace(word, " ")
         found = tuple(kw for kw in self.keywords if kw in text)
         if found and self.max_rest is not None:
             rest = text
@@ -156,6 +159,7 @@ class IntentRouter:
                 keywords={str(k): float(v) for k, v in body["keywords"].items()},
                 group=str(body.get("group", "")),
                 max_rest=int(body["max_rest"]) if "max_rest" in body else None,
+                ignore=tuple(str(w) for w in body.get("ignore") or ()),
             )
             for name, body in data["intents"].items()
         ]

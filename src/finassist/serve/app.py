@@ -34,6 +34,7 @@ from finassist.serve.ratings import RatingStore
 from finassist.serve.routes import enterprises, openai_api, sessions, system
 from finassist.serve.routes import kb as kb_routes
 from finassist.serve.state import ServerState
+from finassist.serve.warmup import warm_up
 from finassist.store import Database
 
 STATIC_DIR = Path(__file__).with_name("static")
@@ -128,5 +129,8 @@ def create_app(
 
 
 def create_app_from_env() -> FastAPI:
-    """The app built from the settings alone (uvicorn's ``factory`` for worker processes)."""
-    return create_app(Settings.load())
+    """The app built from the settings alone (uvicorn's ``factory`` for worker processes),
+    warmed up before it takes requests (see ``serve/warmup.py``)."""
+    app = create_app(Settings.load())
+    warm_up(app.state.server.assistant)
+    return app

@@ -125,16 +125,18 @@ class LiveEvents:
         for piece in self.opening.pieces:
             sent.append(piece)
             yield _sse(self._chunk({"content": piece}))
-        body = self.opening.body
+        body, retried = self.opening.body, False
         events = () if body is not None else self.stream.rest()
         for kind, value in events:
-            if kind == "text":
+            if kind == "start":  # the turn is asked again (see above): hold its text back
+                retried = retried or bool(sent)
+            elif kind == "text" and not retried:
                 sent.append(value)
                 yield _sse(self._chunk({"content": value}))
             elif kind == "error":
                 yield _sse(error_of(value))
                 return
-            else:
+            elif kind == "done":
                 body = value
         assert body is not None
         content = body["choices"][0]["message"]["content"] or ""

@@ -7,8 +7,9 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from sqlalchemy.exc import (
     NoSuchModuleError,
     OperationalError,
 )
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 from finassist.config import Settings
 from finassist.errors import AccessDenied, ConfigError, DatabaseUnavailable, SchemaVersionError
@@ -30,6 +31,8 @@ from finassist.store import schema
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_POOL_SIZE = 8  # connections kept open per engine (per process)
+SQLITE_POOL_OVERFLOW = 56  # more may open under load; they are closed when returned
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -54,6 +57,7 @@ class Database:
             raise ConfigError(f"数据库地址无法识别：{url}") from exc
         self.url = url
         self.dialect = parsed.get_backend_name()
+        self._sqlite_writer = threading.RLock()
         try:
             self.engine = self._make_engine(read_only=False, echo=echo)
             self.read_engine = self._make_engine(read_only=True, echo=echo)
@@ -113,16 +117,32 @@ class Database:
             conn.execute("PRAGMA foreign_keys=ON")
             return conn
 
-        # SQLite connections are cheap; one per use keeps threads and processes independent.
-        return create_engine("sqlite://", creator=connect, echo=echo, poolclass=NullPool)
+        # Connections are pooled: opening one costs a few PRAGMAs, and closing the last one to a
+        # WAL database checkpoints and deletes the WAL (an fsync), several times per chat turn
+        # with one connection per use. A pooled connection serves one thread at a time.
+        return create_engine(
+            "sqlite://",
+            creator=connect,
+            echo=echo,
+            poolclass=QueuePool,
+            pool_size=SQLITE_POOL_SIZE,
+            max_overflow=SQLITE_POOL_OVERFLOW,
+        )
 
     # -- connections ---------------------------------------------------------------------------
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A read-write transaction: committed on success, rolled back on any error."""
-        with self._translate_errors(), self.engine.begin() as conn:
+        """A read-write transaction: committed on success, rolled back on any error.
+
+        On SQLite, the writers of one process take turns on a lock first: SQLite admits one
+        writer at a time and makes the others poll with growing sleeps (up to 100 ms each),
+        which under concurrent chat turns put a long tail on the latency."""
+        with self._write_turn(), self._translate_errors(), self.engine.begin() as conn:
             yield conn
+
+    def _write_turn(self) -> Any:
+        return self._sqlite_writer if self.dialect == "sqlite" else nullcontext()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -12,7 +12,7 @@ computed from those exact sums in Python.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -80,8 +80,15 @@ def validate(query: Query, catalogue: QueryCatalogue) -> None:
             raise InvalidInput(
                 f"没有名为 {name} 的指标。可用：{', '.join(sorted(catalogue.metrics))}"
             )
-    if query.order_by and query.order_by not in query.metrics:
-        raise InvalidInput(f"排序指标 {query.order_by} 必须在 metrics 中")
+    base, _, change = (query.order_by or "").partition("__")
+    if query.order_by and (
+        base not in query.metrics
+        or (change and (change not in ("change", "change_rate") or not query.compare))
+    ):
+        raise InvalidInput(
+            f"排序指标 {query.order_by} 必须在 metrics 中（有对比期时也可按 指标__change、"
+            "指标__change_rate 排序）"
+        )
     for metric_name in query.metrics:
         metric = catalogue.metrics[metric_name]
         allowed = metric.allowed(catalogue)
@@ -174,8 +181,9 @@ def _filter(
     as_of: date,
 ) -> ColumnElement[bool]:  # fmt: skip
     dimension = catalogue.dimensions[dim]
-    if dimension.source == "overdue":
-        return and_(t.c.status.in_(OPEN), t.c.due_date < as_of)
+    if dimension.source == "overdue":  # values ["true"], or ["30"]: overdue by more than 30 days
+        days = int(values[0]) if values and values[0].isdigit() else 0
+        return and_(t.c.status.in_(OPEN), t.c.due_date < as_of - timedelta(days=days))
     column = _dimension_columns(dim, metric, t, ent, catalogue)[0]
     if dimension.match == "contains":
         return or_(*(column.contains(v, autoescape=True) for v in values))
@@ -302,6 +310,10 @@ def _derive(
             billed = values[derived.of[1]].get(key) or Decimal("0")
             days = period.days if period else 365
             out[key] = tenth(Decimal(open_amount) / Decimal(billed) * days) if billed else None
+        elif derived.op == "ratio":  # the first over the second (逾期率 = 逾期 ÷ 未结)
+            part = values[derived.of[0]].get(key) or Decimal("0")
+            whole = values[derived.of[1]].get(key) or Decimal("0")
+            out[key] = share(Decimal(part), Decimal(whole)) if whole else None
         else:  # top_share
             total = values[derived.of[0]].get(key) or Decimal("0")
             out[key] = share(tops.get(key, Decimal("0")), total) if total else None
