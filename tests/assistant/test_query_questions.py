@@ -1109,3 +1109,20 @@ def test_this_year_words(local_assistant: Assistant, local_db: Database) -> None
     (reply,) = ask(local_assistant, "华东汽车本年度开票")
     assert_answer(reply, "2026-01-01", "2026-10-31")
     assert yuan(scalar(local_db, INVOICED, e="E0001", s="2026-01-01", t="2026-10-31")) in reply.text
+
+
+def test_a_region_follow_up_narrows_the_screen(assistant: Assistant, db: Database) -> None:
+    _, jiangsu, distributors = ask(
+        assistant, "今年以来开票金额前五的供应商", "只看江苏的", "换成经销商"
+    )
+    assert_answer(jiangsu, "2026-01-01", "2026-10-31")
+    assert "地区：江苏省" in jiangsu.text and "企业类型：供应商" in jiangsu.text
+    sql = INVOICED_BY_COMPANY.replace(
+        "GROUP BY", "AND e.role = :role AND e.region LIKE '%江苏%' GROUP BY"
+    )
+    suppliers = grouped(db, sql, m=ME, s="2026-01-01", t="2026-10-31", role="supplier")
+    assert ranked_names(jiangsu) == sorted(suppliers, key=lambda k: -suppliers[k])[:5]
+    assert_answer(distributors, "2026-01-01", "2026-10-31")
+    assert "地区：江苏省" in distributors.text and "企业类型：经销商" in distributors.text
+    dealers = grouped(db, sql, m=ME, s="2026-01-01", t="2026-10-31", role="distributor")
+    assert set(ranked_names(distributors)) == set(dealers)

@@ -812,12 +812,21 @@ def _follow_up(
             )
     if reading.roles:
         query = query.with_filter("role", reading.roles)
-        if query.filter_values("enterprise") and not reading.enterprises:
-            # 那经销商呢 after one company's figures: the same question over those companies.
-            query = query.with_filter("enterprise", []).model_copy(update={
-                "group_by": ["enterprise"], "order_by": query.metrics[0],
-                "limit": reading.limit or DEFAULT_SCREEN_LIMIT,
-            })  # fmt: skip
+    for dim, values in (("industry", reading.industries), ("region", reading.regions)):
+        if values:  # 只看江苏的
+            query = query.with_filter(dim, values)
+    if reading.products and all(
+        "product" in catalogue.metrics[m].allowed(catalogue) for m in query.metrics
+    ):
+        query = query.with_filter("product", reading.products)
+    kinds = reading.roles or reading.industries or reading.regions
+    if kinds and query.filter_values("enterprise") and not reading.enterprises:
+        # 那经销商呢 / 只看江苏的 after one company's figures: the same question over those
+        # companies.
+        query = query.with_filter("enterprise", []).model_copy(update={
+            "group_by": ["enterprise"], "order_by": query.metrics[0],
+            "limit": reading.limit or DEFAULT_SCREEN_LIMIT,
+        })  # fmt: skip
     if reading.thresholds:
         metrics = query.metrics
         query = query.model_copy(update={"thresholds": [
