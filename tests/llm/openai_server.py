@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-PAUSE_TIMEOUT_S = 10.0
+PAUSE_TIMEOUT_S = 30.0  # only a broken (non-streaming) server makes a test wait this long
 
 
 class _Handler(BaseHTTPRequestHandler):

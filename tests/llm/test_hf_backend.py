@@ -18,7 +18,7 @@ peft = pytest.importorskip("peft")
 from tests.tiny_models import PLAIN_TEMPLATE, build_tiny_qwen2  # noqa: E402
 
 from finassist.config import ModelConfig  # noqa: E402
-from finassist.llm.hf import HFBackend, parse_tool_calls  # noqa: E402
+from finassist.llm.hf import HFBackend, answer_prefix, parse_tool_calls  # noqa: E402
 from finassist.llm.registry import create_backend  # noqa: E402
 from finassist.llm.types import Message, MissingExtra, ModelNotFound, collect  # noqa: E402
 
@@ -60,6 +60,22 @@ def test_chat_and_stream_generate_the_same_text(tiny) -> None:
     streamed = list(backend.stream(messages))
     assert collect(streamed).content == response.content
     assert streamed[-1].finish_reason == "stop"
+
+
+def test_with_tools_the_answer_still_streams_and_a_call_is_never_streamed(tiny) -> None:
+    path, _ = tiny
+    backend = HFBackend("tiny", path=path, max_new_tokens=8)
+    messages = [Message.system("你是助手"), Message.user("华东汽车的现金流")]
+    tools = [{"type": "function", "function": {"name": "get_cashflow", "parameters": {}}}]
+    whole = backend.chat(messages, tools=tools)
+    streamed = list(backend.stream(messages, tools=tools))
+    assert collect(streamed).content == whole.content
+    given = ""
+    for text in ("我来查一下。<tool_c", 'all>{"name": "get_cashflow"}</tool_call>'):
+        ready = answer_prefix(given + text, json_mode=False)
+        given += text
+    assert ready == "我来查一下。"
+    assert parse_tool_calls(given, json_mode=False)[0] == ready
 
 
 def test_adapter_is_loaded_and_changes_the_model(tiny, adapter) -> None:

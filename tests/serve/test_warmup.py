@@ -35,6 +35,9 @@ def test_warm_up_asks_offline_and_stores_nothing(home: Path) -> None:
     warm_up(assistant)
     assert load_metric_definitions.cache_info().currsize == 1  # what the first turn would load
     assert model.requests == [] and count(db) == before
+    offline = build_assistant(Settings(home=home), db=db, intents=IntentRouter.rules_only())
+    warm_up(offline)  # without a model the assistant itself is warmed, unrecorded
+    assert count(db) == before
     db.dispose()
 
 

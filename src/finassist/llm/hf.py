@@ -32,6 +32,7 @@ from finassist.llm.types import (
 
 EXTRA_HINT = "请安装可选依赖：pip install 'finassist[train]'（含 torch、transformers、peft）。"
 _TOOL_CALL = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
+_TAG = "<tool_call>"
 JSON_TOOL_PROMPT = (
     "你可以调用以下工具（JSON Schema）：\n{tools}\n"
     '如需调用工具，请只输出一行 JSON：{{"tool_calls": [{{"name": 工具名, "arguments": {{参数}}}}]}}，'
@@ -93,6 +94,33 @@ def parse_tool_calls(text: str, *, json_mode: bool) -> tuple[str, tuple[ToolCall
         if isinstance(c, dict) and c.get("name")
     )
     return content, tool_calls
+
+
+def answer_prefix(text: str, *, json_mode: bool) -> str:
+    """The part of text still being generated that is surely answer, not a tool call: the text
+    before any ``<tool_call>`` (or what may become one), without surrounding blanks, so it is a
+    prefix of what :func:`parse_tool_calls` will return as the answer. In JSON mode a text that
+    starts with ``{`` may be a call and is held back whole.
+
+    >>> answer_prefix("您好，我来查一下。<tool_c", json_mode=False)
+    '您好，我来查一下。'
+    >>> answer_prefix('  {"tool_calls": [', json_mode=True)
+    ''
+    """
+    head = text.lstrip()
+    if json_mode and (not head or head.startswith("{")):
+        return ""
+    cut = head.find(_TAG)
+    if cut < 0:  # hold back a tail that may be the start of a tag
+        cut = next(
+            (
+                i
+                for i in range(max(len(head) - len(_TAG), 0), len(head))
+                if _TAG.startswith(head[i:])
+            ),
+            len(head),
+        )
+    return head[:cut].rstrip()
 
 
 class HFBackend:
@@ -235,7 +263,8 @@ class HFBackend:
     def stream(
         self, messages: list[Message], *, tools: list[dict[str, Any]] | None = None
     ) -> Iterator[StreamChunk]:
-        """Text as generated. With tools the text is held back until the end: it may be a call."""
+        """Text as generated. With tools, only the text that cannot be part of a call is given as
+        it comes (see :func:`answer_prefix`); the calls come at the end."""
         from transformers import TextIteratorStreamer
 
         inputs, json_mode = self._prompt(messages, tools)
@@ -253,17 +282,24 @@ class HFBackend:
         worker = threading.Thread(target=run, daemon=True)
         worker.start()
         pieces: list[str] = []
+        sent = ""  # with tools: the text given so far, always a prefix of the final content
         for piece in streamer:
             pieces.append(piece)
-            if not tools and piece:
-                yield StreamChunk(text=piece)
+            ready = (
+                "".join(pieces)
+                if not tools
+                else answer_prefix("".join(pieces), json_mode=json_mode)
+            )
+            if len(ready) > len(sent):
+                yield StreamChunk(text=ready[len(sent) :])
+                sent = ready
         worker.join()
         if failure:
             raise ModelError(f"本地模型生成失败：{failure[0]}") from failure[0]
         if tools:
             content, calls = parse_tool_calls("".join(pieces), json_mode=json_mode)
-            if content:
-                yield StreamChunk(text=content)
+            if content[len(sent) :]:
+                yield StreamChunk(text=content[len(sent) :])
             yield StreamChunk(tool_calls=calls, finish_reason="tool_calls" if calls else "stop")
         else:
             yield StreamChunk(finish_reason="stop")

@@ -25,7 +25,7 @@ from finassist.errors import ConfigError
 CATALOGUE_FILE = "catalogue.yaml"
 TABLES = ("invoices", "payments", "financing", "orders", "risk_events", "enterprises")
 AGGREGATES = ("sum_gross", "sum_open", "sum_amount", "count", "weighted_collection_days")
-DERIVED_OPS = ("difference", "dso", "top_share")
+DERIVED_OPS = ("difference", "dso", "top_share", "ratio")
 AS_OF = "$as_of"
 
 
@@ -44,7 +44,7 @@ class Condition(_Strict):
 class Derived(_Strict):
     """A metric computed from others on the same groups."""
 
-    op: Literal["difference", "dso", "top_share"]
+    op: Literal["difference", "dso", "top_share", "ratio"]
     of: list[str] = Field(min_length=1, max_length=2)
 
 

@@ -310,6 +310,10 @@ def _derive(
             billed = values[derived.of[1]].get(key) or Decimal("0")
             days = period.days if period else 365
             out[key] = tenth(Decimal(open_amount) / Decimal(billed) * days) if billed else None
+        elif derived.op == "ratio":  # the first over the second (逾期率 = 逾期 ÷ 未结)
+            part = values[derived.of[0]].get(key) or Decimal("0")
+            whole = values[derived.of[1]].get(key) or Decimal("0")
+            out[key] = share(Decimal(part), Decimal(whole)) if whole else None
         else:  # top_share
             total = values[derived.of[0]].get(key) or Decimal("0")
             out[key] = share(tops.get(key, Decimal("0")), total) if total else None

@@ -190,7 +190,9 @@ def _last_year_span(m: re.Match[str], as_of: date) -> Period | None:
     return _last_months(12, as_of)
 
 
-@rule(r"(?:今年以来|年初以来|年初至今|今年迄今|本年以来|今年到现在|今年至今)")
+@rule(
+    r"(?:今年以来|年初以来|年初至今|今年迄今|本年以来|今年到现在|今年至今|本年度|本年累计|今年累计|本年)"
+)
 def _year_to_date(m: re.Match[str], as_of: date) -> Period | None:
     return Period(date(as_of.year, 1, 1), as_of, f"{as_of.year}年以来")
 

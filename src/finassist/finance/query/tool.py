@@ -136,7 +136,7 @@ class QueryData(Tool):
         "dso 应收账款周转天数、inflow 资金流入、outflow 资金流出、net_flow 净流入、"
         "early_payment_requests 提前回款申请次数、financing_amount 融资发生额、"
         "financing_balance 融资余额、order_amount 订单金额、order_count 订单笔数、"
-        "risk_event_count 风险事件数、top_customer_share 第一大客户占比、client_count 客户家数、received_order_amount 接单金额、received_order_count 接单笔数。"
+        "risk_event_count 风险事件数、top_customer_share 第一大客户占比、client_count 客户家数、overdue_rate 逾期率、received_order_amount 接单金额、received_order_count 接单笔数。"
         "维度：enterprise（企业编号）、counterparty、role（core/supplier/distributor）、industry、"
         "region、product、status、risk_kind、invoice（逐张发票）、overdue（仅筛选）、month、quarter、year。"
         "时间可用 period（起止日期）或 period_text（中文，如“9月份”“今年以来”“近3个月”）。"
