@@ -1109,3 +1109,57 @@ def test_this_year_words(local_assistant: Assistant, local_db: Database) -> None
     (reply,) = ask(local_assistant, "华东汽车本年度开票")
     assert_answer(reply, "2026-01-01", "2026-10-31")
     assert yuan(scalar(local_db, INVOICED, e="E0001", s="2026-01-01", t="2026-10-31")) in reply.text
+
+
+def test_a_region_follow_up_narrows_the_screen(assistant: Assistant, db: Database) -> None:
+    _, jiangsu, distributors = ask(
+        assistant, "今年以来开票金额前五的供应商", "只看江苏的", "换成经销商"
+    )
+    assert_answer(jiangsu, "2026-01-01", "2026-10-31")
+    assert "地区：江苏省" in jiangsu.text and "企业类型：供应商" in jiangsu.text
+    sql = INVOICED_BY_COMPANY.replace(
+        "GROUP BY", "AND e.role = :role AND e.region LIKE '%江苏%' GROUP BY"
+    )
+    suppliers = grouped(db, sql, m=ME, s="2026-01-01", t="2026-10-31", role="supplier")
+    assert ranked_names(jiangsu) == sorted(suppliers, key=lambda k: -suppliers[k])[:5]
+    assert_answer(distributors, "2026-01-01", "2026-10-31")
+    assert "地区：江苏省" in distributors.text and "企业类型：经销商" in distributors.text
+    dealers = grouped(db, sql, m=ME, s="2026-01-01", t="2026-10-31", role="distributor")
+    assert set(ranked_names(distributors)) == set(dealers)
+
+
+@pytest.mark.parametrize(
+    ("question", "start", "end"),
+    [
+        ("恒泰精密Q1到Q3的开票", "2026-01-01", "2026-09-30"),
+        ("恒泰精密今年前三季度的开票", "2026-01-01", "2026-09-30"),  # not the last 9 months
+        ("恒泰精密2025年第二至第四季度的开票", "2025-04-01", "2025-12-31"),
+    ],
+)
+def test_ranges_of_quarters(
+    local_assistant: Assistant, local_db: Database, question: str, start: str, end: str
+) -> None:
+    (reply,) = ask(local_assistant, question)
+    assert_answer(reply, start, end)
+    assert yuan(scalar(local_db, INVOICED, e="E0005", s=start, t=end)) in reply.text
+
+
+@pytest.mark.parametrize(
+    ("question", "role"),
+    [("列出我名下所有供应商", "supplier"), ("我名下有哪些经销商", "distributor")],
+)
+def test_lists_of_a_kind_of_client(
+    local_assistant: Assistant, local_db: Database, question: str, role: str
+) -> None:
+    (reply,) = ask(local_assistant, question)
+    assert_answer(reply, "2025-11-01", "2026-10-31")
+    billed = grouped(local_db, INVOICED_BY_COMPANY.replace(
+        "GROUP BY", "AND e.role = :role GROUP BY"), m=ME, s="2025-11-01", t="2026-10-31",
+        role=role)  # fmt: skip
+    assert set(ranked_names(reply)) == set(billed) and "未找到企业" not in reply.text
+
+
+def test_slow_collections_are_collection_days(local_assistant: Assistant) -> None:
+    (reply,) = ask(local_assistant, "有没有哪家供应商回款特别慢")
+    assert_answer(reply, "2025-11-01", "2026-10-31")
+    assert "按平均回款天数从高到低" in reply.text and "资金流入" not in reply.text

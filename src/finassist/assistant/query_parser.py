@@ -42,8 +42,10 @@ PORTFOLIO = re.compile(
     r"我名下|我的客户|我管的|我负责的|名下|哪些|哪家|哪几家|哪个|谁|排名|排行|排序|前\s*\d+|前[一二两三四五六七八九十]+|"
     r"top\s*\d+|最大|最高|最多|最少|最低|最小|最快|最慢|列出|列一下|有哪些客户|所有客户|全部客户"
 )
+_KINDS = r"(?:客户|企业|公司|供应商|经销商|分销商|核心企业)"
 CLIENT_LIST = re.compile(
-    r"(?:我名下|我的|我管的|我负责的).{0,4}(?:客户|企业|公司)|有哪些客户|所有客户|全部客户"
+    rf"(?:我名下|我的|我管的|我负责的|列出|列一下).{{0,4}}{_KINDS}|有哪些{_KINDS}|"
+    rf"(?:所有|全部)的?{_KINDS}"
 )
 _NUM = r"(\d+(?:\.\d+)?|[零一二两三四五六七八九十百千万亿点]+)"
 TOP_N = re.compile(
@@ -812,12 +814,21 @@ def _follow_up(
             )
     if reading.roles:
         query = query.with_filter("role", reading.roles)
-        if query.filter_values("enterprise") and not reading.enterprises:
-            # 那经销商呢 after one company's figures: the same question over those companies.
-            query = query.with_filter("enterprise", []).model_copy(update={
-                "group_by": ["enterprise"], "order_by": query.metrics[0],
-                "limit": reading.limit or DEFAULT_SCREEN_LIMIT,
-            })  # fmt: skip
+    for dim, values in (("industry", reading.industries), ("region", reading.regions)):
+        if values:  # 只看江苏的
+            query = query.with_filter(dim, values)
+    if reading.products and all(
+        "product" in catalogue.metrics[m].allowed(catalogue) for m in query.metrics
+    ):
+        query = query.with_filter("product", reading.products)
+    kinds = reading.roles or reading.industries or reading.regions
+    if kinds and query.filter_values("enterprise") and not reading.enterprises:
+        # 那经销商呢 / 只看江苏的 after one company's figures: the same question over those
+        # companies.
+        query = query.with_filter("enterprise", []).model_copy(update={
+            "group_by": ["enterprise"], "order_by": query.metrics[0],
+            "limit": reading.limit or DEFAULT_SCREEN_LIMIT,
+        })  # fmt: skip
     if reading.thresholds:
         metrics = query.metrics
         query = query.model_copy(update={"thresholds": [

@@ -164,6 +164,42 @@ def _day_range(m: re.Match[str], as_of: date) -> Period | None:
     return _clamp(start, end, "指定区间", as_of)
 
 
+@rule(
+    rf"(?:{_YEAR}|(\d{{4}})年)?\s*(?:第?([一二三四1234])\s*(?:季度)?|[Qq]([1-4]))\s*{_SEP}\s*"
+    r"(?:第?([一二三四1234])\s*季度|[Qq]([1-4]))"
+)
+def _quarter_range(m: re.Match[str], as_of: date) -> Period | None:
+    """``Q1到Q3`` / ``一到三季度`` / ``第一至第三季度``: whole quarters, first to last."""
+    first, last = _number(m.group(3) or m.group(4)), _number(m.group(5) or m.group(6))
+    if not first or not last or not 1 <= first < last <= 4:
+        return None
+    return _quarters(_year(m.group(1), as_of) or _int(m.group(2)), first, last, as_of)
+
+
+@rule(rf"(?:{_YEAR}|(\d{{4}})年)?\s*前\s*([一二三1-3两])\s*个?季度")
+def _first_quarters(m: re.Match[str], as_of: date) -> Period | None:
+    """``今年前三季度``: the year's first N quarters (not the last N)."""
+    last = _number(m.group(3))
+    if not last or not 1 <= last <= 3:
+        return None
+    return _quarters(_year(m.group(1), as_of) or _int(m.group(2)), 1, last, as_of)
+
+
+def _int(text: str | None) -> int | None:
+    return int(text) if text else None
+
+
+def _quarters(year: int | None, first: int, last: int, as_of: date) -> Period | None:
+    if year is None:
+        year = as_of.year if (first - 1) * 3 + 1 <= as_of.month else as_of.year - 1
+    start = date(year, (first - 1) * 3 + 1, 1)
+    if start > as_of:
+        return None
+    end = _month_end(date(year, last * 3, 1))
+    names = "一二三四"
+    return _clamp(start, end, f"{year}年第{names[first - 1]}至第{names[last - 1]}季度", as_of)
+
+
 @rule(r"(?:近|最近|过去|这)\s*(半)\s*(?:年|个?年)|(?:近|最近|过去)半年")
 def _half_year_back(m: re.Match[str], as_of: date) -> Period | None:
     return _last_months(6, as_of)
