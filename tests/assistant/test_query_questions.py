@@ -8,6 +8,7 @@ answer must state its period; a screen must never name another manager's client.
 from __future__ import annotations
 
 import re
+from calendar import monthrange
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -375,6 +376,31 @@ def test_year_on_year(assistant: Assistant, db: Database) -> None:
     assert_answer(compared, "2026-07-01", "2026-09-30")
     assert "2025-07-01 至 2025-09-30" in compared.text
     assert yuan(scalar(db, INVOICED, e="E0005", s="2025-07-01", t="2025-09-30")) in compared.text
+
+
+def test_a_comparison_broken_down_by_month_or_quarter_sets_like_beside_like(
+    assistant: Assistant, db: Database
+) -> None:
+    *_, months, quarters, previous = ask(
+        assistant, "恒泰精密上半年开了多少发票", "同比呢", "按月拆开看看", "按季度看看", "环比呢"
+    )
+    assert_answer(months, "2026-01-01", "2026-06-30")
+    for month in range(1, 7):
+        now = scalar(db, INVOICE_COUNT, e="E0005", s=f"2026-{month:02d}-01",
+                     t=f"2026-{month:02d}-{monthrange(2026, month)[1]:02d}")  # fmt: skip
+        ago = scalar(db, INVOICE_COUNT, e="E0005", s=f"2025-{month:02d}-01",
+                     t=f"2025-{month:02d}-{monthrange(2025, month)[1]:02d}")  # fmt: skip
+        assert f"| 2026-{month:02d} | {now} 张 | {ago} 张" in months.text, months.text
+    for q, (s, t) in enumerate([("01-01", "03-31"), ("04-01", "06-30")]):
+        now = scalar(db, INVOICE_COUNT, e="E0005", s=f"2026-{s}", t=f"2026-{t}")
+        ago = scalar(db, INVOICE_COUNT, e="E0005", s=f"2025-{s}", t=f"2025-{t}")
+        assert f"2026年第{'一二'[q]}季度 | {now} 张 | {ago} 张" in quarters.text, quarters.text
+    assert "2025-07-01 至 2025-12-31" in previous.text  # 环比 of a half year: the half before
+    for q, (s, t) in enumerate([("2025-07-01", "2025-09-30"), ("2025-10-01", "2025-12-31")]):
+        before = scalar(db, INVOICE_COUNT, e="E0005", s=s, t=t)
+        now = scalar(db, INVOICE_COUNT, e="E0005", s=f"2026-{q * 3 + 1:02d}-01",
+                     t=["2026-03-31", "2026-06-30"][q])  # fmt: skip
+        assert f"2026年第{'一二'[q]}季度 | {now} 张 | {before} 张" in previous.text, previous.text
 
 
 def test_a_handler_turn_then_a_calendar_month(assistant: Assistant, db: Database) -> None:

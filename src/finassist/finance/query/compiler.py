@@ -399,6 +399,7 @@ def run_query(
         if query.compare and period is not None:
             compare_period = period.shifted(query.compare)
             previous = _compute(ctx, conn, query, compare_period, catalogue, admin=admin)
+            previous = _aligned(query, previous, period, compare_period, catalogue)
         rows = _rows(query, values, previous, catalogue)
         total = len(rows)
         rows = _ordered(query, rows, catalogue)
@@ -461,7 +462,7 @@ def _rows(
             )  # fmt: skip
             row[name] = values[name].get(key, default)
             if previous:
-                prev = previous[name].get(key, default)
+                prev = previous[name].get(_time_key(query.group_by, key, catalogue), default)
                 row[f"{name}__previous"] = prev
                 if isinstance(row[name], Decimal | int) and isinstance(prev, Decimal | int):
                     row[f"{name}__change"] = Decimal(row[name]) - Decimal(prev)
@@ -472,6 +473,51 @@ def _rows(
                     )
         rows.append(row)
     return rows
+
+
+_TIME_UNITS = {"time.month": 1, "time.quarter": 3, "time.year": 12}  # months per bucket
+
+
+def _time_key(group_by: list[str], key: Key, catalogue: QueryCatalogue, shift: int = 0) -> Key:
+    """``key`` with its time parts as integers (drivers return ``'09'`` or ``9``), each moved
+    ``shift`` months later; the other parts unchanged."""
+    out: list[Any] = []
+    position = 0
+    for dim in group_by:
+        width = _key_width(dim, catalogue)
+        part = key[position : position + width]
+        position += width
+        unit = _TIME_UNITS.get(catalogue.dimensions[dim].source)
+        if unit is None:
+            out.extend(part)
+        elif unit == 12:
+            out.append(int(part[0]) + shift // 12)
+        else:
+            index = int(part[0]) * 12 + (int(part[1]) - 1) * unit + shift
+            out.extend((index // 12, index % 12 // unit + 1))
+    return tuple(out)
+
+
+def _aligned(
+    query: Query, previous: dict[str, dict[Key, Any]], period: Period, compare: Period,
+    catalogue: QueryCatalogue,
+) -> dict[str, dict[Key, Any]]:  # fmt: skip
+    """The comparison period's values keyed by the bucket they compare with: grouped by month,
+    2025-01 of 去年同期 sits beside 2026-01. Where the two periods' buckets do not line up (a
+    comparison shifted by days, not whole months) no bucket has a comparison value."""
+    units = [_TIME_UNITS[s] for d in query.group_by
+             if (s := catalogue.dimensions[d].source) in _TIME_UNITS]  # fmt: skip
+    months = (
+        (period.start.year - compare.start.year) * 12 + period.start.month - compare.start.month
+    )
+    if not units:
+        return previous
+    if period.start.day != compare.start.day or any(months % unit for unit in units):
+        return {name: {} for name in previous}
+    return {
+        name: {_time_key(query.group_by, k, catalogue, months): v for k, v in by_key.items()}
+        for name, by_key in previous.items()
+    }
 
 
 def _key_fields(group_by: list[str], key: Key, catalogue: QueryCatalogue) -> dict[str, Any]:
