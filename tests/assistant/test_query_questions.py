@@ -1189,3 +1189,19 @@ def test_slow_collections_are_collection_days(local_assistant: Assistant) -> Non
     (reply,) = ask(local_assistant, "有没有哪家供应商回款特别慢")
     assert_answer(reply, "2025-11-01", "2026-10-31")
     assert "按平均回款天数从高到低" in reply.text and "资金流入" not in reply.text
+
+
+def test_two_periods_in_one_question_are_asked_about_not_half_answered(
+    assistant: Assistant, db: Database
+) -> None:
+    asked, picked = ask(assistant, "恒泰精密上半年和下半年的开票金额", "2")
+    assert asked.clarification, asked.text
+    assert "2026-01-01 至 2026-06-30" in asked.text and "2026-07-01 至 2026-10-31" in asked.text
+    assert "元" not in asked.text  # no figure for one of the two periods
+    assert_answer(picked, "2026-07-01", "2026-10-31")
+    assert yuan(scalar(db, INVOICED, e="E0005", s="2026-07-01", t="2026-10-31")) in picked.text
+
+
+def test_recent_nine_months_without_the_measure_word_is_nine_months(assistant: Assistant) -> None:
+    (reply,) = ask(assistant, "华东汽车最近9月的现金流")
+    assert "近9个月" in reply.text and "2026-02-01 至 2026-10-31" in reply.text, reply.text

@@ -485,6 +485,32 @@ def _entity(match: Match) -> dict[str, str]:
     return {"id": match.id, "name": match.name}
 
 
+def _which_period(
+    text: str, time: TimeReading, directory: EnterpriseDirectory, vocab: Vocabulary,
+    as_of: date, state: Any, catalogue: QueryCatalogue,
+) -> Parsed:  # fmt: skip
+    """A message naming two periods: ask which, each option the message read with one of them."""
+    assert time.period is not None
+    periods = sorted([time.period, *time.others], key=lambda p: p.span)
+    options = []
+    for keep in periods:
+        one = text
+        for other in sorted((p for p in periods if p is not keep), key=lambda p: -p.span[0]):
+            one = (
+                one[: other.span[0]] + " " * (other.span[1] - other.span[0]) + one[other.span[1] :]
+            )
+        parsed = parse(one, directory=directory, vocab=vocab, as_of=as_of, state=state,
+                       catalogue=catalogue)  # fmt: skip
+        if parsed.query is None:
+            return Parsed()
+        options.append(parsed.query.model_dump(mode="json"))
+    listed = "；".join(f"{i}. {p.text}" for i, p in enumerate(periods, start=1))
+    return Parsed(
+        question=f"您的问题里有{len(periods)}个期间：{listed}。先看哪一个？请回复序号。",
+        options=options,
+    )
+
+
 def parse(
     text: str,
     *,
@@ -500,6 +526,8 @@ def parse(
     if NOT_OURS.search(text):
         return Parsed()
     reading = read(text, directory, vocab, as_of)
+    if reading.time.others:  # 上半年和下半年: one answer for one period would misread it
+        return _which_period(text, reading.time, directory, vocab, as_of, state, catalogue)
     ids = {m.id for m in reading.enterprises}
     if len({(m.start, m.end) for m in reading.enterprises}) < len(reading.enterprises):
         return Parsed()  # one name, several companies: the company resolver asks which

@@ -79,6 +79,7 @@ class TimeReading:
     period: Period | None
     compare: str | None  # "previous" (环比) | "year_ago" (同比, 去年同期) | None
     spans: list[tuple[int, int]]
+    others: list[Period] = field(default_factory=list)  # 上半年和下半年: the further periods named
 
 
 # -- date arithmetic ------------------------------------------------------------------------------
@@ -211,6 +212,13 @@ def _last_n(m: re.Match[str], as_of: date) -> Period | None:
     if not number:
         return None
     return _relative(number, m.group(2), as_of)
+
+
+@rule(rf"(?:近|最近|过去)\s*{_N}\s*月(?![份\d日号])")
+def _last_n_bare_months(m: re.Match[str], as_of: date) -> Period | None:
+    """``最近9月``: 个 left out of 最近9个月 (a calendar September is 9月份 or 上个月)."""
+    number = _number(m.group(1))
+    return _relative(number, "月", as_of) if number and number > 1 else None
 
 
 @rule(rf"{_N}\s*(个月|个季度)(?:内|以内|以来)?|{_N}\s*(天)(?:内|以内|以来)")
@@ -367,22 +375,27 @@ def read_time(text: str, as_of: date) -> TimeReading:
         compare = "year_ago" if ("同" in word) else "previous"
         spans.append(match.span())
         masked = masked[: match.start()] + "　" * len(word) + masked[match.end() :]
-    found: Period | None = None
-    best: tuple[int, int] | None = None
+    periods: list[Period] = []
+    while len(periods) < 3:  # the first rule that matches wins; then look again for another
+        found = _first_period(masked, as_of)
+        if found is None:
+            break
+        start, end = found.span
+        masked = masked[:start] + "　" * (end - start) + masked[end:]
+        spans.append(found.span)
+        if all((p.start, p.end) != (found.start, found.end) for p in periods):
+            periods.append(found)
+    first = periods[0] if periods else None
+    return TimeReading(first, compare, sorted(spans), periods[1:])
+
+
+def _first_period(text: str, as_of: date) -> Period | None:
     for pattern, fn in _RULES:
-        for match in pattern.finditer(masked):
+        for match in pattern.finditer(text):
             period = fn(match, as_of)
-            if period is None:
-                continue
-            if best is None or match.start() < best[0]:
-                found, best = period, match.span()
-            break
-        if found is not None and best is not None:
-            break
-    if found is not None and best is not None:
-        found = Period(found.start, found.end, found.label, found.relative, best)
-        spans.append(best)
-    return TimeReading(found, compare, sorted(spans))
+            if period is not None:
+                return Period(period.start, period.end, period.label, period.relative, match.span())
+    return None
 
 
 def parse_period(text: str, as_of: date) -> Period | None:
