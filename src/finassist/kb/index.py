@@ -152,6 +152,28 @@ class Fts5Index:
         return [(int(r[0]), -float(r[1])) for r in conn.execute(text(sql), params)]
 
 
+def query_terms(
+    conn: Connection, tokens: Sequence[str]
+) -> tuple[int, int, dict[str, int], dict[str, float]] | None:
+    """(chunks, tokens, document frequency and idf of each query term kept) of the index; None
+    when nothing can match."""
+    if not tokens:
+        return None
+    stats = dict(conn.execute(select(kb_stats.c.name, kb_stats.c.value)).all())
+    n, total = int(stats.get("n_chunks", 0)), int(stats.get("n_tokens", 0))
+    if n <= 0:
+        return None
+    dfs = dict(
+        conn.execute(
+            select(kb_terms.c.term, kb_terms.c.df).where(kb_terms.c.term.in_(list(tokens)))
+        ).all()
+    )
+    kept = prune(dfs, n)
+    if not kept:
+        return None
+    return n, total, {t: dfs[t] for t in kept}, {t: idf_of(dfs[t], n) for t in kept}
+
+
 def bump_stats(conn: Connection, chunks: int, tokens: int) -> None:
     """Keep chunk/token totals (for BM25) and a write counter (for caches) up to date."""
     present = dict(conn.execute(select(kb_stats.c.name, kb_stats.c.value)).all())
@@ -231,22 +253,11 @@ class TableIndex:
     def search(
         self, conn: Connection, tokens: Sequence[str], limit: int, filters: Filters
     ) -> list[tuple[int, float]]:
-        if not tokens:
+        weights = query_terms(conn, tokens)
+        if weights is None:
             return []
-        stats = dict(conn.execute(select(kb_stats.c.name, kb_stats.c.value)).all())
-        n, total = int(stats.get("n_chunks", 0)), int(stats.get("n_tokens", 0))
-        if n <= 0:
-            return []
+        n, total, _, idf = weights
         avgdl = total / n
-        dfs = dict(
-            conn.execute(
-                select(kb_terms.c.term, kb_terms.c.df).where(kb_terms.c.term.in_(tokens))
-            ).all()
-        )
-        kept = prune(dfs, n)
-        if not kept:
-            return []
-        idf = {t: idf_of(dfs[t], n) for t in kept}
         p = kb_postings.c
         weight = case(*[(p.term == t, literal(w)) for t, w in idf.items()], else_=literal(0.0))
         tf = p.tf * 1.0

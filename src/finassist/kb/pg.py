@@ -24,11 +24,10 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, text
 
-from finassist.kb.index import K1, B, _apply_df, _batches, bump_stats, idf_of, prune
+from finassist.kb.index import K1, B, _apply_df, _batches, bump_stats, query_terms
 from finassist.kb.types import Filters
-from finassist.store.schema import kb_stats, kb_terms
 
 MAX_POSITION = 16383  # PostgreSQL's largest tsvector position
 FIRST_PASS = 4  # the first pass scores the rarest words until they cover this many x limit
@@ -118,22 +117,11 @@ class TsvectorIndex:
     def search(
         self, conn: Connection, tokens: Sequence[str], limit: int, filters: Filters
     ) -> list[tuple[int, float]]:
-        if not tokens:
+        weights = query_terms(conn, tokens)
+        if weights is None:
             return []
-        stats = dict(conn.execute(select(kb_stats.c.name, kb_stats.c.value)).all())
-        n, total = int(stats.get("n_chunks", 0)), int(stats.get("n_tokens", 0))
-        if n <= 0:
-            return []
-        dfs = dict(
-            conn.execute(
-                select(kb_terms.c.term, kb_terms.c.df).where(kb_terms.c.term.in_(list(tokens)))
-            ).all()
-        )
-        kept = prune(dfs, n)
-        if not kept:
-            return []
-        idf = {t: idf_of(dfs[t], n) for t in kept}
-        rarest = sorted(kept, key=lambda t: (dfs[t], t))
+        n, total, dfs, idf = weights
+        rarest = sorted(dfs, key=lambda t: (dfs[t], t))
         first, covered = [], 0
         for t in rarest:
             first.append(t)
