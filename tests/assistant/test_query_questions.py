@@ -1205,3 +1205,10 @@ def test_two_periods_in_one_question_are_asked_about_not_half_answered(
 def test_recent_nine_months_without_the_measure_word_is_nine_months(assistant: Assistant) -> None:
     (reply,) = ask(assistant, "华东汽车最近9月的现金流")
     assert "近9个月" in reply.text and "2026-02-01 至 2026-10-31" in reply.text, reply.text
+
+
+def test_company_data_we_do_not_hold_is_said_not_guessed(assistant: Assistant) -> None:
+    (reply,) = ask(assistant, "恒泰精密的授信额度是多少")
+    assert reply.intent == "no_data", reply.text
+    assert "苏州恒泰精密机械有限公司" in reply.text and "没有" in reply.text
+    assert not re.search(r"\d", reply.text)  # no figure of any kind

@@ -48,6 +48,7 @@ MAX_CANDIDATES = 5
 MIN_UNKNOWN_NAME_CHARS = 3  # a leftover this long that matches no company is a company we lack
 CLARIFY = "clarify"
 NOT_FOUND = "not_found"
+NO_DATA = "no_data"
 KNOWLEDGE = "knowledge"
 
 
@@ -188,6 +189,10 @@ def _understand(
         is_knowledge_question(text) and not has_pronoun(text) and not directory.scan(text)
     ):  # 质押率一般多少: a term, not a company named 质押率
         return Understanding(intent=KNOWLEDGE)
+    if unanswered and (term := missing_data_term(text)) and (mentions := directory.scan(text)):
+        ent = _entity(mentions[0])  # 恒泰精密的授信额度是多少: data we do not hold, said so
+        reply = template("no_such_data").format(name=ent["name"], term=term)
+        return Understanding(intent=intent.name, enterprise=ent, reply=reply, reply_intent=NO_DATA)
     result = Understanding(intent=intent.name, window=parse_window(text))
     named = False
 
@@ -250,6 +255,11 @@ def is_knowledge_question(text: str) -> bool:
     if any(w in text for w in words["asks_alone"]):
         return True
     return any(w in text for w in words["terms"]) and any(w in text for w in words["asks"])
+
+
+def missing_data_term(text: str) -> str | None:
+    """The first word of ``text`` naming company data the database does not hold (授信额度)."""
+    return next((w for w in _knowledge_words()["no_data"] if w in text), None)
 
 
 def _lookup_residual(
