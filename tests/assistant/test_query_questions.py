@@ -879,6 +879,10 @@ def test_largest_customers_in_a_calendar_period(assistant: Assistant, db: Databa
             "e.id = i.buyer_id WHERE i.status <> 'void' AND i.seller_id = 'E0001' AND "
             "i.issue_date BETWEEN '2026-01-01' AND '2026-10-31' GROUP BY e.name")).all())  # fmt: skip
     assert ranked_names(reply) == sorted(billed, key=lambda k: -billed[k])[:5]
+    whole = sum(Decimal(v) for v in billed.values())  # 占比: of all its buyers, not of the five
+    for name in ranked_names(reply):
+        ratio = (Decimal(billed[name]) / whole).quantize(Decimal("0.0001"))
+        assert f" | {ratio * 100:.2f}%" in reply.text, (name, reply.text)
 
 
 def _someone_elses(db: Database, role: str) -> str:

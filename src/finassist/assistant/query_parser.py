@@ -81,6 +81,7 @@ NOT_A_NAME = re.compile(
 )
 MIN_UNKNOWN_NAME = 3
 TOP_BUYERS = re.compile(r"大客户|客户占比|客户集中")
+SHARES = re.compile(r"占比|比重|份额|集中度|占多少")  # each company's share of the whole
 # 逾期超过30天 / 逾期90天以上: how long overdue, a filter on the invoices (not an amount).
 OVERDUE_DAYS = re.compile(
     rf"逾期\s*(?:超过|大于|多于|满|达到|超|在)?\s*{_NUM}\s*(?:天|日)(?:以上|及以上)?|"
@@ -208,6 +209,7 @@ class Parsed:
     without: bool = False  # 没有开票: the companies whose metric is nil
     unknown: str | None = None  # a company named that the caller cannot see (or that is not)
     notes: list[str] = field(default_factory=list)  # what the answer must say it changed
+    shares: bool = False  # 占比: each company's share of the whole beside its amount
 
 
 # -- numbers ---------------------------------------------------------------------------------------
@@ -522,6 +524,22 @@ def parse(
 ) -> Parsed:
     """Turn a message into a :class:`Query`, a clarifying question, or nothing (``Parsed()``)
     when it is not a data question the query layer should take."""
+    parsed = _parse(
+        text, directory=directory, vocab=vocab, as_of=as_of, state=state, catalogue=catalogue
+    )
+    parsed.shares = parsed.query is not None and bool(SHARES.search(text))
+    return parsed
+
+
+def _parse(
+    text: str,
+    *,
+    directory: EnterpriseDirectory,
+    vocab: Vocabulary,
+    as_of: date,
+    state: Any,
+    catalogue: QueryCatalogue | None = None,
+) -> Parsed:
     catalogue = catalogue or load_query_catalogue()
     if NOT_OURS.search(text):
         return Parsed()

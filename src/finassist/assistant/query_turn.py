@@ -118,7 +118,10 @@ class QueryLayer:
             labels = "、".join(self.catalogue.metrics[m].label for m in query.metrics)
             notes.append(f"{labels}是截至数据日期的余额，不能做同比或环比")
         counted = bool(parsed and parsed.count) or query.metrics == [COUNT_METRIC]
-        text = compose(result, book, self.catalogue, scope, counted=counted, notes=notes)
+        shares = bool(parsed and parsed.shares)
+        text = compose(
+            result, book, self.catalogue, scope, counted=counted, notes=notes, shares_asked=shares
+        )
         checked = guard.check(text, book.items)
         reply = Reply(session.id, checked.text, INTENT, evidence=list(book.items))
         if checked.unsupported:
@@ -236,6 +239,7 @@ def compose(
     *,
     counted: bool = False,
     notes: list[str] | None = None,
+    shares_asked: bool = False,
 ) -> str:
     """The answer text: what was computed, then the figures (a table for a list).
 
@@ -287,6 +291,8 @@ def compose(
     _, _, change = query.order_metric.partition("__")
     if change:  # ranked by the change: show it
         header.append(f"{metrics[0].label}{'增长率' if change == 'change_rate' else '增加额'}")
+    shares = [m for m in metrics if shares_asked and f"{m.key}__share" in result.rows[0]]
+    header += [f"占全部 {result.total} 项{m.label}的比例" for m in shares]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     for index, (row, record) in enumerate(zip(result.rows, rows, strict=False), start=1):
@@ -297,6 +303,7 @@ def compose(
         if change:
             unit = "比例" if change == "change_rate" else metrics[0].unit
             cells.append(value_text(row.get(f"{metrics[0].key}__{change}"), unit))
+        cells += [value_text(row.get(f"{m.key}__share"), "比例") for m in shares]
         cells[-1] += book.cite_records([record])
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

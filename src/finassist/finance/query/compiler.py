@@ -402,6 +402,7 @@ def run_query(
             previous = _aligned(query, previous, period, compare_period, catalogue)
         rows = _rows(query, values, previous, catalogue)
         total = len(rows)
+        _add_shares(query, rows, catalogue)
         rows = _ordered(query, rows, catalogue)
         names = _names(conn, rows, query)  # of the rows shown, not of the whole book
     for row in rows:
@@ -410,6 +411,20 @@ def run_query(
                 row[f"{key}_name"] = names.get(row[key], row[key])
     snapshot = all(m.snapshot for name in query.metrics for m in _bases(name, catalogue))
     return QueryResult(query, period, ctx.as_of, rows, total, compare_period, snapshot, names)
+
+
+def _add_shares(query: Query, rows: list[dict[str, Any]], catalogue: QueryCatalogue) -> None:
+    """Each company's share of the amount over every row (前五大客户占比), before the cut."""
+    if not query.group_by or any(d not in ("enterprise", "counterparty") for d in query.group_by):
+        return
+    for name in query.metrics:
+        if catalogue.metrics[name].unit != "元":
+            continue
+        whole = sum((Decimal(r[name]) for r in rows if r.get(name) is not None), Decimal(0))
+        if whole > 0:
+            for row in rows:
+                if row.get(name) is not None and row[name] >= 0:
+                    row[f"{name}__share"] = share(Decimal(row[name]), whole)
 
 
 def _ordered(
