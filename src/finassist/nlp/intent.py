@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -269,17 +268,18 @@ class IntentRouter:
             feats.update(dense_features(vector, float(dense["weight"])))
         return feats
 
-    def _model_proba(self, text: str) -> tuple[LinearModel, Any]:
+    def _model_proba(self, text: str, excluded: set[str]) -> dict[str, float]:
         assert self.model is not None
         chars = None
         if self.fallback is not None and self.fast_confidence is not None:
             chars = self.char_features(text)
-            proba = self.fallback.predict_proba(chars)
-            if self._kept_max(self.fallback.classes, proba, text) >= self.fast_confidence:
-                return self.fallback, proba
+            fast = _kept(self.fallback, self.fallback.predict_proba(chars), excluded)
+            if max(fast.values()) >= self.fast_confidence:
+                return fast
         if not self._dense_failed:
             try:
-                return self.model, self.model.predict_proba(self.features(text, chars=chars))
+                proba = self.model.predict_proba(self.features(text, chars=chars))
+                return _kept(self.model, proba, excluded)
             except EmbeddingUnavailable as exc:
                 if self.fallback is None:
                     raise ModelError(
@@ -289,14 +289,7 @@ class IntentRouter:
                 self._dense_failed = True
         assert self.fallback is not None
         chars = chars if chars is not None else self.char_features(text)
-        return self.fallback, self.fallback.predict_proba(chars)
-
-    def _kept_max(self, classes: Sequence[str], proba: Any, text: str) -> float:
-        """The top probability once the intents ``text``'s context rules out are dropped."""
-        excluded = self.excluded(text)
-        kept = {n: float(p) for n, p in zip(classes, proba, strict=True) if n not in excluded}
-        total = sum(kept.values())
-        return max(kept.values()) / total if total > 0 else 0.0
+        return _kept(self.fallback, self.fallback.predict_proba(chars), excluded)
 
     # -- classification ----------------------------------------------------------------------------
 
@@ -309,14 +302,7 @@ class IntentRouter:
             if not total:
                 return {UNKNOWN: 1.0}
             return {name: score / total for name, score in scores.items()}
-        model, proba = self._model_proba(text)
-        out = {name: float(p) for name, p in zip(model.classes, proba, strict=True)}
-        excluded = self.excluded(text)
-        if excluded:
-            kept = sum(p for name, p in out.items() if name not in excluded)
-            if kept > 0:
-                out = {n: (0.0 if n in excluded else p / kept) for n, p in out.items()}
-        return out
+        return self._model_proba(text, self.excluded(text))
 
     def classify(self, text: str) -> Intent:
         """The most likely intent for ``text``; ``unknown`` when unsure (below the threshold)."""
@@ -372,6 +358,15 @@ class IntentRouter:
         """The Chinese label of an intent name (``未识别`` for unknown)."""
         spec = self.by_name.get(name)
         return spec.label if spec else UNKNOWN_LABEL
+
+
+def _kept(model: LinearModel, proba: Any, excluded: set[str]) -> dict[str, float]:
+    """Each class's probability, renormalised over the intents the context leaves possible."""
+    out = {name: float(p) for name, p in zip(model.classes, proba, strict=True)}
+    kept = sum(p for name, p in out.items() if name not in excluded)
+    if excluded and kept > 0:
+        out = {n: (0.0 if n in excluded else p / kept) for n, p in out.items()}
+    return out
 
 
 def load_taxonomy() -> dict[str, Any]:
