@@ -229,3 +229,9 @@ def test_team_examples_do_not_paraphrase_the_held_out_fin_eva_rows(shared_data) 
     fin_eva = load_fin_eva(shared_data / "intent_fin_eva")
     leaked = [r[0] for r in team if r not in decontaminate([r], fin_eva)]
     assert len(leaked) <= 2, leaked  # 他们风险大不大 (risk) matches by its common words only
+
+
+def test_a_chart_is_only_drawn_when_asked_for_in_words(router) -> None:
+    assert router.classify("聚力电机近3个月的逾期金额").name == "invoices"
+    assert router.classify("画出华东汽车近12个月的现金流").name == "chart"
+    assert router.classify("华东汽车和远航汽配的开票金额对比").name == "chart"

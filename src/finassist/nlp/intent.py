@@ -75,6 +75,7 @@ class IntentSpec:
     group: str = ""
     max_rest: int | None = None  # keywords count only when at most this much else is said
     ignore: tuple[str, ...] = ()  # longer words a keyword hides in (理财 in 理财师, a person)
+    cues: tuple[str, ...] = ()  # when set, the intent cannot win unless one of these is said
 
     def matched(self, text: str) -> tuple[str, ...]:
         """The keywords of this intent in ``text`` (none when too much else is said)."""
@@ -168,6 +169,7 @@ class IntentRouter:
                 group=str(body.get("group", "")),
                 max_rest=int(body["max_rest"]) if "max_rest" in body else None,
                 ignore=tuple(str(w) for w in body.get("ignore") or ()),
+                cues=tuple(str(w) for w in body.get("cues") or ()),
             )
             for name, body in data["intents"].items()
         ]
@@ -248,6 +250,10 @@ class IntentRouter:
             out.update(gate.unless_numbers)
         return out
 
+    def uncued(self, text: str) -> set[str]:
+        """Intents asked for only in words (a chart) whose words ``text`` does not have."""
+        return {s.name for s in self.specs if s.cues and not any(c in text for c in s.cues)}
+
     # -- features ----------------------------------------------------------------------------------
 
     def char_features(self, text: str) -> dict[str, float]:
@@ -302,7 +308,7 @@ class IntentRouter:
             if not total:
                 return {UNKNOWN: 1.0}
             return {name: score / total for name, score in scores.items()}
-        return self._model_proba(text, self.excluded(text))
+        return self._model_proba(text, self.excluded(text) | self.uncued(text))
 
     def classify(self, text: str) -> Intent:
         """The most likely intent for ``text``; ``unknown`` when unsure (below the threshold)."""
