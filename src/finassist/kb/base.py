@@ -22,7 +22,7 @@ from finassist.embed import Embedder
 from finassist.errors import InvalidInput, NotFound
 from finassist.kb.chunking import chunk_sections
 from finassist.kb.index import INDEXES, NATIVE_DIALECT, BM25Index, default_index_name
-from finassist.kb.memory import MemoryScorer, generation, load_postings
+from finassist.kb.memory import MemoryScorer, generation, load_scorer
 from finassist.kb.models import Reranker
 from finassist.kb.readers import IngestError, read_file
 from finassist.kb.tokenize import Tokenizer
@@ -136,7 +136,7 @@ class KnowledgeBase:
         self.precomputed = precomputed
         self._dense_index = DenseIndex(embedder) if embedder is not None else None
         self.reranker = reranker
-        self.cache = cache  # unfiltered BM25 from an in-memory snapshot of the index
+        self.cache = cache  # BM25 from an in-memory snapshot of the index
         self._scorer: MemoryScorer | None = None
 
     # -- writing ---------------------------------------------------------------------------------
@@ -405,12 +405,11 @@ class KnowledgeBase:
     def _bm25(
         self, conn: Connection, tokens: Sequence[str], limit: int, filters: Filters
     ) -> list[tuple[int, float]]:
-        if not self.cache or not filters.empty:
+        if not self.cache:
             return self.index.search(conn, tokens, limit, filters)
-        gen = generation(conn)
-        if self._scorer is None or self._scorer.generation != gen:
-            self._scorer = MemoryScorer(load_postings(conn, self.index.name), gen)
-        return self._scorer.search(tokens, limit)
+        if self._scorer is None or self._scorer.generation != generation(conn):
+            self._scorer = load_scorer(conn, self.index.name)
+        return self._scorer.search(tokens, limit, filters)
 
     def warm_up(self) -> None:
         """Load the tokenizer and the in-memory index now rather than on the first search."""
