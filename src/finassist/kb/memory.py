@@ -82,8 +82,8 @@ class MemoryScorer:
     """BM25 (same k1, b, idf and pruning as :class:`~finassist.kb.index.TableIndex`) over a
     snapshot.
 
-    Postings are held as one CSR structure (int32 rows and term frequencies), 8 bytes per
-    posting, so 100,000 chunks take tens of megabytes.
+    Postings are held as one CSR structure: an int32 row and the float64 term-frequency part
+    of BM25 per posting, 12 bytes; 105,792 law chunks (5.8 million postings) take about 70 MB.
     """
 
     def __init__(
@@ -147,7 +147,7 @@ class MemoryScorer:
                 allowed &= (day > 0) & (day <= filters.until.toordinal())
             mask = ~allowed
             if len(self._masks) >= MASKS_KEPT:
-                self._masks.pop(next(iter(self._masks)))
+                self._masks = {}  # a new dict, not a cleared one: searches may run in threads
             self._masks[filters] = mask
         return mask
 
