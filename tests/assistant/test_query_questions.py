@@ -1412,3 +1412,54 @@ def test_a_count_and_its_amount_asked_together_are_both_answered(
     count = scalar(db, INVOICE_COUNT, e="E0001", s="2026-10-01", t="2026-10-31")
     amount = scalar(db, INVOICED, e="E0001", s="2026-10-01", t="2026-10-31")
     assert f"开票张数 {count} 张，开票金额（含税） {yuan(amount)}" in reply.text, reply.text
+
+
+SOLD_TO = (
+    "SELECT e.name, SUM(i.amount + i.tax) FROM invoices i JOIN enterprises e ON e.id = i.seller_id "
+    "JOIN manager_clients mc ON mc.enterprise_id = i.seller_id AND mc.manager_id = :m "
+    "WHERE e.role = 'supplier' AND i.buyer_id = :b AND i.status <> 'void' "
+    "AND i.issue_date BETWEEN :s AND :t GROUP BY e.name"
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "start", "end"),
+    [
+        ("上个季度华东汽车从哪些供应商采购最多", "2026-07-01", "2026-09-30"),
+        ("华东汽车今年向哪几家供应商采购最多", "2026-01-01", "2026-10-31"),
+    ],
+)
+def test_whom_a_company_buys_from_most_is_a_ranking_of_its_suppliers(
+    assistant: Assistant, db: Database, question: str, start: str, end: str
+) -> None:
+    (reply,) = ask(assistant, question)
+    assert_answer(reply, start, end)
+    sold = grouped(db, SOLD_TO, m=ME, b="E0001", s=start, t=end)
+    top = max(sold, key=lambda k: sold[k])
+    assert "交易对手：华东汽车集团股份有限公司" in reply.text
+    assert "符合条件的共" not in reply.text  # 哪几家 asks which, not how many
+    assert ranked_names(reply)[0] == top and f"{top} | {yuan(sold[top])}" in reply.text
+
+
+def test_among_them_the_overdue_ones_keeps_the_screen(assistant: Assistant) -> None:
+    _, among = ask(assistant, "应收账款超过500万的供应商有几家", "其中逾期的呢")
+    _, only = ask(assistant, "应收账款超过500万的供应商有几家", "只看逾期的")
+    assert_answer(among, None, None)
+    assert "未结应收金额>5,000,000.00 元" in among.text
+    assert ranked_names(among) == ranked_names(only) and ranked_names(among)
+
+
+FINANCED_BOOK = (
+    "SELECT COALESCE(SUM(f.amount), 0) FROM financing f JOIN manager_clients mc "
+    "ON mc.enterprise_id = f.applicant_id AND mc.manager_id = :m "
+    "WHERE f.status NOT IN ('applied', 'rejected') AND f.start_date BETWEEN :s AND :t"
+)
+
+
+def test_new_financing_in_a_quarter_with_no_company_is_the_whole_book(
+    assistant: Assistant, db: Database
+) -> None:
+    (reply,) = ask(assistant, "2026年第三季度新增融资多少")
+    assert_answer(reply, "2026-07-01", "2026-09-30")
+    expected = scalar(db, FINANCED_BOOK, m=ME, s="2026-07-01", t="2026-09-30")
+    assert f"融资发生额 {yuan(expected)}" in reply.text and "问题没有点名企业" in reply.text

@@ -72,6 +72,8 @@ ASCENDING = re.compile(r"最少|最低|最小|最快|倒数|从低到高|从小�
 SUPERLATIVE = re.compile(r"最大|最高|最多|最少|最低|最小|最慢|最快|最严重|最长|最短")
 # 华东汽车的供应商 / 华东汽车的客户: companies trading with the one named.
 RELATION = re.compile(
+    # 华东汽车从哪些供应商采购最多 / 华东汽车向哪几家供应商买得最多: the same relation
+    rf"\s*(?:(?:从|向|跟|对|在)\s*(?:哪些|哪几家|哪家|哪个))?"
     rf"\s*的?\s*(?:最大|最主要|主要|前{_NUM}大?|前{_NUM}名)?的?\s*"
     r"(?P<rel>上游供应商|供应商|上游|下游经销商|经销商|下游客户|下游|客户|买方|购方)"
 )
@@ -105,6 +107,9 @@ TRADE = re.compile(r"卖给|卖|买|之间|往来|交易|对|向|给|从|销往|
 COMPARED = re.compile(
     r"比.{0,12}(?:多|少|高|低|增|减|好|差|快|慢)|相比|对比|哪个(?:多|高|大)|差(?:了)?多少|变化"
 )
+# 看看…占比 (no 多少): the split shown, which the chart composer draws.
+SHOW = re.compile(r"^(?:请|帮我)?(?:看看|看一下|看下|展示|显示)")
+ASKED = re.compile(r"多少|几|是否|吗|哪")
 # 合计 / 总额: one figure over the whole scope, not a list of companies.
 TOTAL = re.compile(r"合计|总额|总计|汇总|加起来|一共|总共|总和")
 INVOICE_LIST = re.compile(
@@ -117,7 +122,7 @@ _WHO = r"(?:供应商|经销商|分销商|核心企业|核心厂商|主机厂|�
 # 我名下有几家经销商 / 经销商有多少家 / 客户数量: how many companies (of a kind, or matching a
 # screen) the manager's book holds.
 COUNT = re.compile(
-    rf"(?:几|多少)\s*(?:家|个|户)\s*(?:\S{{0,4}}?){_WHO}|{_WHO}(?:一共|总共|共)?(?:有)?\s*"
+    rf"(?<!哪)(?:几|多少)\s*(?:家|个|户)\s*(?:\S{{0,4}}?){_WHO}|{_WHO}(?:一共|总共|共)?(?:有)?\s*"
     rf"(?:几家|多少家|几个|多少个|多少户|数量|家数|个数|总数)"
 )
 ONLY_OVERDUE = re.compile(r"只看逾期|仅看逾期|只要逾期|逾期的(?:呢|发票)?$|其中逾期")
@@ -409,7 +414,8 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
         total=bool(TOTAL.search(rest)) and limit is None and not SUPERLATIVE.search(rest),
         overdue_days=overdue_days,
         growth=_growth(text),
-        pronoun=has_pronoun(text) and not any(p in text for p in ("他们名下",)),
+        # 其中逾期的呢: 其中 is "among those", not a company
+        pronoun=has_pronoun(text.replace("其中", "")) and "他们名下" not in text,
     )
 
 
@@ -588,8 +594,10 @@ def _parse(
     catalogue: QueryCatalogue | None = None,
 ) -> Parsed:
     catalogue = catalogue or load_query_catalogue()
-    if NOT_OURS.search(text):
-        return Parsed()
+    if NOT_OURS.search(text) or (
+        SHOW.search(text) and SHARES.search(text) and not ASKED.search(text)
+    ):
+        return Parsed()  # 看看恒泰精密前五大客户占比: the chart composer shows the split
     reading = read(text, directory, vocab, as_of)
     if reading.time.others:  # 上半年和下半年: one answer for one period would misread it
         return _which_period(text, reading.time, directory, vocab, as_of, state, catalogue)
@@ -611,7 +619,8 @@ def _parse(
         if named is not None:
             reading.enterprises = [named]
     partner, buyers = None, False
-    relation = RELATION.match(text[named.end :]) if named is not None else None
+    untimed = _blank(text, reading.time.spans)  # 华东汽车今年的供应商: the period sits between
+    relation = RELATION.match(untimed[named.end :]) if named is not None else None
     if relation and named is not None and (reading.portfolio or reading.total):
         # 华东汽车的供应商里谁开票最多: a ranking of the companies trading with 华东汽车.
         buyers = relation.group("rel") in ("客户", "下游客户", "买方", "购方")
@@ -792,7 +801,8 @@ def _unknown_company(text: str, reading: Reading, vocab: Vocabulary, as_of: date
     """
     known = [(m.start, m.end) for m in reading.enterprises]
     candidates = []
-    for match in _NAME_BEFORE_RELATION.finditer(text):
+    # Known names are blanked first: 上个季度华东汽车从哪些供应商 holds no unknown name.
+    for match in _NAME_BEFORE_RELATION.finditer(_blank(text, known)):
         if not any(s <= match.start(1) < e or s < match.end(1) <= e for s, e in known):
             candidates.append((match.group(1), MIN_UNKNOWN_NAME))
     switch = _SWITCH_TO.match(text.strip())
