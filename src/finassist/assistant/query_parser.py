@@ -18,6 +18,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from importlib import resources
+from itertools import pairwise
 from typing import Any
 
 import yaml
@@ -95,6 +96,15 @@ GROWTH = re.compile(
 WITHOUT = re.compile(
     r"(?:没有|没|未|无)(?:任何|过)?(?:开票|开过票|开过发票|回款|收款|订单|下单|融资|逾期|风险)"
 )
+# 营业收入5亿元 / 某行 / 甲公司: figures or a company the question itself supplies (a calculation).
+GIVEN = re.compile(r"\d\s*(?:万亿|亿|万)?元|\d\s*%|某|甲|乙|丙|假设|如果")
+# 华东汽车和远航汽配: two companies side by side; 卖给 / 之间: one trading with the other.
+CONJUNCTION = re.compile(r"和|与|及|以及|跟|还有|、|，|,|/")
+TRADE = re.compile(r"卖给|卖|买|之间|往来|交易|对|向|给|从|销往|采购")
+# 9月份比8月份多还是少 / 两个季度对比: a question naming two periods asks for both, compared.
+COMPARED = re.compile(
+    r"比.{0,12}(?:多|少|高|低|增|减|好|差|快|慢)|相比|对比|哪个(?:多|高|大)|差(?:了)?多少|变化"
+)
 # 合计 / 总额: one figure over the whole scope, not a list of companies.
 TOTAL = re.compile(r"合计|总额|总计|汇总|加起来|一共|总共|总和")
 INVOICE_LIST = re.compile(
@@ -120,6 +130,9 @@ FOLLOW_UP = re.compile(
     r"^(?:那|那么|换成|换|再看|再|只看|仅看|只要|按|拆|分|改成|改|看看|如果|同样)|呢[？?。]*$"
 )
 CLIENT_COUNT = "client_count"
+GROSS, NET = "invoice_amount", "sales_amount"  # 开票金额 including / excluding tax
+COUNT_AMOUNT = {"invoice_count": GROSS, "order_count": "order_amount",
+                "received_order_count": "received_order_amount", "overdue_count": "overdue_amount"}  # fmt: skip
 RECEIVED = {"order_amount": "received_order_amount", "order_count": "received_order_count"}
 DEFAULT_SCREEN_LIMIT = 10
 DEFAULT_LIST_LIMIT = 5
@@ -210,6 +223,8 @@ class Parsed:
     unknown: str | None = None  # a company named that the caller cannot see (or that is not)
     notes: list[str] = field(default_factory=list)  # what the answer must say it changed
     shares: bool = False  # 占比: each company's share of the whole beside its amount
+    whole_book: bool = False  # no company named nor in focus: the caller's whole book
+    compare: list[Query] = field(default_factory=list)  # 9月比8月多还是少: both, side by side
 
 
 # -- numbers ---------------------------------------------------------------------------------------
@@ -349,6 +364,13 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
         metrics += [m for m in values if m not in metrics]
     if ambiguous and any(m in metrics for m in ambiguous):
         ambiguous = None
+    leftover = _blank(rest_no_group, [(pos, pos + len(word)) for pos, word, _ in metric_hits])
+    if re.search(r"金额|多少钱", leftover):  # 开了多少张发票，金额多少: the amount as well
+        for name in [m for m in metrics if m in COUNT_AMOUNT]:
+            metrics.insert(metrics.index(name) + 1, COUNT_AMOUNT[name])
+        metrics = list(dict.fromkeys(metrics))
+    if NET in metrics and "含税" not in rest_no_group.replace("不含税", ""):
+        metrics = [m for m in metrics if m != GROSS]  # 开票金额（不含税）: one metric
     products = list(dict.fromkeys(v for _, _, v in _find_words(rest, w.products)))
     roles = list(dict.fromkeys(v for _, _, v in _find_words(
         _blank(rest, [(m.start(), m.end()) for p, _ in w.products for m in re.finditer(p, rest)]),
@@ -487,6 +509,10 @@ def _entity(match: Match) -> dict[str, str]:
     return {"id": match.id, "name": match.name}
 
 
+def _start(query: Query) -> date:
+    return query.period.start if query.period else date.min
+
+
 def _which_period(
     text: str, time: TimeReading, directory: EnterpriseDirectory, vocab: Vocabulary,
     as_of: date, state: Any, catalogue: QueryCatalogue,
@@ -506,6 +532,10 @@ def _which_period(
         if parsed.query is None:
             return Parsed()
         options.append(parsed.query.model_dump(mode="json"))
+    if len(options) == 2 and COMPARED.search(text):
+        # 9月份的回款比8月份多还是少: both periods, side by side, earlier first.
+        pair = sorted((Query.model_validate(o) for o in options), key=_start)
+        return Parsed(compare=pair)
     listed = "；".join(f"{i}. {p.text}" for i, p in enumerate(periods, start=1))
     return Parsed(
         question=f"您的问题里有{len(periods)}个期间：{listed}。先看哪一个？请回复序号。",
@@ -528,7 +558,24 @@ def parse(
         text, directory=directory, vocab=vocab, as_of=as_of, state=state, catalogue=catalogue
     )
     parsed.shares = parsed.query is not None and bool(SHARES.search(text))
+    if parsed.shares and parsed.query is not None:
+        parsed.query = _net_basis(parsed.query)
     return parsed
+
+
+def _net_basis(query: Query) -> Query:
+    """A share of sales is taken excluding tax, as the concentration answer and the report take
+    it: 前五大客户占比 must read the same whichever answer gives it (the label says 不含税)."""
+    if GROSS not in query.metrics and all(t.metric != GROSS for t in query.thresholds):
+        return query
+    swap = {GROSS: NET}
+    order, _, change = (query.order_by or "").partition("__")
+    return query.model_copy(update={
+        "metrics": list(dict.fromkeys(swap.get(m, m) for m in query.metrics)),
+        "thresholds": [t.model_copy(update={"metric": swap.get(t.metric, t.metric)})
+                       for t in query.thresholds],
+        "order_by": query.order_by and swap.get(order, order) + (f"__{change}" if change else ""),
+    })  # fmt: skip
 
 
 def _parse(
@@ -586,6 +633,13 @@ def _parse(
     last = getattr(state, "query", None)
     if last and _is_follow_up(text, reading):
         return _follow_up(Query.model_validate(last), reading, enterprise, catalogue, as_of)
+    whole_book = False
+    if enterprise is None and partner is None and _unscoped(text, reading):
+        focus = getattr(state, "enterprise_id", None)
+        if focus:  # 上个月新增了多少张发票, right after a question about 恒泰精密: about it
+            enterprise = {"id": focus, "name": getattr(state, "enterprise_name", None) or ""}
+        else:
+            whole_book = reading.total = True  # no company anywhere: the caller's whole book
     metrics = reading.metrics
     if reading.overdue_days and not metrics:
         metrics = ["overdue_amount"]
@@ -640,7 +694,7 @@ def _parse(
     if enterprise is None and not (
         reading.portfolio or reading.roles or reading.thresholds or reading.group_by
         or reading.overdue_days
-        or reading.industries or reading.regions or reading.client_list
+        or reading.industries or reading.regions or reading.client_list or whole_book
     ):  # fmt: skip
         return Parsed()  # "现金流怎么样" with no company: the resolver asks which
     if (named is not None and named.role == "supplier") or reading.roles == ["supplier"]:
@@ -663,7 +717,14 @@ def _parse(
     without = bool(WITHOUT.search(text)) and enterprise is None and "enterprise" in query.group_by
     if without:
         query = query.model_copy(update={"limit": None, "thresholds": []})
-    if len(ids) > 1 and enterprise and named:
+    if len(ids) > 1 and enterprise and named and _joined(text, reading.enterprises):
+        # 华东汽车和远航汽配三季度的开票金额: each company's own figures, side by side.
+        listed = list(dict.fromkeys(m.id for m in reading.enterprises))
+        query = query.with_filter("enterprise", listed).model_copy(update={
+            "group_by": ["enterprise", *[g for g in query.group_by if g != "enterprise"]][:2],
+            "limit": None,
+        })  # fmt: skip
+    elif len(ids) > 1 and enterprise and named:
         others = [m.id for m in reading.enterprises if m.id != named.id]
         if all("counterparty" in catalogue.metrics[m].allowed(catalogue) for m in query.metrics):
             query = query.with_filter("counterparty", others[:1])
@@ -673,6 +734,30 @@ def _parse(
         period=reading.time.period,
         count=counting,
         without=without,
+        whole_book=whole_book,
+    )
+
+
+def _joined(text: str, companies: list[Match]) -> bool:
+    """Companies named side by side (华东汽车和远航汽配), not one trading with the other
+    (华东汽车卖给远航汽配 / 华东汽车对远航汽配的开票)."""
+    ordered = sorted(companies, key=lambda m: m.start)
+    between = [text[a.end : b.start].strip() for a, b in pairwise(ordered)]
+    return all(CONJUNCTION.fullmatch(gap) for gap in between) and not TRADE.search(text)
+
+
+def _unscoped(text: str, reading: Reading) -> bool:
+    """A figure asked with no company, no kind of company and no screen (上个月新增了多少张发票):
+    the company in focus, else the whole book, answers it."""
+    return bool(
+        reading.metrics
+        and not reading.enterprises
+        and not (reading.portfolio or reading.roles or reading.industries or reading.regions)
+        and not (reading.thresholds or reading.group_by or reading.client_list)
+        and not reading.pronoun
+        and reading.time.period is not None
+        and not reading.time.period.relative
+        and not GIVEN.search(text)
     )
 
 
