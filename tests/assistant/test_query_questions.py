@@ -1463,3 +1463,47 @@ def test_new_financing_in_a_quarter_with_no_company_is_the_whole_book(
     assert_answer(reply, "2026-07-01", "2026-09-30")
     expected = scalar(db, FINANCED_BOOK, m=ME, s="2026-07-01", t="2026-09-30")
     assert f"融资发生额 {yuan(expected)}" in reply.text and "问题没有点名企业" in reply.text
+
+
+def test_which_month_had_the_most_is_that_month(assistant: Assistant, db: Database) -> None:
+    (reply,) = ask(assistant, "聚力电机今年哪个月回款最多")
+    assert_answer(reply, "2026-01-01", "2026-10-31")
+    with db.read() as conn:
+        # SQLite has no EXTRACT: the month from the date text, the same on every backend
+        rows = conn.execute(text(
+            "SELECT paid_date, amount FROM payments WHERE payee_id = 'E0008' "
+            "AND paid_date BETWEEN '2026-01-01' AND '2026-10-31'"
+        )).all()  # fmt: skip
+    months: dict[str, int] = {}
+    for paid, amount in rows:  # amounts are stored in fen
+        months[str(paid)[:7]] = months.get(str(paid)[:7], 0) + int(amount)
+    top = max(months, key=lambda k: months[k])
+    assert re.findall(r"^\| \d+ \| (\d{4}-\d{2})", reply.text, re.MULTILINE) == [top]
+    assert yuan(months[top]) in reply.text
+
+
+def test_companies_whose_figure_fell_year_on_year_are_only_those(
+    assistant: Assistant, db: Database
+) -> None:
+    (reply,) = ask(assistant, "今年以来开票金额同比下降的供应商有哪些")
+    assert_answer(reply, "2026-01-01", "2026-10-31")
+    assert "2025-01-01 至 2025-10-31" in reply.text and "较对比期减少" in reply.text
+    now = grouped(db, INVOICED_BY_COMPANY, m=ME, s="2026-01-01", t="2026-10-31")
+    before = grouped(db, INVOICED_BY_COMPANY, m=ME, s="2025-01-01", t="2025-10-31")
+    suppliers = grouped(db, OPEN_BY_COMPANY.replace("i.status IN ('unpaid', 'partial') AND ", ""),
+                        m=ME, role="supplier")  # fmt: skip
+    fell = {n: now.get(n, 0) - v for n, v in before.items() if n in suppliers and now.get(n, 0) < v}
+    assert fell and ranked_names(reply) == sorted(fell, key=lambda k: fell[k])
+    for change in fell.values():
+        assert yuan(change) in reply.text
+
+
+def test_one_companys_share_of_the_whole_book(assistant: Assistant, db: Database) -> None:
+    (reply,) = ask(assistant, "恒泰精密今年以来开票金额占我名下全部的比例")
+    assert_answer(reply, "2026-01-01", "2026-10-31")
+    book = grouped(db, INVOICED_BY_COMPANY.replace("i.amount + i.tax", "i.amount"),
+                   m=ME, s="2026-01-01", t="2026-10-31")  # fmt: skip
+    mine, total = book["苏州恒泰精密机械有限公司"], sum(book.values())
+    assert f"开票金额（不含税） {yuan(mine)}" in reply.text, reply.text
+    percent = f"{Decimal(mine) / Decimal(total) * 100:.2f}%"
+    assert f"合计 {yuan(total)} 的 {percent}" in reply.text, reply.text

@@ -84,7 +84,9 @@ NOT_A_NAME = re.compile(
 )
 MIN_UNKNOWN_NAME = 3
 TOP_BUYERS = re.compile(r"大客户|客户占比|客户集中")
-SHARES = re.compile(r"占比|比重|份额|集中度|占多少")  # each company's share of the whole
+SHARES = re.compile(
+    r"占比|比重|份额|集中度|占多少|占.{0,10}(?:比例|百分之几|几成)"
+)  # each company's share of the whole
 # 逾期超过30天 / 逾期90天以上: how long overdue, a filter on the invoices (not an amount).
 OVERDUE_DAYS = re.compile(
     rf"逾期\s*(?:超过|大于|多于|满|达到|超|在)?\s*{_NUM}\s*(?:天|日)(?:以上|及以上)?|"
@@ -110,6 +112,13 @@ COMPARED = re.compile(
 # 看看…占比 (no 多少): the split shown, which the chart composer draws.
 SHOW = re.compile(r"^(?:请|帮我)?(?:看看|看一下|看下|展示|显示)")
 ASKED = re.compile(r"多少|几|是否|吗|哪")
+WHICH_TIME = re.compile(r"哪一?个?(?:月|季度|季|年)(?!份)")
+# 同比下降的供应商: companies whose figure fell against the comparison period (not a ranking).
+DIRECTION = re.compile(
+    r"(?:同比|环比|比去年|较去年|比上(?:个|一)?(?:月|季度|年|期)|较上期)[^，。？?]{0,6}?"
+    r"(下降|减少|下滑|降低|下跌|增长|增加|上升|上涨)(?!最|得最)"
+)
+BOOK = re.compile(r"全部|整体|名下|所有|总")  # 占我名下全部的比例: the whole book is the whole
 # 合计 / 总额: one figure over the whole scope, not a list of companies.
 TOTAL = re.compile(r"合计|总额|总计|汇总|加起来|一共|总共|总和")
 INVOICE_LIST = re.compile(
@@ -229,6 +238,7 @@ class Parsed:
     notes: list[str] = field(default_factory=list)  # what the answer must say it changed
     shares: bool = False  # 占比: each company's share of the whole beside its amount
     whole_book: bool = False  # no company named nor in focus: the caller's whole book
+    book_share: bool = False  # 恒泰精密开票金额占我名下全部的比例: its share of the whole book
     compare: list[Query] = field(default_factory=list)  # 9月比8月多还是少: both, side by side
 
 
@@ -318,6 +328,8 @@ class Reading:
     count: bool
     total: bool
     overdue_days: int | None
+    time_text: str  # the message itself, for the words that only shape the answer (哪个月)
+    direction: str | None  # 同比下降 -> "down", 同比增长 -> "up" (a screen on the change)
     growth: tuple[str, bool] | None  # ("change" | "change_rate", descending)
 
 
@@ -413,6 +425,8 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
         count=bool(COUNT.search(rest)),
         total=bool(TOTAL.search(rest)) and limit is None and not SUPERLATIVE.search(rest),
         overdue_days=overdue_days,
+        time_text=text,
+        direction=_direction(text),
         growth=_growth(text),
         # 其中逾期的呢: 其中 is "among those", not a company
         pronoun=has_pronoun(text.replace("其中", "")) and "他们名下" not in text,
@@ -455,6 +469,13 @@ def _build(
         limit = limit or DEFAULT_LIST_LIMIT
     elif not enterprise_id and not group_by and not reading.total:
         group_by = ["enterprise"]  # a screen lists companies; 按行业 lists industries
+    if (
+        _is_time_only(group_by)
+        and reading.superlative
+        and limit is None
+        and WHICH_TIME.search(reading.time_text)
+    ):
+        limit = 1  # 哪个月回款最多: the one month
     if "enterprise" in group_by and not enterprise_id and limit is None:
         limit = 1 if reading.superlative and not reading.thresholds else DEFAULT_SCREEN_LIMIT
         if reading.client_list and not reading.superlative:
@@ -469,6 +490,22 @@ def _build(
         for op, value in reading.thresholds
     ]
     ranked = reading.limit is not None or reading.superlative
+    if reading.direction and not reading.growth and group_by and "invoice" not in group_by:
+        # 同比下降的供应商有哪些: only those whose figure fell, the largest fall first.
+        down = reading.direction == "down"
+        change = f"{metrics[0]}__change"
+        return Query(
+            metrics=metrics[:1],
+            filters=filters,  # type: ignore[arg-type]
+            thresholds=[*thresholds, Threshold(metric=change, op="<" if down else ">",
+                                               value=Decimal(0))],
+            group_by=group_by,
+            period=_period_spec(reading.time.period),
+            order_by=change,
+            descending=not down,
+            limit=limit,
+            compare=reading.time.compare or "year_ago",  # type: ignore[arg-type]
+        )  # fmt: skip
     if reading.growth and group_by and "invoice" not in group_by:
         kind, descending = reading.growth
         return Query(
@@ -564,6 +601,10 @@ def parse(
         text, directory=directory, vocab=vocab, as_of=as_of, state=state, catalogue=catalogue
     )
     parsed.shares = parsed.query is not None and bool(SHARES.search(text))
+    parsed.book_share = bool(
+        parsed.shares and parsed.query is not None and not parsed.query.group_by
+        and len(parsed.query.filter_values("enterprise")) == 1 and BOOK.search(text)
+    )  # fmt: skip
     if parsed.shares and parsed.query is not None:
         parsed.query = _net_basis(parsed.query)
     return parsed
@@ -817,6 +858,14 @@ def _unknown_company(text: str, reading: Reading, vocab: Vocabulary, as_of: date
         if name and len(name) >= shortest and not name.isascii():
             return name
     return None
+
+
+def _direction(text: str) -> str | None:
+    """同比下降的 / 比去年减少的 -> "down"; 同比增长的 -> "up"; None when no direction is asked."""
+    match = DIRECTION.search(text)
+    if match is None:
+        return None
+    return "down" if any(c in match.group(1) for c in "降减滑少跌") else "up"
 
 
 def _growth(text: str) -> tuple[str, bool] | None:

@@ -7,6 +7,7 @@ checks it like any other answer. Headings state the order the rows really have.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from finassist.assistant import guard
@@ -18,6 +19,7 @@ from finassist.assistant.slots import pick_candidate
 from finassist.assistant.types import Reply
 from finassist.errors import InvalidInput, NotFound
 from finassist.finance.access import is_admin
+from finassist.finance.analytics.common import share
 from finassist.finance.base import Record, ToolContext
 from finassist.finance.directory import EnterpriseDirectory
 from finassist.finance.evidence import FINANCING_STATUS, INVOICE_STATUS, ROLE
@@ -25,6 +27,7 @@ from finassist.finance.query.catalogue import QueryCatalogue, load_query_catalog
 from finassist.finance.query.compiler import QueryResult, run_query
 from finassist.finance.query.model import Query
 from finassist.finance.query.tool import (
+    SOURCE,
     partial_text,
     period_text,
     records,
@@ -36,6 +39,7 @@ INTENT = "query"
 COUNT_METRIC = "client_count"
 CHANGE_LABEL = {"change": "较对比期的增加额", "change_rate": "较对比期的增长率"}
 TIME_DIMS = ("month", "quarter", "year")
+SUMMABLE = ("元", "张", "笔", "次", "件")  # units whose parts add up to a whole
 PRODUCT = {
     "early_payment": "提前回款",
     "reverse_factoring": "反向保理",
@@ -136,6 +140,8 @@ class QueryLayer:
         text = compose(
             result, book, self.catalogue, scope, counted=counted, notes=notes, shares_asked=shares
         )
+        if parsed is not None and parsed.book_share:
+            text += self._book_share(query, result, book, scope, tools)
         checked = guard.check(text, book.items)
         reply = Reply(session.id, checked.text, INTENT, evidence=list(book.items))
         if checked.unsupported:
@@ -159,6 +165,39 @@ class QueryLayer:
         state.pending = None
         reply.meta["query"] = state.query
         return reply
+
+    def _book_share(
+        self, query: Query, result: QueryResult, book: EvidenceBook, scope: str,
+        tools: ToolContext,
+    ) -> str:  # fmt: skip
+        """One company's figure as a share of the caller's whole book (same metric, period)."""
+        (company,) = query.filter_values("enterprise")
+        whole = run_query(tools, query.with_filter("enterprise", []).model_copy(update={
+            "group_by": ["enterprise"], "order_by": None, "limit": None, "compare": None,
+        }), self.catalogue)  # fmt: skip
+        row = next((r for r in whole.rows if r["enterprise"] == company), None)
+        lines = []
+        for name in query.metrics:
+            metric = self.catalogue.metrics[name]
+            if metric.unit not in SUMMABLE or row is None or row.get(name) is None:
+                continue
+            total = sum((Decimal(r.get(name) or 0) for r in whole.rows), Decimal(0))
+            if not total:
+                continue
+            part = share(Decimal(row[name]), total)
+            total_text = value_text(total if metric.unit == "元" else int(total), metric.unit)
+            record = Record(
+                "metric", f"{records(whole, self.catalogue)[0].id}:{company}:{name}:book_share",
+                SOURCE, {"value": row[name], "book_total": total, "share": part},
+                f"{metric.label}占{scope}合计的比例",
+            )  # fmt: skip
+            lines.append(
+                f"占{scope}{metric.label}合计 {total_text} 的 {value_text(part, '比例')}"
+                f"{book.cite_records([record])}。"
+            )
+        if not lines:
+            return "\n说明：这一指标不能按占全部的比例计算。"
+        return "\n" + "\n".join(lines)
 
     def _without(
         self, query: Query, result: QueryResult, book: EvidenceBook, scope: str,
@@ -222,8 +261,15 @@ def _filters_text(query: Query, result: QueryResult, catalogue: QueryCatalogue) 
         shown = "、".join(result.names.get(v) or names.get(v, v) for v in flt.values)
         parts.append(f"{dim.label}：{shown}")
     for threshold in query.thresholds:
-        metric = catalogue.metrics[threshold.metric]
-        parts.append(f"{metric.label}{threshold.op}{value_text(threshold.value, metric.unit)}")
+        base, _, change = threshold.metric.partition("__")
+        metric = catalogue.metrics[base]
+        if change and not threshold.value:  # 同比下降: the change's sign, said in words
+            word = "减少" if threshold.op in ("<", "<=") else "增加"
+            parts.append(f"{metric.label}较对比期{word}")
+            continue
+        unit = "比例" if change == "change_rate" else metric.unit
+        label = metric.label + CHANGE_LABEL.get(change, "")
+        parts.append(f"{label}{threshold.op}{value_text(threshold.value, unit)}")
     return "；".join(parts)
 
 
