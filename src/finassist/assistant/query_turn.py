@@ -11,6 +11,7 @@ from typing import Any
 
 from finassist.assistant import guard
 from finassist.assistant.compose import EvidenceBook, template
+from finassist.assistant.query_compare import compare_reply, pair_reply
 from finassist.assistant.query_parser import Parsed, Vocabulary, parse, pick_option
 from finassist.assistant.session import Session, SessionState
 from finassist.assistant.slots import pick_candidate
@@ -23,7 +24,13 @@ from finassist.finance.evidence import FINANCING_STATUS, INVOICE_STATUS, ROLE
 from finassist.finance.query.catalogue import QueryCatalogue, load_query_catalogue
 from finassist.finance.query.compiler import QueryResult, run_query
 from finassist.finance.query.model import Query
-from finassist.finance.query.tool import period_text, records, row_label, value_text
+from finassist.finance.query.tool import (
+    partial_text,
+    period_text,
+    records,
+    row_label,
+    value_text,
+)
 
 INTENT = "query"
 COUNT_METRIC = "client_count"
@@ -76,6 +83,9 @@ class QueryLayer:
                     kept = [g for g in query.group_by if g != "enterprise"]
                     query = query.model_copy(update={"group_by": kept, "limit": None})
                 return self._reply(query, Parsed(enterprise=chosen), session, tools)
+        compared = compare_reply(text, session, tools, self.catalogue)
+        if compared is not None:  # 对比一下: the last two answers side by side
+            return compared
         parsed = parse(
             text,
             directory=directory,
@@ -90,6 +100,8 @@ class QueryLayer:
                 session.id, template("not_found").format(name=parsed.unknown), "not_found"
             )
             return reply
+        if parsed.compare:
+            return pair_reply(parsed.compare, session, tools, self.catalogue)
         if parsed.question is not None:
             state.pending = {"query_options": parsed.options}
             reply = Reply(session.id, parsed.question, INTENT, clarification=True)
@@ -114,6 +126,8 @@ class QueryLayer:
         if parsed is not None and parsed.without:
             return self._without(query, result, book, scope, session, tools)
         notes = list(parsed.notes) if parsed else []
+        if parsed is not None and parsed.whole_book:
+            notes.append(f"问题没有点名企业，以上按{scope}合计；要看某一家请说出企业名称")
         if query.compare and result.compare_period is None:
             labels = "、".join(self.catalogue.metrics[m].label for m in query.metrics)
             notes.append(f"{labels}是截至数据日期的余额，不能做同比或环比")
@@ -137,7 +151,10 @@ class QueryLayer:
             focus = {"id": focus["id"], "name": result.names[focus["id"]]}
             state.focus(focus["id"], focus["name"])
             reply.enterprise_id = focus["id"]
-        state.query = query.model_dump(mode="json")
+        asked = query.model_dump(mode="json")
+        if state.query and state.query != asked:
+            state.previous_query = state.query
+        state.query = asked
         state.last_intent = INTENT
         state.pending = None
         reply.meta["query"] = state.query
@@ -185,7 +202,7 @@ class QueryLayer:
         the turn only asked which company a query follow-up meant)."""
         if (state.pending or {}).get("intent") == INTENT:
             return
-        state.query = None
+        state.query = state.previous_query = None
 
 
 # -- composing -------------------------------------------------------------------------------------
@@ -228,7 +245,7 @@ def _order_text(query: Query, result: QueryResult, catalogue: QueryCatalogue) ->
 
 def _cell(row: dict[str, Any], dim: str) -> str:
     value = row.get(f"{dim}_name") or row.get(dim)
-    return str(VALUE_NAMES.get(dim, {}).get(value, value))
+    return str(VALUE_NAMES.get(dim, {}).get(value, value)) + partial_text(row, dim)
 
 
 def compose(

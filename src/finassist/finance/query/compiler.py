@@ -401,6 +401,7 @@ def run_query(
             previous = _compute(ctx, conn, query, compare_period, catalogue, admin=admin)
             previous = _aligned(query, previous, period, compare_period, catalogue)
         rows = _rows(query, values, previous, catalogue)
+        _mark_partial(query, rows, period, catalogue)
         total = len(rows)
         _add_shares(query, rows, catalogue)
         rows = _ordered(query, rows, catalogue)
@@ -411,6 +412,44 @@ def run_query(
                 row[f"{key}_name"] = names.get(row[key], row[key])
     snapshot = all(m.snapshot for name in query.metrics for m in _bases(name, catalogue))
     return QueryResult(query, period, ctx.as_of, rows, total, compare_period, snapshot, names)
+
+
+def _bucket(dim: str, label: str, catalogue: QueryCatalogue) -> tuple[date, date] | None:
+    """The first and last day of a month, quarter or year bucket, from its label."""
+    source = catalogue.dimensions[dim].source
+    if not source.startswith("time."):
+        return None
+    year = int(label[:4])
+    if source == "time.month":
+        first = date(year, int(label[5:7]), 1)
+        months = 1
+    elif source == "time.quarter":
+        first = date(year, "一二三四".index(label[-3]) * 3 + 1, 1)
+        months = 3
+    elif source == "time.year":
+        first, months = date(year, 1, 1), 12
+    else:
+        return None
+    index = first.year * 12 + first.month - 1 + months
+    return first, date(index // 12, index % 12 + 1, 1) - timedelta(days=1)
+
+
+def _mark_partial(
+    query: Query, rows: list[dict[str, Any]], period: Period | None, catalogue: QueryCatalogue
+) -> None:
+    """A time bucket the period cuts (本季度 as of 10-31) says so: ``quarter_until`` /
+    ``quarter_since`` hold the period's end / start, so no one reads it as a whole quarter."""
+    if period is None:
+        return
+    for dim in query.group_by:
+        for row in rows:
+            bounds = row.get(dim) and _bucket(dim, str(row[dim]), catalogue)
+            if not bounds:
+                continue
+            if bounds[1] > period.end:
+                row[f"{dim}_until"] = period.end
+            if bounds[0] < period.start:
+                row[f"{dim}_since"] = period.start
 
 
 def _add_shares(query: Query, rows: list[dict[str, Any]], catalogue: QueryCatalogue) -> None:
