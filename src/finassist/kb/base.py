@@ -148,8 +148,14 @@ class KnowledgeBase:
         kind: str = "policy",
         title: str | None = None,
         progress: Progress | None = None,
+        embed: bool = True,
     ) -> IngestReport:
-        """Read and store files; each file is one transaction, a bad file is skipped and named."""
+        """Read and store files; each file is one transaction, a bad file is skipped and named.
+
+        The stored chunks are searchable by BM25 at once; with ``embed`` their vectors are
+        computed before this returns, else later by :meth:`embed_pending` (the server does it
+        in the background).
+        """
         if kind not in DOCUMENT_KINDS:
             raise InvalidInput(f"文档类型 {kind} 无效，可选：{'、'.join(DOCUMENT_KINDS)}。")
         report = IngestReport()
@@ -164,7 +170,8 @@ class KnowledgeBase:
                 report.failed.append((str(path), str(exc)))
             if progress:
                 progress("导入文档", n, len(files))
-        self.embed_pending(progress)
+        if embed:
+            self.embed_pending(progress)
         return report
 
     def embed_pending(self, progress: Progress | None = None, batch_size: int = 32) -> int:
@@ -311,8 +318,10 @@ class KnowledgeBase:
     # -- reading ---------------------------------------------------------------------------------
 
     def documents(self) -> list[dict[str, Any]]:
-        """Every document: id, title, kind, date, chunks, characters, source."""
-        d = kb_documents.c
+        """Every document: id, title, kind, date, chunks, characters, source, and ``embedded``:
+        how many of its chunks have a vector from this knowledge base's embedder (None without
+        one)."""
+        c, d = kb_chunks.c, kb_documents.c
         with self.db.read() as conn:
             rows = (
                 conn.execute(
@@ -323,7 +332,20 @@ class KnowledgeBase:
                 .mappings()
                 .all()
             )
-        return [dict(r) for r in rows]
+            embedded: dict[str, int] = {}
+            if self.embedder is not None:
+                embedded = dict(
+                    conn.execute(  # type: ignore[arg-type]
+                        select(c.doc_id, func.count())
+                        .join(kb_documents, d.id == c.doc_id)
+                        .where(c.embedding.is_not(None), d.embedder == self.embedder.name)
+                        .group_by(c.doc_id)
+                    ).all()
+                )
+        return [
+            {**r, "embedded": embedded.get(r["id"], 0) if self.embedder is not None else None}
+            for r in rows
+        ]
 
     def stats(self) -> dict[str, Any]:
         """Counts by kind, totals, the index and the retrieval mode."""
