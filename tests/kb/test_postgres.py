@@ -4,6 +4,7 @@ tokens, removal."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,52 @@ def test_tsvector_index_ranks_exactly_like_the_portable_one(
     assert _bm25(kb, QUESTIONS[0], 10) == _bm25(reference, QUESTIONS[0], 10)
     db.dispose()
     reference_db.dispose()
+
+
+def _news(doc_id: str, day: date, text: str) -> Document:
+    return Document(doc_id, f"{doc_id} 快讯", "news", "test", [Section("正文", text)], date=day)
+
+
+def _hits(kb: KnowledgeBase, question: str, **filters: object) -> list[tuple[str, float]]:
+    result = kb.search(question, top_k=5, **filters)  # type: ignore[arg-type]
+    return [(p.chunk_id, round(p.score, 6)) for p in result.passages]
+
+
+def test_searches_from_the_snapshot_match_sql_with_filters_and_see_other_writers(
+    server_database: object, tmp_path: Path
+) -> None:
+    url = new_database_url("postgresql", tmp_path, server_database)
+    db = Database(url)
+    db.migrate()
+    kb = KnowledgeBase(db)  # what a search uses: the in-memory snapshot, filters as a mask
+    load_sample(kb, ids=DOCS)
+    kb.add_documents(
+        [
+            _news("n1", date(2026, 3, 2), "保理公司 付款 期限 延长至九十天"),
+            _news("n2", date(2026, 5, 20), "中小企业 应收账款 保理 融资 付款 提速"),
+            _news("n3", date(2026, 9, 1), "核心企业 确权 风险 保理"),
+        ]
+    )
+    in_sql = KnowledgeBase(db, cache=False)
+    march_to_june = {"since": date(2026, 3, 1), "until": date(2026, 6, 30)}
+    for filters in ({}, {"kinds": ("product",)}, {"kinds": ("news", "policy")}, march_to_june):
+        for question in QUESTIONS:
+            assert _hits(kb, question, **filters) == _hits(in_sql, question, **filters)
+    assert [h[0] for h in _hits(kb, "保理 付款", **march_to_june)] == ["n1:0", "n2:0"]
+    assert _hits(kb, "保理", since=date(2027, 1, 1)) == []  # undated chunks never match a date
+
+    # Another process (its own engine and connections) adds and removes documents: the next
+    # search sees it, filtered or not, without being told.
+    other = KnowledgeBase(Database(url))
+    other.add_documents([_news("n4", date(2026, 4, 1), "保理 付款 期限 新规 征求意见")])
+    assert "n4:0" in [h[0] for h in _hits(kb, "保理 付款 期限 新规", **march_to_june)]
+    assert _hits(kb, "新规 征求意见")[0][0] == "n4:0"
+    other.remove("n4")
+    other.remove("n2")
+    assert [h[0] for h in _hits(kb, "保理 付款", **march_to_june)] == ["n1:0"]
+    assert all(h[0] != "n4:0" for h in _hits(kb, "新规 征求意见"))
+    for filters in ({}, {"kinds": ("news",)}, march_to_june):
+        for question in QUESTIONS:
+            assert _hits(kb, question, **filters) == _hits(in_sql, question, **filters)
+    other.db.dispose()
+    db.dispose()

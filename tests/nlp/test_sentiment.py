@@ -56,6 +56,11 @@ def test_investor_loss_slang_is_negative(analyzer) -> None:
     # 涨停 and 赚钱 are positive words; the post says the writer held on and lost money.
     assert analyzer.analyze("涨停赚钱没跑，亏1万了").label == "消极"
     assert analyzer.analyze("高位站岗被套牢，只能割肉了").label == "消极"
+    assert analyzer.analyze("今天又吃面了，核按钮都按不出去").label == "消极"
+
+
+def test_investor_gain_slang_is_positive(analyzer) -> None:
+    assert analyzer.analyze("终于解套回血了").label == "积极"
 
 
 @pytest.mark.parametrize(

@@ -41,3 +41,16 @@ def test_the_last_clause_is_counted_apart(lexicon) -> None:
 
 def test_text_without_lexicon_words_has_no_features(lexicon) -> None:
     assert lexicon.features("今天开会讨论年度计划") == {}
+
+
+@pytest.mark.parametrize(
+    ("word", "sign"),
+    [("吃面", -1), ("核按钮", -1), ("天地板", -1), ("亏麻", -1), ("解套", 1), ("回血", 1)],
+)
+def test_investor_forum_slang_has_its_polarity(lexicon, word, sign) -> None:
+    assert signs(lexicon, f"今天{word}了") == [(word, sign)]
+
+
+def test_slang_that_contains_another_word_is_read_whole(lexicon) -> None:
+    # 亏 alone is negative; 亏麻 is one word, counted once.
+    assert lexicon.features("亏麻了")["X:all:neg"] == lexicon.features("亏了")["X:all:neg"]

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from tests.serve.conftest import Keys, LiveServer, make_keys
+from tests.serve.conftest import (
+    DOC,
+    DOC_NAME,
+    GatedEmbedder,
+    Keys,
+    LiveServer,
+    gated_app,
+    make_keys,
+)
 from tests.system_packages import require_chromium
 
 from finassist.config import Settings
@@ -137,6 +145,36 @@ def test_upload_a_document_and_get_an_answer_citing_it(
         page.wait_for_function(
             "document.querySelector('#kb-status').textContent.startsWith('已删除')"
         )
+        page.close()
+
+
+def test_an_upload_shows_its_embedding_progress_until_the_vectors_are_done(
+    browser, home: Path, gated: dict[str, GatedEmbedder], tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    app = gated_app(home)  # the fake model waits at its gate: the vectors stay pending
+    keys = make_keys(app.state.server.db)
+    doc = tmp_path / DOC_NAME
+    doc.write_text(DOC, encoding="utf-8")
+    with LiveServer(app) as live:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        login(page, live, keys.admin)
+        page.click("#nav-kb")
+        page.set_input_files("#kb-file", str(doc))
+        page.click("#kb-upload")
+        page.wait_for_function(
+            "document.querySelector('#kb-status').textContent.startsWith('已导入')"
+        )
+        assert "向量在后台计算中 0/10" in page.inner_text("#kb-status")
+        cell = page.locator("#kb-docs tr", has_text="冷链仓单质押业务指引").locator("td.embedded")
+        assert cell.inner_text() == "0/10"
+        page.wait_for_function(
+            "document.querySelector('#kb-embedding').textContent.startsWith('向量化进度：0/10')"
+        )
+        page.screenshot(path=str(ARTIFACTS / "web-kb-embedding.png"), full_page=True)
+
+        gated["a"].gate.set()
+        page.wait_for_function("document.querySelector('#kb-embedding').hidden")
+        assert cell.inner_text() == "完成"
         page.close()
 
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import httpx
 import openai
 import pytest
@@ -123,3 +125,66 @@ def test_wire_format_is_openai_server_sent_events(
     assert events[-1] == "" and events[-2] == "data: [DONE]"
     assert all(e.startswith("data: {") for e in events[:-2])
     assert '"usage"' in events[-3] and '"finish_reason": "stop"' in events[-4]
+
+
+POOL = 2  # the server's thread pool, cut down from anyio's 40 so that a few streams fill it
+
+
+class NarrowPool:
+    """ASGI middleware: the server's thread pool (``def`` routes, dependencies) at ``tokens``."""
+
+    def __init__(self, app: Any, tokens: int) -> None:
+        self.app = app
+        self.tokens = tokens
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = self.tokens
+        await self.app(scope, receive, send)
+
+
+def test_streams_waiting_for_the_model_leave_the_server_free(home: Path, model: Any) -> None:
+    """More streams wait for the model than the pool has threads, yet every other request is
+    answered meanwhile; then each stream ends with the text stored."""
+    settings = Settings(
+        home=home,
+        models={"m": {"backend": "openai", "base_url": model.url, "model": "q", "max_retries": 0}},
+    )
+    app = create_app(settings, options=ServerOptions(rate_per_minute=0))
+    app.add_middleware(NarrowPool, tokens=POOL)
+    keys = make_keys(app.state.server.db)
+    gate = threading.Event()
+    for _ in range(POOL + 1):
+        model.script.append(
+            ("sse", [*tokens(FIRST + "\n"), gate, *tokens(LAST), chunk({}, "stop")])
+        )
+    ask = {
+        "model": "finassist",
+        "messages": [{"role": "user", "content": QUESTION}],
+        "stream": True,
+    }
+    with (
+        LiveServer(app) as live,
+        httpx.Client(base_url=live.url, headers=Keys.header(keys.m1), timeout=30) as http,
+        ExitStack() as open_streams,
+    ):
+        streams = []
+        for _ in range(POOL + 1):  # each answers with its first sentence; the model then pauses
+            response = open_streams.enter_context(
+                http.stream("POST", "/v1/chat/completions", json=ask)
+            )
+            assert response.status_code == 200
+            events = response.iter_lines()
+            assert FIRST in next(e for e in events if FIRST in e or "[DONE]" in e)
+            streams.append((response.headers["x-session-id"], events))
+        # All of them wait for the model: a plain route and an authenticated one still answer.
+        assert http.get("/api/health").status_code == 200
+        assert http.get("/api/sessions").status_code == 200
+        gate.set()
+        for session, events in streams:
+            rest = [e for e in events if e]
+            assert rest[-1] == "data: [DONE]"
+            stored = http.get(f"/api/sessions/{session}/turns").json()["data"]
+            assert stored[0]["reply_text"].startswith(FIRST + "\n" + LAST)
+    # Held pool threads show here: the third stream could only start once the model gave up
+    # waiting at the gate, and the other two's pauses timed out.
+    assert model.stalled == 0

@@ -94,6 +94,15 @@ class FakeKb:
             if query in d["text"]
         ][:limit]
 
+    def status(self) -> dict[str, Any]:
+        return {"documents": len(self.docs), "chunks": len(self.docs), "embedded": None}
+
+    def start(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
 
 def test_kb_routes_through_the_protocol(settings: Settings) -> None:
     app = create_app(settings, options=ServerOptions(rate_per_minute=0), kb=FakeKb())

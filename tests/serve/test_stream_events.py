@@ -3,6 +3,7 @@ and the ways a turn can end (no server, no model: the turn is a function)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -23,9 +24,12 @@ def body(text: str) -> dict[str, Any]:
 
 
 def events(turn: Any) -> list[Any]:
-    stream = TurnStream(turn)
-    out = LiveEvents(stream, stream.opening(), model="finassist", include_usage=False)
-    return [e.removeprefix("data: ").strip() for e in out]
+    async def read() -> list[str]:
+        stream = TurnStream(turn)
+        out = LiveEvents(stream, await stream.opening(), model="finassist", include_usage=False)
+        return [e async for e in out]
+
+    return [e.removeprefix("data: ").strip() for e in asyncio.run(read())]
 
 
 def test_released_text_then_the_rest_of_the_stored_text() -> None:
@@ -49,7 +53,7 @@ def test_an_error_before_any_text_is_raised_for_an_http_status() -> None:
         raise AccessDenied("无权访问该会话。")
 
     with pytest.raises(AccessDenied):
-        TurnStream(turn).opening()
+        asyncio.run(TurnStream(turn).opening())
 
 
 def test_an_error_after_text_ends_the_stream_with_an_error_event() -> None:

@@ -18,6 +18,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from importlib import resources
+from itertools import pairwise
 from typing import Any
 
 import yaml
@@ -71,6 +72,8 @@ ASCENDING = re.compile(r"最少|最低|最小|最快|倒数|从低到高|从小�
 SUPERLATIVE = re.compile(r"最大|最高|最多|最少|最低|最小|最慢|最快|最严重|最长|最短")
 # 华东汽车的供应商 / 华东汽车的客户: companies trading with the one named.
 RELATION = re.compile(
+    # 华东汽车从哪些供应商采购最多 / 华东汽车向哪几家供应商买得最多: the same relation
+    rf"\s*(?:(?:从|向|跟|对|在)\s*(?:哪些|哪几家|哪家|哪个))?"
     rf"\s*的?\s*(?:最大|最主要|主要|前{_NUM}大?|前{_NUM}名)?的?\s*"
     r"(?P<rel>上游供应商|供应商|上游|下游经销商|经销商|下游客户|下游|客户|买方|购方)"
 )
@@ -81,7 +84,9 @@ NOT_A_NAME = re.compile(
 )
 MIN_UNKNOWN_NAME = 3
 TOP_BUYERS = re.compile(r"大客户|客户占比|客户集中")
-SHARES = re.compile(r"占比|比重|份额|集中度|占多少")  # each company's share of the whole
+SHARES = re.compile(
+    r"占比|比重|份额|集中度|占多少|占.{0,10}(?:比例|百分之几|几成)"
+)  # each company's share of the whole
 # 逾期超过30天 / 逾期90天以上: how long overdue, a filter on the invoices (not an amount).
 OVERDUE_DAYS = re.compile(
     rf"逾期\s*(?:超过|大于|多于|满|达到|超|在)?\s*{_NUM}\s*(?:天|日)(?:以上|及以上)?|"
@@ -95,6 +100,25 @@ GROWTH = re.compile(
 WITHOUT = re.compile(
     r"(?:没有|没|未|无)(?:任何|过)?(?:开票|开过票|开过发票|回款|收款|订单|下单|融资|逾期|风险)"
 )
+# 营业收入5亿元 / 某行 / 甲公司: figures or a company the question itself supplies (a calculation).
+GIVEN = re.compile(r"\d\s*(?:万亿|亿|万)?元|\d\s*%|某|甲|乙|丙|假设|如果")
+# 华东汽车和远航汽配: two companies side by side; 卖给 / 之间: one trading with the other.
+CONJUNCTION = re.compile(r"和|与|及|以及|跟|还有|、|，|,|/")
+TRADE = re.compile(r"卖给|卖|买|之间|往来|交易|对|向|给|从|销往|采购")
+# 9月份比8月份多还是少 / 两个季度对比: a question naming two periods asks for both, compared.
+COMPARED = re.compile(
+    r"比.{0,12}(?:多|少|高|低|增|减|好|差|快|慢)|相比|对比|哪个(?:多|高|大)|差(?:了)?多少|变化"
+)
+# 看看…占比 (no 多少): the split shown, which the chart composer draws.
+SHOW = re.compile(r"^(?:请|帮我)?(?:看看|看一下|看下|展示|显示)")
+ASKED = re.compile(r"多少|几|是否|吗|哪")
+WHICH_TIME = re.compile(r"哪一?个?(?:月|季度|季|年)(?!份)")
+# 同比下降的供应商: companies whose figure fell against the comparison period (not a ranking).
+DIRECTION = re.compile(
+    r"(?:同比|环比|比去年|较去年|比上(?:个|一)?(?:月|季度|年|期)|较上期)[^，。？?]{0,6}?"
+    r"(下降|减少|下滑|降低|下跌|增长|增加|上升|上涨)(?!最|得最)"
+)
+BOOK = re.compile(r"全部|整体|名下|所有|总")  # 占我名下全部的比例: the whole book is the whole
 # 合计 / 总额: one figure over the whole scope, not a list of companies.
 TOTAL = re.compile(r"合计|总额|总计|汇总|加起来|一共|总共|总和")
 INVOICE_LIST = re.compile(
@@ -107,7 +131,7 @@ _WHO = r"(?:供应商|经销商|分销商|核心企业|核心厂商|主机厂|�
 # 我名下有几家经销商 / 经销商有多少家 / 客户数量: how many companies (of a kind, or matching a
 # screen) the manager's book holds.
 COUNT = re.compile(
-    rf"(?:几|多少)\s*(?:家|个|户)\s*(?:\S{{0,4}}?){_WHO}|{_WHO}(?:一共|总共|共)?(?:有)?\s*"
+    rf"(?<!哪)(?:几|多少)\s*(?:家|个|户)\s*(?:\S{{0,4}}?){_WHO}|{_WHO}(?:一共|总共|共)?(?:有)?\s*"
     rf"(?:几家|多少家|几个|多少个|多少户|数量|家数|个数|总数)"
 )
 ONLY_OVERDUE = re.compile(r"只看逾期|仅看逾期|只要逾期|逾期的(?:呢|发票)?$|其中逾期")
@@ -120,6 +144,9 @@ FOLLOW_UP = re.compile(
     r"^(?:那|那么|换成|换|再看|再|只看|仅看|只要|按|拆|分|改成|改|看看|如果|同样)|呢[？?。]*$"
 )
 CLIENT_COUNT = "client_count"
+GROSS, NET = "invoice_amount", "sales_amount"  # 开票金额 including / excluding tax
+COUNT_AMOUNT = {"invoice_count": GROSS, "order_count": "order_amount",
+                "received_order_count": "received_order_amount", "overdue_count": "overdue_amount"}  # fmt: skip
 RECEIVED = {"order_amount": "received_order_amount", "order_count": "received_order_count"}
 DEFAULT_SCREEN_LIMIT = 10
 DEFAULT_LIST_LIMIT = 5
@@ -210,6 +237,9 @@ class Parsed:
     unknown: str | None = None  # a company named that the caller cannot see (or that is not)
     notes: list[str] = field(default_factory=list)  # what the answer must say it changed
     shares: bool = False  # 占比: each company's share of the whole beside its amount
+    whole_book: bool = False  # no company named nor in focus: the caller's whole book
+    book_share: bool = False  # 恒泰精密开票金额占我名下全部的比例: its share of the whole book
+    compare: list[Query] = field(default_factory=list)  # 9月比8月多还是少: both, side by side
 
 
 # -- numbers ---------------------------------------------------------------------------------------
@@ -298,6 +328,8 @@ class Reading:
     count: bool
     total: bool
     overdue_days: int | None
+    time_text: str  # the message itself, for the words that only shape the answer (哪个月)
+    direction: str | None  # 同比下降 -> "down", 同比增长 -> "up" (a screen on the change)
     growth: tuple[str, bool] | None  # ("change" | "change_rate", descending)
 
 
@@ -349,6 +381,13 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
         metrics += [m for m in values if m not in metrics]
     if ambiguous and any(m in metrics for m in ambiguous):
         ambiguous = None
+    leftover = _blank(rest_no_group, [(pos, pos + len(word)) for pos, word, _ in metric_hits])
+    if re.search(r"金额|多少钱", leftover):  # 开了多少张发票，金额多少: the amount as well
+        for name in [m for m in metrics if m in COUNT_AMOUNT]:
+            metrics.insert(metrics.index(name) + 1, COUNT_AMOUNT[name])
+        metrics = list(dict.fromkeys(metrics))
+    if NET in metrics and "含税" not in rest_no_group.replace("不含税", ""):
+        metrics = [m for m in metrics if m != GROSS]  # 开票金额（不含税）: one metric
     products = list(dict.fromkeys(v for _, _, v in _find_words(rest, w.products)))
     roles = list(dict.fromkeys(v for _, _, v in _find_words(
         _blank(rest, [(m.start(), m.end()) for p, _ in w.products for m in re.finditer(p, rest)]),
@@ -386,8 +425,11 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
         count=bool(COUNT.search(rest)),
         total=bool(TOTAL.search(rest)) and limit is None and not SUPERLATIVE.search(rest),
         overdue_days=overdue_days,
+        time_text=text,
+        direction=_direction(text),
         growth=_growth(text),
-        pronoun=has_pronoun(text) and not any(p in text for p in ("他们名下",)),
+        # 其中逾期的呢: 其中 is "among those", not a company
+        pronoun=has_pronoun(text.replace("其中", "")) and "他们名下" not in text,
     )
 
 
@@ -427,6 +469,13 @@ def _build(
         limit = limit or DEFAULT_LIST_LIMIT
     elif not enterprise_id and not group_by and not reading.total:
         group_by = ["enterprise"]  # a screen lists companies; 按行业 lists industries
+    if (
+        _is_time_only(group_by)
+        and reading.superlative
+        and limit is None
+        and WHICH_TIME.search(reading.time_text)
+    ):
+        limit = 1  # 哪个月回款最多: the one month
     if "enterprise" in group_by and not enterprise_id and limit is None:
         limit = 1 if reading.superlative and not reading.thresholds else DEFAULT_SCREEN_LIMIT
         if reading.client_list and not reading.superlative:
@@ -441,6 +490,22 @@ def _build(
         for op, value in reading.thresholds
     ]
     ranked = reading.limit is not None or reading.superlative
+    if reading.direction and not reading.growth and group_by and "invoice" not in group_by:
+        # 同比下降的供应商有哪些: only those whose figure fell, the largest fall first.
+        down = reading.direction == "down"
+        change = f"{metrics[0]}__change"
+        return Query(
+            metrics=metrics[:1],
+            filters=filters,  # type: ignore[arg-type]
+            thresholds=[*thresholds, Threshold(metric=change, op="<" if down else ">",
+                                               value=Decimal(0))],
+            group_by=group_by,
+            period=_period_spec(reading.time.period),
+            order_by=change,
+            descending=not down,
+            limit=limit,
+            compare=reading.time.compare or "year_ago",  # type: ignore[arg-type]
+        )  # fmt: skip
     if reading.growth and group_by and "invoice" not in group_by:
         kind, descending = reading.growth
         return Query(
@@ -487,6 +552,10 @@ def _entity(match: Match) -> dict[str, str]:
     return {"id": match.id, "name": match.name}
 
 
+def _start(query: Query) -> date:
+    return query.period.start if query.period else date.min
+
+
 def _which_period(
     text: str, time: TimeReading, directory: EnterpriseDirectory, vocab: Vocabulary,
     as_of: date, state: Any, catalogue: QueryCatalogue,
@@ -506,6 +575,10 @@ def _which_period(
         if parsed.query is None:
             return Parsed()
         options.append(parsed.query.model_dump(mode="json"))
+    if len(options) == 2 and COMPARED.search(text):
+        # 9月份的回款比8月份多还是少: both periods, side by side, earlier first.
+        pair = sorted((Query.model_validate(o) for o in options), key=_start)
+        return Parsed(compare=pair)
     listed = "；".join(f"{i}. {p.text}" for i, p in enumerate(periods, start=1))
     return Parsed(
         question=f"您的问题里有{len(periods)}个期间：{listed}。先看哪一个？请回复序号。",
@@ -528,7 +601,28 @@ def parse(
         text, directory=directory, vocab=vocab, as_of=as_of, state=state, catalogue=catalogue
     )
     parsed.shares = parsed.query is not None and bool(SHARES.search(text))
+    parsed.book_share = bool(
+        parsed.shares and parsed.query is not None and not parsed.query.group_by
+        and len(parsed.query.filter_values("enterprise")) == 1 and BOOK.search(text)
+    )  # fmt: skip
+    if parsed.shares and parsed.query is not None:
+        parsed.query = _net_basis(parsed.query)
     return parsed
+
+
+def _net_basis(query: Query) -> Query:
+    """A share of sales is taken excluding tax, as the concentration answer and the report take
+    it: 前五大客户占比 must read the same whichever answer gives it (the label says 不含税)."""
+    if GROSS not in query.metrics and all(t.metric != GROSS for t in query.thresholds):
+        return query
+    swap = {GROSS: NET}
+    order, _, change = (query.order_by or "").partition("__")
+    return query.model_copy(update={
+        "metrics": list(dict.fromkeys(swap.get(m, m) for m in query.metrics)),
+        "thresholds": [t.model_copy(update={"metric": swap.get(t.metric, t.metric)})
+                       for t in query.thresholds],
+        "order_by": query.order_by and swap.get(order, order) + (f"__{change}" if change else ""),
+    })  # fmt: skip
 
 
 def _parse(
@@ -541,8 +635,10 @@ def _parse(
     catalogue: QueryCatalogue | None = None,
 ) -> Parsed:
     catalogue = catalogue or load_query_catalogue()
-    if NOT_OURS.search(text):
-        return Parsed()
+    if NOT_OURS.search(text) or (
+        SHOW.search(text) and SHARES.search(text) and not ASKED.search(text)
+    ):
+        return Parsed()  # 看看恒泰精密前五大客户占比: the chart composer shows the split
     reading = read(text, directory, vocab, as_of)
     if reading.time.others:  # 上半年和下半年: one answer for one period would misread it
         return _which_period(text, reading.time, directory, vocab, as_of, state, catalogue)
@@ -564,7 +660,8 @@ def _parse(
         if named is not None:
             reading.enterprises = [named]
     partner, buyers = None, False
-    relation = RELATION.match(text[named.end :]) if named is not None else None
+    untimed = _blank(text, reading.time.spans)  # 华东汽车今年的供应商: the period sits between
+    relation = RELATION.match(untimed[named.end :]) if named is not None else None
     if relation and named is not None and (reading.portfolio or reading.total):
         # 华东汽车的供应商里谁开票最多: a ranking of the companies trading with 华东汽车.
         buyers = relation.group("rel") in ("客户", "下游客户", "买方", "购方")
@@ -586,6 +683,13 @@ def _parse(
     last = getattr(state, "query", None)
     if last and _is_follow_up(text, reading):
         return _follow_up(Query.model_validate(last), reading, enterprise, catalogue, as_of)
+    whole_book = False
+    if enterprise is None and partner is None and _unscoped(text, reading):
+        focus = getattr(state, "enterprise_id", None)
+        if focus:  # 上个月新增了多少张发票, right after a question about 恒泰精密: about it
+            enterprise = {"id": focus, "name": getattr(state, "enterprise_name", None) or ""}
+        else:
+            whole_book = reading.total = True  # no company anywhere: the caller's whole book
     metrics = reading.metrics
     if reading.overdue_days and not metrics:
         metrics = ["overdue_amount"]
@@ -640,7 +744,7 @@ def _parse(
     if enterprise is None and not (
         reading.portfolio or reading.roles or reading.thresholds or reading.group_by
         or reading.overdue_days
-        or reading.industries or reading.regions or reading.client_list
+        or reading.industries or reading.regions or reading.client_list or whole_book
     ):  # fmt: skip
         return Parsed()  # "现金流怎么样" with no company: the resolver asks which
     if (named is not None and named.role == "supplier") or reading.roles == ["supplier"]:
@@ -663,7 +767,14 @@ def _parse(
     without = bool(WITHOUT.search(text)) and enterprise is None and "enterprise" in query.group_by
     if without:
         query = query.model_copy(update={"limit": None, "thresholds": []})
-    if len(ids) > 1 and enterprise and named:
+    if len(ids) > 1 and enterprise and named and _joined(text, reading.enterprises):
+        # 华东汽车和远航汽配三季度的开票金额: each company's own figures, side by side.
+        listed = list(dict.fromkeys(m.id for m in reading.enterprises))
+        query = query.with_filter("enterprise", listed).model_copy(update={
+            "group_by": ["enterprise", *[g for g in query.group_by if g != "enterprise"]][:2],
+            "limit": None,
+        })  # fmt: skip
+    elif len(ids) > 1 and enterprise and named:
         others = [m.id for m in reading.enterprises if m.id != named.id]
         if all("counterparty" in catalogue.metrics[m].allowed(catalogue) for m in query.metrics):
             query = query.with_filter("counterparty", others[:1])
@@ -673,6 +784,30 @@ def _parse(
         period=reading.time.period,
         count=counting,
         without=without,
+        whole_book=whole_book,
+    )
+
+
+def _joined(text: str, companies: list[Match]) -> bool:
+    """Companies named side by side (华东汽车和远航汽配), not one trading with the other
+    (华东汽车卖给远航汽配 / 华东汽车对远航汽配的开票)."""
+    ordered = sorted(companies, key=lambda m: m.start)
+    between = [text[a.end : b.start].strip() for a, b in pairwise(ordered)]
+    return all(CONJUNCTION.fullmatch(gap) for gap in between) and not TRADE.search(text)
+
+
+def _unscoped(text: str, reading: Reading) -> bool:
+    """A figure asked with no company, no kind of company and no screen (上个月新增了多少张发票):
+    the company in focus, else the whole book, answers it."""
+    return bool(
+        reading.metrics
+        and not reading.enterprises
+        and not (reading.portfolio or reading.roles or reading.industries or reading.regions)
+        and not (reading.thresholds or reading.group_by or reading.client_list)
+        and not reading.pronoun
+        and reading.time.period is not None
+        and not reading.time.period.relative
+        and not GIVEN.search(text)
     )
 
 
@@ -707,7 +842,8 @@ def _unknown_company(text: str, reading: Reading, vocab: Vocabulary, as_of: date
     """
     known = [(m.start, m.end) for m in reading.enterprises]
     candidates = []
-    for match in _NAME_BEFORE_RELATION.finditer(text):
+    # Known names are blanked first: 上个季度华东汽车从哪些供应商 holds no unknown name.
+    for match in _NAME_BEFORE_RELATION.finditer(_blank(text, known)):
         if not any(s <= match.start(1) < e or s < match.end(1) <= e for s, e in known):
             candidates.append((match.group(1), MIN_UNKNOWN_NAME))
     switch = _SWITCH_TO.match(text.strip())
@@ -722,6 +858,14 @@ def _unknown_company(text: str, reading: Reading, vocab: Vocabulary, as_of: date
         if name and len(name) >= shortest and not name.isascii():
             return name
     return None
+
+
+def _direction(text: str) -> str | None:
+    """同比下降的 / 比去年减少的 -> "down"; 同比增长的 -> "up"; None when no direction is asked."""
+    match = DIRECTION.search(text)
+    if match is None:
+        return None
+    return "down" if any(c in match.group(1) for c in "降减滑少跌") else "up"
 
 
 def _growth(text: str) -> tuple[str, bool] | None:

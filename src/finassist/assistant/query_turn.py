@@ -7,28 +7,39 @@ checks it like any other answer. Headings state the order the rows really have.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from finassist.assistant import guard
 from finassist.assistant.compose import EvidenceBook, template
+from finassist.assistant.query_compare import compare_reply, pair_reply
 from finassist.assistant.query_parser import Parsed, Vocabulary, parse, pick_option
 from finassist.assistant.session import Session, SessionState
 from finassist.assistant.slots import pick_candidate
 from finassist.assistant.types import Reply
 from finassist.errors import InvalidInput, NotFound
 from finassist.finance.access import is_admin
+from finassist.finance.analytics.common import share
 from finassist.finance.base import Record, ToolContext
 from finassist.finance.directory import EnterpriseDirectory
 from finassist.finance.evidence import FINANCING_STATUS, INVOICE_STATUS, ROLE
 from finassist.finance.query.catalogue import QueryCatalogue, load_query_catalogue
 from finassist.finance.query.compiler import QueryResult, run_query
 from finassist.finance.query.model import Query
-from finassist.finance.query.tool import period_text, records, row_label, value_text
+from finassist.finance.query.tool import (
+    SOURCE,
+    partial_text,
+    period_text,
+    records,
+    row_label,
+    value_text,
+)
 
 INTENT = "query"
 COUNT_METRIC = "client_count"
 CHANGE_LABEL = {"change": "较对比期的增加额", "change_rate": "较对比期的增长率"}
 TIME_DIMS = ("month", "quarter", "year")
+SUMMABLE = ("元", "张", "笔", "次", "件")  # units whose parts add up to a whole
 PRODUCT = {
     "early_payment": "提前回款",
     "reverse_factoring": "反向保理",
@@ -76,6 +87,9 @@ class QueryLayer:
                     kept = [g for g in query.group_by if g != "enterprise"]
                     query = query.model_copy(update={"group_by": kept, "limit": None})
                 return self._reply(query, Parsed(enterprise=chosen), session, tools)
+        compared = compare_reply(text, session, tools, self.catalogue)
+        if compared is not None:  # 对比一下: the last two answers side by side
+            return compared
         parsed = parse(
             text,
             directory=directory,
@@ -90,6 +104,8 @@ class QueryLayer:
                 session.id, template("not_found").format(name=parsed.unknown), "not_found"
             )
             return reply
+        if parsed.compare:
+            return pair_reply(parsed.compare, session, tools, self.catalogue)
         if parsed.question is not None:
             state.pending = {"query_options": parsed.options}
             reply = Reply(session.id, parsed.question, INTENT, clarification=True)
@@ -114,6 +130,8 @@ class QueryLayer:
         if parsed is not None and parsed.without:
             return self._without(query, result, book, scope, session, tools)
         notes = list(parsed.notes) if parsed else []
+        if parsed is not None and parsed.whole_book:
+            notes.append(f"问题没有点名企业，以上按{scope}合计；要看某一家请说出企业名称")
         if query.compare and result.compare_period is None:
             labels = "、".join(self.catalogue.metrics[m].label for m in query.metrics)
             notes.append(f"{labels}是截至数据日期的余额，不能做同比或环比")
@@ -122,6 +140,8 @@ class QueryLayer:
         text = compose(
             result, book, self.catalogue, scope, counted=counted, notes=notes, shares_asked=shares
         )
+        if parsed is not None and parsed.book_share:
+            text += self._book_share(query, result, book, scope, tools)
         checked = guard.check(text, book.items)
         reply = Reply(session.id, checked.text, INTENT, evidence=list(book.items))
         if checked.unsupported:
@@ -137,11 +157,47 @@ class QueryLayer:
             focus = {"id": focus["id"], "name": result.names[focus["id"]]}
             state.focus(focus["id"], focus["name"])
             reply.enterprise_id = focus["id"]
-        state.query = query.model_dump(mode="json")
+        asked = query.model_dump(mode="json")
+        if state.query and state.query != asked:
+            state.previous_query = state.query
+        state.query = asked
         state.last_intent = INTENT
         state.pending = None
         reply.meta["query"] = state.query
         return reply
+
+    def _book_share(
+        self, query: Query, result: QueryResult, book: EvidenceBook, scope: str,
+        tools: ToolContext,
+    ) -> str:  # fmt: skip
+        """One company's figure as a share of the caller's whole book (same metric, period)."""
+        (company,) = query.filter_values("enterprise")
+        whole = run_query(tools, query.with_filter("enterprise", []).model_copy(update={
+            "group_by": ["enterprise"], "order_by": None, "limit": None, "compare": None,
+        }), self.catalogue)  # fmt: skip
+        row = next((r for r in whole.rows if r["enterprise"] == company), None)
+        lines = []
+        for name in query.metrics:
+            metric = self.catalogue.metrics[name]
+            if metric.unit not in SUMMABLE or row is None or row.get(name) is None:
+                continue
+            total = sum((Decimal(r.get(name) or 0) for r in whole.rows), Decimal(0))
+            if not total:
+                continue
+            part = share(Decimal(row[name]), total)
+            total_text = value_text(total if metric.unit == "元" else int(total), metric.unit)
+            record = Record(
+                "metric", f"{records(whole, self.catalogue)[0].id}:{company}:{name}:book_share",
+                SOURCE, {"value": row[name], "book_total": total, "share": part},
+                f"{metric.label}占{scope}合计的比例",
+            )  # fmt: skip
+            lines.append(
+                f"占{scope}{metric.label}合计 {total_text} 的 {value_text(part, '比例')}"
+                f"{book.cite_records([record])}。"
+            )
+        if not lines:
+            return "\n说明：这一指标不能按占全部的比例计算。"
+        return "\n" + "\n".join(lines)
 
     def _without(
         self, query: Query, result: QueryResult, book: EvidenceBook, scope: str,
@@ -185,7 +241,7 @@ class QueryLayer:
         the turn only asked which company a query follow-up meant)."""
         if (state.pending or {}).get("intent") == INTENT:
             return
-        state.query = None
+        state.query = state.previous_query = None
 
 
 # -- composing -------------------------------------------------------------------------------------
@@ -205,8 +261,15 @@ def _filters_text(query: Query, result: QueryResult, catalogue: QueryCatalogue) 
         shown = "、".join(result.names.get(v) or names.get(v, v) for v in flt.values)
         parts.append(f"{dim.label}：{shown}")
     for threshold in query.thresholds:
-        metric = catalogue.metrics[threshold.metric]
-        parts.append(f"{metric.label}{threshold.op}{value_text(threshold.value, metric.unit)}")
+        base, _, change = threshold.metric.partition("__")
+        metric = catalogue.metrics[base]
+        if change and not threshold.value:  # 同比下降: the change's sign, said in words
+            word = "减少" if threshold.op in ("<", "<=") else "增加"
+            parts.append(f"{metric.label}较对比期{word}")
+            continue
+        unit = "比例" if change == "change_rate" else metric.unit
+        label = metric.label + CHANGE_LABEL.get(change, "")
+        parts.append(f"{label}{threshold.op}{value_text(threshold.value, unit)}")
     return "；".join(parts)
 
 
@@ -228,7 +291,7 @@ def _order_text(query: Query, result: QueryResult, catalogue: QueryCatalogue) ->
 
 def _cell(row: dict[str, Any], dim: str) -> str:
     value = row.get(f"{dim}_name") or row.get(dim)
-    return str(VALUE_NAMES.get(dim, {}).get(value, value))
+    return str(VALUE_NAMES.get(dim, {}).get(value, value)) + partial_text(row, dim)
 
 
 def compose(

@@ -41,6 +41,7 @@ class SessionState:
     mentioned: list[dict[str, str]] = field(default_factory=list)
     pending: dict[str, Any] | None = None
     query: dict[str, Any] | None = None  # the last query-layer question, for its follow-ups
+    previous_query: dict[str, Any] | None = None  # the one before it: 对比一下 compares the two
 
     def focus(self, enterprise_id: str, name: str) -> None:
         """Make this company the one later pronouns refer to."""
@@ -60,13 +61,15 @@ class SessionState:
         if self.pending and self.pending.get("candidates"):
             kept = [c for c in self.pending["candidates"] if visible(c["id"])]
             self.pending = {**self.pending, "candidates": kept} if kept else None
-        if self.query and not all(
-            visible(value)
-            for f in self.query.get("filters", [])
-            if f.get("dimension") == "enterprise"
-            for value in f.get("values", [])
-        ):
-            self.query = None
+        for name in ("query", "previous_query"):
+            kept = getattr(self, name)
+            if kept and not all(
+                visible(value)
+                for f in kept.get("filters", [])
+                if f.get("dimension") == "enterprise"
+                for value in f.get("values", [])
+            ):
+                setattr(self, name, None)
         return lost
 
     @classmethod

@@ -22,7 +22,7 @@ from finassist.embed import Embedder
 from finassist.errors import InvalidInput, NotFound
 from finassist.kb.chunking import chunk_sections
 from finassist.kb.index import INDEXES, NATIVE_DIALECT, BM25Index, default_index_name
-from finassist.kb.memory import MemoryScorer, generation, load_postings
+from finassist.kb.memory import MemoryScorer, generation, load_scorer
 from finassist.kb.models import Reranker
 from finassist.kb.readers import IngestError, read_file
 from finassist.kb.tokenize import Tokenizer
@@ -136,7 +136,7 @@ class KnowledgeBase:
         self.precomputed = precomputed
         self._dense_index = DenseIndex(embedder) if embedder is not None else None
         self.reranker = reranker
-        self.cache = cache  # unfiltered BM25 from an in-memory snapshot of the index
+        self.cache = cache  # BM25 from an in-memory snapshot of the index
         self._scorer: MemoryScorer | None = None
 
     # -- writing ---------------------------------------------------------------------------------
@@ -148,8 +148,14 @@ class KnowledgeBase:
         kind: str = "policy",
         title: str | None = None,
         progress: Progress | None = None,
+        embed: bool = True,
     ) -> IngestReport:
-        """Read and store files; each file is one transaction, a bad file is skipped and named."""
+        """Read and store files; each file is one transaction, a bad file is skipped and named.
+
+        The stored chunks are searchable by BM25 at once; with ``embed`` their vectors are
+        computed before this returns, else later by :meth:`embed_pending` (the server does it
+        in the background).
+        """
         if kind not in DOCUMENT_KINDS:
             raise InvalidInput(f"文档类型 {kind} 无效，可选：{'、'.join(DOCUMENT_KINDS)}。")
         report = IngestReport()
@@ -164,7 +170,8 @@ class KnowledgeBase:
                 report.failed.append((str(path), str(exc)))
             if progress:
                 progress("导入文档", n, len(files))
-        self.embed_pending(progress)
+        if embed:
+            self.embed_pending(progress)
         return report
 
     def embed_pending(self, progress: Progress | None = None, batch_size: int = 32) -> int:
@@ -311,8 +318,10 @@ class KnowledgeBase:
     # -- reading ---------------------------------------------------------------------------------
 
     def documents(self) -> list[dict[str, Any]]:
-        """Every document: id, title, kind, date, chunks, characters, source."""
-        d = kb_documents.c
+        """Every document: id, title, kind, date, chunks, characters, source, and ``embedded``:
+        how many of its chunks have a vector from this knowledge base's embedder (None without
+        one)."""
+        c, d = kb_chunks.c, kb_documents.c
         with self.db.read() as conn:
             rows = (
                 conn.execute(
@@ -323,7 +332,20 @@ class KnowledgeBase:
                 .mappings()
                 .all()
             )
-        return [dict(r) for r in rows]
+            embedded: dict[str, int] = {}
+            if self.embedder is not None:
+                embedded = dict(
+                    conn.execute(  # type: ignore[arg-type]
+                        select(c.doc_id, func.count())
+                        .join(kb_documents, d.id == c.doc_id)
+                        .where(c.embedding.is_not(None), d.embedder == self.embedder.name)
+                        .group_by(c.doc_id)
+                    ).all()
+                )
+        return [
+            {**r, "embedded": embedded.get(r["id"], 0) if self.embedder is not None else None}
+            for r in rows
+        ]
 
     def stats(self) -> dict[str, Any]:
         """Counts by kind, totals, the index and the retrieval mode."""
@@ -405,12 +427,11 @@ class KnowledgeBase:
     def _bm25(
         self, conn: Connection, tokens: Sequence[str], limit: int, filters: Filters
     ) -> list[tuple[int, float]]:
-        if not self.cache or not filters.empty:
+        if not self.cache:
             return self.index.search(conn, tokens, limit, filters)
-        gen = generation(conn)
-        if self._scorer is None or self._scorer.generation != gen:
-            self._scorer = MemoryScorer(load_postings(conn, self.index.name), gen)
-        return self._scorer.search(tokens, limit)
+        if self._scorer is None or self._scorer.generation != generation(conn):
+            self._scorer = load_scorer(conn, self.index.name)
+        return self._scorer.search(tokens, limit, filters)
 
     def warm_up(self) -> None:
         """Load the tokenizer and the in-memory index now rather than on the first search."""

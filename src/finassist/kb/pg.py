@@ -16,6 +16,11 @@ score found there is a floor the final ``limit``-th score cannot fall below, and
 contains none of the rarer words but only common ones whose best possible contributions sum
 below that floor cannot enter the top ``limit``. Only chunks with one of the remaining
 ("essential") words are scored: the result is the exact BM25 top ``limit``.
+
+A :class:`~finassist.kb.base.KnowledgeBase` searches an in-memory snapshot of this index
+(:mod:`finassist.kb.memory`, filters as a mask; the same scores), checked against ``kb_stats``
+on every search; scoring in SQL is what ``cache=False`` uses, and the reference the snapshot is
+tested against.
 """
 
 from __future__ import annotations

@@ -87,7 +87,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if binding.service is not None:
+            binding.service.start()  # embeds what an earlier run left without vectors
         yield
+        if binding.service is not None:
+            binding.service.close()
         db.dispose()
 
     app = FastAPI(

@@ -204,6 +204,18 @@ def error_of(exc: BaseException) -> dict[str, Any]:
     return error_body(500, "服务器内部错误，已记录日志，请稍后重试或联系管理员。", "internal")
 
 
+def error_response_of(exc: Exception) -> JSONResponse:
+    """The response the handlers below give ``exc``, for an error met outside a route (a
+    streamed turn that fails before its first sentence)."""
+    if isinstance(exc, ApiError):
+        return error_response(exc.status, exc.message, exc.code, exc.param, exc.headers)
+    if isinstance(exc, FinassistError):
+        status, code = _finassist_status(exc)
+        return error_response(status, str(exc), code)
+    log.error("unexpected error before a stream began", exc_info=exc)
+    return error_response(500, "服务器内部错误，已记录日志，请稍后重试或联系管理员。", "internal")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that turn every error into the OpenAI error format."""
 

@@ -1,8 +1,12 @@
-"""The knowledge-base seam the server talks to: ingest bytes, list, delete, search.
+"""The knowledge-base seam the server talks to: ingest bytes, list, delete, search, status.
 
 :func:`kb_binding` wires the runtime's ``finassist.kb.KnowledgeBase`` in through
 :class:`KnowledgeBaseService`; without one the KB routes answer 501 with :data:`KB_UNAVAILABLE`.
 Tests pass a fake through ``create_app(kb=...)``.
+
+An upload is searchable by BM25 when its request returns; its vectors are computed in the
+background (:mod:`finassist.serve.embedding`), and every document says how many of its chunks
+have one (``embedded`` of ``n_chunks``).
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from finassist.errors import InvalidInput
 from finassist.finance.base import jsonable
+from finassist.serve.embedding import EmbeddingWorker
 
 if TYPE_CHECKING:
     from finassist.runtime import Runtime
 
 UPLOAD_DIR = "kb_uploads"
+EMBED_LOCK = "kb_embedding.lock"  # under the home: one process embeds at a time
 DEFAULT_KIND = "policy"
 MAX_NAME_CHARS = 200
 KB_UNAVAILABLE = "知识库功能尚未启用：本服务未安装或未配置知识库模块（finassist.kb）。"
@@ -52,6 +58,18 @@ class KbService(Protocol):
         """The best passages for ``query``."""
         ...
 
+    def status(self) -> dict[str, Any]:
+        """Documents, chunks and how many of them have vectors, and what the embedding does."""
+        ...
+
+    def start(self) -> None:
+        """Begin background work (the server calls it at startup; nothing to do is fine)."""
+        ...
+
+    def close(self) -> None:
+        """Stop background work (the server calls it at shutdown)."""
+        ...
+
 
 @dataclass(frozen=True)
 class KbBinding:
@@ -68,7 +86,9 @@ def kb_binding(runtime: Runtime) -> KbBinding:
             f"{KB_UNAVAILABLE}（{runtime.kb_problem}）" if runtime.kb_problem else KB_UNAVAILABLE
         )
         return KbBinding(None, reason)
-    return KbBinding(KnowledgeBaseService(runtime.kb, runtime.settings.home / UPLOAD_DIR))
+    home = runtime.settings.home
+    worker = EmbeddingWorker(runtime.kb, home / EMBED_LOCK)
+    return KbBinding(KnowledgeBaseService(runtime.kb, home / UPLOAD_DIR, worker=worker))
 
 
 class KnowledgeBaseService:
@@ -76,12 +96,22 @@ class KnowledgeBaseService:
 
     Uploads are kept under ``home/kb_uploads/<file name>``: the knowledge base derives a
     document's id from its path, so uploading a file of the same name again replaces it.
+    ``worker`` computes the vectors after the upload has returned (default: one without a
+    cross-process lock).
     """
 
-    def __init__(self, engine: Any, upload_dir: Path, *, kind: str = DEFAULT_KIND) -> None:
+    def __init__(
+        self,
+        engine: Any,
+        upload_dir: Path,
+        *,
+        kind: str = DEFAULT_KIND,
+        worker: EmbeddingWorker | None = None,
+    ) -> None:
         self.engine = engine
         self.upload_dir = upload_dir
         self.kind = kind
+        self.worker = worker or EmbeddingWorker(engine, None)
 
     def ingest(self, data: bytes, filename: str) -> dict[str, Any]:
         name = safe_filename(filename)
@@ -93,7 +123,8 @@ class KnowledgeBaseService:
             fh.write(data)
         previous = path.read_bytes() if path.exists() else None
         os.replace(tmp, path)
-        report = self.engine.ingest([path], kind=self.kind)
+        # Stored and indexed for BM25 now; the vectors follow in the background.
+        report = self.engine.ingest([path], kind=self.kind, embed=False)
         if report.failed:
             if previous is None:
                 path.unlink(missing_ok=True)
@@ -101,13 +132,41 @@ class KnowledgeBaseService:
                 path.write_bytes(previous)
             reasons = "；".join(message for _file, message in report.failed)
             raise InvalidInput(reasons.replace(str(path), name).replace(str(self.upload_dir), ""))
+        self.worker.wake()
         doc_id = document_id_for(path)
         found = [d for d in self.documents() if d["id"] == doc_id]
         summary = {**report.to_json(), "failed": []}  # failures raised above
-        return {"document": found[0] if found else {"id": doc_id}, "report": summary}
+        return {
+            "document": found[0] if found else {"id": doc_id},
+            "report": summary,
+            "embedding": self.status()["embedding"],
+        }
 
     def documents(self) -> list[dict[str, Any]]:
         return [without_server_path(jsonable(d)) for d in self.engine.documents()]
+
+    def status(self) -> dict[str, Any]:
+        docs = self.engine.documents()
+        chunks = sum(int(d["n_chunks"]) for d in docs)
+        embedder = self.engine.embedder
+        embedded = sum(int(d["embedded"] or 0) for d in docs) if embedder is not None else None
+        return {
+            "documents": len(docs),
+            "chunks": chunks,
+            "embedded": embedded,
+            "embedder": embedder.name if embedder is not None else None,
+            "mode": self.engine.mode,
+            "embedding": {
+                **self.worker.status(),
+                "pending": chunks - embedded if embedded is not None else 0,
+            },
+        }
+
+    def start(self) -> None:
+        self.worker.wake()  # resumes what an earlier run left without vectors
+
+    def close(self) -> None:
+        self.worker.stop()
 
     def delete(self, document_id: str) -> None:
         self.engine.remove(document_id)

@@ -75,10 +75,20 @@ class QueryResult:
 
 def validate(query: Query, catalogue: QueryCatalogue) -> None:
     """Reject a query the catalogue cannot answer, naming what is wrong (Chinese)."""
-    for name in [*query.metrics, *(t.metric for t in query.thresholds)]:
+    for name in [*query.metrics, *(t.metric.partition("__")[0] for t in query.thresholds)]:
         if name not in catalogue.metrics:
             raise InvalidInput(
                 f"没有名为 {name} 的指标。可用：{', '.join(sorted(catalogue.metrics))}"
+            )
+    for threshold in query.thresholds:
+        base, _, change = threshold.metric.partition("__")
+        if change and (
+            change not in ("change", "change_rate")
+            or not query.compare
+            or base not in query.metrics
+        ):
+            raise InvalidInput(
+                f"按变化筛选（{threshold.metric}）需要对比期（compare），且指标须在 metrics 中"
             )
     base, _, change = (query.order_by or "").partition("__")
     if query.order_by and (
@@ -280,7 +290,7 @@ def _run_base(
 def _invoice_list(stmt: Select[Any], metric: Metric, query: Query) -> Select[Any]:
     """An invoice list is cut in the database: order, thresholds and limit go into the SQL."""
     value = list(stmt.selected_columns)[-1]
-    for threshold in query.thresholds:
+    for threshold in _level(query):
         op = {">": value.__gt__, ">=": value.__ge__, "<": value.__lt__, "<=": value.__le__}
         stmt = stmt.having(op[threshold.op](threshold.value))
     order = value.desc() if query.descending else value.asc()
@@ -326,7 +336,7 @@ def _compute(
 ) -> dict[str, dict[Key, Any]]:  # fmt: skip
     """Every metric of the query by group key."""
     values: dict[str, dict[Key, Any]] = {}
-    wanted = list(dict.fromkeys([*query.metrics, *(t.metric for t in query.thresholds)]))
+    wanted = list(dict.fromkeys([*query.metrics, *(t.metric for t in _level(query))]))
     needed: list[str] = []
     for name in wanted:
         needed += [b for b in catalogue.metrics[name].bases(catalogue) if b not in needed]
@@ -354,8 +364,27 @@ def _compute(
     return values
 
 
+def _level(query: Query) -> list[Any]:
+    """Thresholds on a metric's value (the others are on its change against the comparison)."""
+    return [t for t in query.thresholds if "__" not in t.metric]
+
+
+def _compare(value: Any, op: str, limit: Any) -> bool:
+    return {">": value > limit, ">=": value >= limit, "<": value < limit, "<=": value <= limit}[op]
+
+
+def _changed(query: Query, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows whose change against the comparison period passes (同比下降的供应商)."""
+    checks = [t for t in query.thresholds if "__" in t.metric]
+    return [
+        row for row in rows
+        if all(row.get(t.metric) is not None and _compare(row[t.metric], t.op, t.value)
+               for t in checks)
+    ]  # fmt: skip
+
+
 def _passes(query: Query, values: dict[str, dict[Key, Any]], key: Key) -> bool:
-    for threshold in query.thresholds:
+    for threshold in _level(query):
         value = values[threshold.metric].get(key)
         if value is None:
             return False
@@ -400,7 +429,8 @@ def run_query(
             compare_period = period.shifted(query.compare)
             previous = _compute(ctx, conn, query, compare_period, catalogue, admin=admin)
             previous = _aligned(query, previous, period, compare_period, catalogue)
-        rows = _rows(query, values, previous, catalogue)
+        rows = _changed(query, _rows(query, values, previous, catalogue))
+        _mark_partial(query, rows, period, catalogue)
         total = len(rows)
         _add_shares(query, rows, catalogue)
         rows = _ordered(query, rows, catalogue)
@@ -411,6 +441,44 @@ def run_query(
                 row[f"{key}_name"] = names.get(row[key], row[key])
     snapshot = all(m.snapshot for name in query.metrics for m in _bases(name, catalogue))
     return QueryResult(query, period, ctx.as_of, rows, total, compare_period, snapshot, names)
+
+
+def _bucket(dim: str, label: str, catalogue: QueryCatalogue) -> tuple[date, date] | None:
+    """The first and last day of a month, quarter or year bucket, from its label."""
+    source = catalogue.dimensions[dim].source
+    if not source.startswith("time."):
+        return None
+    year = int(label[:4])
+    if source == "time.month":
+        first = date(year, int(label[5:7]), 1)
+        months = 1
+    elif source == "time.quarter":
+        first = date(year, "一二三四".index(label[-3]) * 3 + 1, 1)
+        months = 3
+    elif source == "time.year":
+        first, months = date(year, 1, 1), 12
+    else:
+        return None
+    index = first.year * 12 + first.month - 1 + months
+    return first, date(index // 12, index % 12 + 1, 1) - timedelta(days=1)
+
+
+def _mark_partial(
+    query: Query, rows: list[dict[str, Any]], period: Period | None, catalogue: QueryCatalogue
+) -> None:
+    """A time bucket the period cuts (本季度 as of 10-31) says so: ``quarter_until`` /
+    ``quarter_since`` hold the period's end / start, so no one reads it as a whole quarter."""
+    if period is None:
+        return
+    for dim in query.group_by:
+        for row in rows:
+            bounds = row.get(dim) and _bucket(dim, str(row[dim]), catalogue)
+            if not bounds:
+                continue
+            if bounds[1] > period.end:
+                row[f"{dim}_until"] = period.end
+            if bounds[0] < period.start:
+                row[f"{dim}_since"] = period.start
 
 
 def _add_shares(query: Query, rows: list[dict[str, Any]], catalogue: QueryCatalogue) -> None:

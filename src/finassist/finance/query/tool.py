@@ -52,8 +52,23 @@ def row_label(row: dict[str, Any], group_by: list[str]) -> str:
         elif dim == "invoice":
             parts.append(f"发票 {row['invoice']}")
         else:
-            parts.append(str(row.get(dim)))
+            parts.append(str(row.get(dim)) + partial_text(row, dim))
     return "·".join(parts)
+
+
+def partial_text(row: dict[str, Any], dim: str) -> str:
+    """``（截至 2026-10-31）`` after a month, quarter or year the period cuts short ('' if whole)."""
+    since, until = row.get(f"{dim}_since"), row.get(f"{dim}_until")
+    if since and until:
+        return f"（仅 {since.isoformat()} 至 {until.isoformat()}）"
+    if until:
+        return f"（截至 {until.isoformat()}，不满整{UNIT_NAME.get(dim, '期')}）"
+    if since:
+        return f"（自 {since.isoformat()} 起，不满整{UNIT_NAME.get(dim, '期')}）"
+    return ""
+
+
+UNIT_NAME = {"month": "月", "quarter": "季", "year": "年"}
 
 
 TIME_LABEL = {
@@ -131,7 +146,7 @@ class QueryData(Tool):
     name = "query_data"
     description = (
         "按指标、维度、时间段查询当前客户经理名下客户的数据（只读；客户范围由系统自动限定）。"
-        "指标：invoice_amount 开票金额、invoice_count 开票张数、open_amount 未结应收金额、"
+        "指标：invoice_amount 开票金额（含税）、sales_amount 开票金额（不含税）、invoice_count 开票张数、open_amount 未结应收金额、"
         "overdue_amount 逾期应收金额、overdue_count 逾期发票张数、avg_collection_days 平均回款天数、"
         "dso 应收账款周转天数、inflow 资金流入、outflow 资金流出、net_flow 净流入、"
         "early_payment_requests 提前回款申请次数、financing_amount 融资发生额、"

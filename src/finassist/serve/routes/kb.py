@@ -1,7 +1,10 @@
-"""``/api/kb``: upload, list, delete and search knowledge-base documents.
+"""``/api/kb``: upload, list, delete and search knowledge-base documents; the embedding status.
 
 Reading and searching need any key; uploading and deleting need an admin's key. Without a
 knowledge base (``finassist.kb`` not installed or not configured) every route answers 501.
+An upload returns once the document is stored and searchable by BM25; its vectors are computed
+in the background, and ``/api/kb/status`` (and each listed document's ``embedded`` of
+``n_chunks``) shows how far that has got.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ async def upload_document(
     file: Annotated[UploadFile, File(description="txt / md / html / pdf / docx / jsonl")],
     _admin: Admin,
 ) -> dict[str, Any]:
-    """Add a document to the knowledge base."""
+    """Add a document to the knowledge base: searchable by BM25 at once, embedded in the
+    background (``embedding`` in the answer and ``/api/kb/status`` show the progress)."""
     service = get_state(request).kb_service()
     filename = (file.filename or "").strip()
     if not filename or len(filename) > MAX_FILENAME_CHARS:
@@ -41,8 +45,16 @@ async def upload_document(
 
 @router.get("/documents")
 def list_documents(*, request: Request, _principal: Caller) -> dict[str, Any]:
-    """Every document in the knowledge base."""
+    """Every document in the knowledge base; ``embedded`` of ``n_chunks`` have vectors."""
     return {"object": "list", "data": get_state(request).kb_service().documents()}
+
+
+@router.get("/status")
+def status(*, request: Request, _principal: Caller) -> dict[str, Any]:
+    """Documents and chunks, how many chunks have vectors (``embedded``; None without an
+    embedder), and the background embedding: ``state`` (off / idle / embedding / waiting /
+    failed), the current run's ``done`` of ``todo``, ``pending`` chunks, ``error``."""
+    return get_state(request).kb_service().status()
 
 
 @router.delete("/documents/{document_id}", status_code=204)

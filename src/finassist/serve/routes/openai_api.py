@@ -45,7 +45,7 @@ from finassist.serve.passthrough import (
     to_messages,
 )
 from finassist.serve.state import Caller, ServerState, get_state
-from finassist.serve.streaming import LiveEvents, TurnStream
+from finassist.serve.streaming import LiveStreamResponse, TurnStream
 from finassist.serve.structured import SchemaPlan, sources_block, structured_reply
 
 router = APIRouter(tags=["OpenAI 兼容接口"])
@@ -255,7 +255,7 @@ def chat_completions(
         description="重试安全：同一键只存一轮",
     ),
     x_finassist_sources: str | None = Header(None, alias=SOURCES_HEADER, max_length=16),
-) -> JSONResponse | StreamingResponse:
+) -> JSONResponse | StreamingResponse | LiveStreamResponse:
     """``finassist``: answer the last user message in the conversation; a configured model:
     pass the messages through to it. Whole or streamed (server-sent events)."""
     state = get_state(request)
@@ -315,16 +315,15 @@ def _is_text(body: ChatRequest) -> bool:
     return body.response_format is None or body.response_format.type == "text"
 
 
-def _stream_live(answer: Callable[[], dict[str, Any]], include_usage: bool) -> StreamingResponse:
+def _stream_live(answer: Callable[[], dict[str, Any]], include_usage: bool) -> LiveStreamResponse:
     """Stream a model turn sentence by sentence (``serve/streaming.py``); an error before the
-    first sentence is still an HTTP error."""
-    live = TurnStream(answer)
-    opening = live.opening()
-    headers = {SESSION_HEADER: opening.session_id} if opening.session_id else {}
-    return StreamingResponse(
-        LiveEvents(live, opening, model=MODEL_NAME, include_usage=include_usage),
-        media_type="text/event-stream",
-        headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    first sentence is still an HTTP error. Returns at once: the turn is awaited on the event
+    loop, so no pool thread waits for the model."""
+    return LiveStreamResponse(
+        TurnStream(answer),
+        model=MODEL_NAME,
+        include_usage=include_usage,
+        session_header=SESSION_HEADER,
     )
 
 

@@ -301,21 +301,56 @@ function closeEvidence() { $("evidence-panel").hidden = true; }
 
 /* -- knowledge base ---------------------------------------------------------------------- */
 
+/* A document's vectors: "完成", "12/40" while the server embeds it, "—" without an embedder. */
+function embeddedLabel(d) {
+  const total = d.n_chunks ?? d.chunks;
+  if (d.embedded === undefined || d.embedded === null || total === undefined) return "—";
+  return d.embedded >= total ? "完成" : d.embedded + "/" + total;
+}
+
 async function loadDocuments() {
   const body = $("kb-docs");
   try {
     const docs = (await api("/api/kb/documents")).data;
-    body.innerHTML = docs.length ? "" : '<tr><td colspan="5" class="muted">知识库还没有文档。</td></tr>';
+    body.innerHTML = docs.length ? "" : '<tr><td colspan="6" class="muted">知识库还没有文档。</td></tr>';
     for (const d of docs) {
       const tr = document.createElement("tr");
       tr.innerHTML = "<td>" + escapeHtml(d.title || d.filename) + "</td><td>" + escapeHtml(d.kind || "") + "</td><td>" +
-        escapeHtml(d.n_chunks ?? d.chunks ?? "") + "</td><td><code>" + escapeHtml(d.id) + "</code></td><td>" +
+        escapeHtml(d.n_chunks ?? d.chunks ?? "") + '</td><td class="embedded">' + escapeHtml(embeddedLabel(d)) +
+        "</td><td><code>" + escapeHtml(d.id) + "</code></td><td>" +
         (isAdmin() ? '<button class="link">删除</button>' : "") + "</td>";
       if (isAdmin()) tr.querySelector("button").addEventListener("click", () => removeDocument(d.id, d.title));
       body.appendChild(tr);
     }
   } catch (error) {
-    body.innerHTML = '<tr><td colspan="5" class="error">' + escapeHtml(error.message) + "</td></tr>";
+    body.innerHTML = '<tr><td colspan="6" class="error">' + escapeHtml(error.message) + "</td></tr>";
+  }
+  await showEmbedding();
+}
+
+/* The background embedding, polled while the knowledge-base view is open and chunks wait. */
+const EMBED_POLL_MS = 2000;
+let embedTimer = null;
+
+async function showEmbedding(known) {
+  clearTimeout(embedTimer);
+  const line = $("kb-embedding");
+  const status = known || await api("/api/kb/status").catch(() => null);
+  if (!status) { line.hidden = true; return; }
+  const run = status.embedding || {};
+  const waiting = (run.pending || 0) > 0;
+  line.hidden = !(waiting || run.state === "failed");
+  if (run.state === "failed") {
+    line.textContent = "向量计算失败：" + (run.error || "未知原因") + "。文档仍可按关键词（BM25）检索。";
+  } else if (waiting) {
+    line.textContent = "向量化进度：" + status.embedded + "/" + status.chunks + " 个片段已完成，" +
+      "其余在后台计算中；在此期间新文档按关键词（BM25）检索，完成后自动启用语义检索。";
+  }
+  if (waiting && run.state !== "failed" && !$("kb-view").hidden) {
+    embedTimer = setTimeout(async () => {
+      const now = await api("/api/kb/status").catch(() => null);
+      if (now && now.embedded !== status.embedded) await loadDocuments(); else await showEmbedding(now);
+    }, EMBED_POLL_MS);
   }
 }
 
@@ -329,7 +364,9 @@ async function uploadDocument(event) {
   try {
     const result = await api("/api/kb/documents", { method: "POST", body: form });
     const doc = result.document || {};
-    $("kb-status").textContent = "已导入：" + (doc.title || file.name);
+    const label = embeddedLabel(doc);
+    $("kb-status").textContent = "已导入：" + (doc.title || file.name) +
+      (label === "—" || label === "完成" ? "" : "（可立即按关键词检索；向量在后台计算中 " + label + "）");
     $("kb-file").value = "";
   } catch (error) {
     $("kb-status").textContent = "上传失败：" + error.message;
