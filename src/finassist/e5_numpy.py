@@ -239,16 +239,20 @@ class E5Numpy:
         weight = np.zeros(len(texts))
         left = np.bincount([w[0] for w in windows], minlength=len(texts))
         done = 0
-        with _one_blas_thread(), ThreadPoolExecutor(max(1, workers)) as pool:
-            pooled = pool.map(lambda batch: self._forward([w[1] for w in batch]), batches)
-            for batch, vectors in zip(batches, pooled, strict=True):
-                for (i, _, wt), vector in zip(batch, vectors, strict=True):
-                    out[i] += wt * vector
-                    weight[i] += wt
-                    left[i] -= 1
-                    done += int(left[i] == 0)
-                if progress is not None:
-                    progress(done, len(texts))
+        pool = ThreadPoolExecutor(max(1, workers))
+        try:
+            with _one_blas_thread():
+                pooled = pool.map(lambda batch: self._forward([w[1] for w in batch]), batches)
+                for batch, vectors in zip(batches, pooled, strict=True):
+                    for (i, _, wt), vector in zip(batch, vectors, strict=True):
+                        out[i] += wt * vector
+                        weight[i] += wt
+                        left[i] -= 1
+                        done += int(left[i] == 0)
+                    if progress is not None:
+                        progress(done, len(texts))
+        finally:  # a progress callback that raises (a stop) leaves the batches not yet started
+            pool.shutdown(wait=True, cancel_futures=True)
         out /= np.maximum(weight, 1e-12)[:, None]
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out.astype(np.float32)
