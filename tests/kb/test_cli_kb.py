@@ -87,3 +87,28 @@ def test_demo_loads_the_sample_knowledge_base_once(home: Path) -> None:
     assert first["documents"] == 16 and first["by_kind"]["product"]["documents"] == 5
     code, out = _run("kb", "search", "保理合同的定义", "--json", "--top-k", "1")
     assert code == 0 and json.loads(out)[0]["title"] == "中华人民共和国民法典·合同编"
+
+
+def test_bulk_embedding_uses_the_cores_and_serving_uses_one(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unset ``embed_threads``: ``kb ingest`` embeds on every core (capped), a serving process
+    on one; a value set in the settings wins for both."""
+    from finassist.cli.kb import build_kb
+    from finassist.config import Settings
+    from finassist.embed import BULK_THREADS_MAX, bulk_threads
+    from finassist.runtime import build_runtime
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: set(range(64)))
+    assert bulk_threads() == BULK_THREADS_MAX
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1})
+    assert bulk_threads() == 2
+
+    settings = Settings()
+    assert settings.kb.embed_threads is None
+    assert build_kb(settings).embedder.threads == 2
+    assert build_runtime(settings).kb.embedder.threads == 1
+
+    pinned = Settings(kb={"embed_threads": 3})
+    assert build_kb(pinned).embedder.threads == 3
+    assert build_runtime(pinned).kb.embedder.threads == 3

