@@ -57,6 +57,18 @@ def login(page, live: LiveServer, key: str) -> None:  # type: ignore[no-untyped-
     page.wait_for_selector("#app-view:not([hidden])")
 
 
+def upload_in_ui(browser, live: LiveServer, key: str, doc: Path):  # type: ignore[no-untyped-def]
+    """A new page, logged in as ``key``, that has uploaded ``doc`` on the knowledge-base tab
+    and waited for the 已导入 message."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    login(page, live, key)
+    page.click("#nav-kb")
+    page.set_input_files("#kb-file", str(doc))
+    page.click("#kb-upload")
+    page.wait_for_function("document.querySelector('#kb-status').textContent.startsWith('已导入')")
+    return page
+
+
 def test_ask_see_streamed_answer_with_citation_and_open_evidence(
     browser, live: LiveServer, keys: Keys
 ) -> None:  # type: ignore[no-untyped-def]
@@ -117,14 +129,7 @@ def test_upload_a_document_and_get_an_answer_citing_it(
         encoding="utf-8",
     )
     with LiveServer(kb_app) as live:
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        login(page, live, keys.admin)
-        page.click("#nav-kb")
-        page.set_input_files("#kb-file", str(doc))
-        page.click("#kb-upload")
-        page.wait_for_function(
-            "document.querySelector('#kb-status').textContent.startsWith('已导入')"
-        )
+        page = upload_in_ui(browser, live, keys.admin, doc)
         page.wait_for_function(
             "document.querySelector('#kb-docs').textContent.includes('应收账款质押指引')"
         )
@@ -156,14 +161,7 @@ def test_an_upload_shows_its_embedding_progress_until_the_vectors_are_done(
     doc = tmp_path / DOC_NAME
     doc.write_text(DOC, encoding="utf-8")
     with LiveServer(app) as live:
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        login(page, live, keys.admin)
-        page.click("#nav-kb")
-        page.set_input_files("#kb-file", str(doc))
-        page.click("#kb-upload")
-        page.wait_for_function(
-            "document.querySelector('#kb-status').textContent.startsWith('已导入')"
-        )
+        page = upload_in_ui(browser, live, keys.admin, doc)
         assert "向量在后台计算中 0/10" in page.inner_text("#kb-status")
         cell = page.locator("#kb-docs tr", has_text="冷链仓单质押业务指引").locator("td.embedded")
         assert cell.inner_text() == "0/10"

@@ -19,6 +19,7 @@ from typing import Any
 
 from finassist.assistant import guard
 from finassist.assistant.compose import EvidenceBook
+from finassist.assistant.query_parser import INTENT_METRICS
 from finassist.assistant.session import Session
 from finassist.assistant.types import Reply
 from finassist.finance.analytics.common import share
@@ -38,16 +39,6 @@ FILLER = re.compile(
     r"请|帮我|帮忙|麻烦|再|把|给我|做个|做一下|一下|一个|下|看看|看|吧|呢|的|这两家|这两个|这两期|"
     r"这两|两家|两个|两期|两者|二者|它们|他们|上面|前面|刚才|结果|数据|情况|[，。？?！!、\s]"
 )
-# The templated composers' topics, as query-layer metrics (a comparison after two of their
-# answers about two companies).
-TOPIC_METRICS = {
-    "cashflow": ["inflow", "outflow", "net_flow"],
-    "invoices": ["open_amount", "overdue_amount"],
-    "payment_behavior": ["avg_collection_days"],
-    "concentration": ["top_customer_share"],
-    "risk": ["risk_event_count"],
-    "post_loan": ["financing_balance"],
-}
 DIFFERENCE_UNITS = ("元", "张", "笔", "次", "件", "家", "天")
 NOT_COMPARABLE = "我不确定要对比的是哪两个数字：{why}。请说明对象和指标，例如：对比华东汽车和远航汽配三季度的开票金额。"
 
@@ -73,11 +64,11 @@ def last_two(state: Any, as_of: Any) -> tuple[Query, Query] | str | None:
     if state.query and state.previous_query:
         first = Query.model_validate(state.previous_query)
         second = Query.model_validate(state.query)
-    elif state.last_intent in TOPIC_METRICS and len(state.mentioned) >= 2:
+    elif state.last_intent in INTENT_METRICS and len(state.mentioned) >= 2:
         months = (state.window or {}).get("months", 12)
         period = last_months(int(months), as_of)
         spec = PeriodSpec(start=period.start, end=period.end, label=period.label)
-        metrics = TOPIC_METRICS[state.last_intent]
+        metrics = INTENT_METRICS[state.last_intent]
         first, second = (
             Query(metrics=metrics, filters=[Filter(dimension="enterprise", values=[m["id"]])],
                   period=spec)
