@@ -86,6 +86,48 @@ def test_bm25_serves_at_once_and_an_interrupted_embedding_resumes(
     empty_db.dispose()
 
 
+def test_a_warm_search_sees_each_committed_batch_as_a_fresh_one_does(
+    backend_url: str, topics: dict[str, TopicEmbedder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A searching process keeps its vectors between searches and, while another process
+    commits batches of vectors (the server's background worker), reads the new ones; its
+    dense results equal those of a process that loads everything afresh, at every step,
+    including when a model change drops the old vectors."""
+    monkeypatch.setattr(vectors, "COMMIT_EVERY", 10)
+    db = Database(backend_url)
+    db.migrate()
+    load_sample(KnowledgeBase(db, precomputed=("other", {})), ids=DOCS)
+    questions = ("保理", "折扣折扣", "付款 保理", "反向保理的折扣")
+
+    def ranked(kb: KnowledgeBase) -> list[list[tuple[str, float]]]:
+        return [
+            [(p.chunk_id, round(p.score, 6)) for p in kb.search(q, top_k=200).passages]
+            for q in questions
+        ]
+
+    def fresh(name: str) -> KnowledgeBase:
+        return KnowledgeBase(db, embedder=topics[name], mode="dense")
+
+    worker = KnowledgeBase(db, embedder=get_embedder("topics:flaky"))
+    warm = KnowledgeBase(db, embedder=worker.embedder, mode="dense")
+    assert ranked(warm) == [[], [], [], []]  # nothing embedded yet
+    with pytest.raises(KeyboardInterrupt):
+        worker.embed_pending()  # three batches of 10 land, then it stops
+    assert 0 < len(ranked(warm)[0]) < worker.stats()["chunks"]
+    assert ranked(warm) == ranked(fresh("flaky"))
+    worker.embedder.fail_after = None
+    worker.embed_pending()
+    assert ranked(warm) == ranked(fresh("flaky"))
+    assert len(ranked(warm)[0]) == worker.stats()["chunks"]
+
+    other = KnowledgeBase(db, embedder=get_embedder("topics:b"))
+    other.embedder.fail_after = 15
+    with pytest.raises(KeyboardInterrupt):
+        other.embed_pending()  # the old model's vectors are dropped first
+    assert ranked(warm) == ranked(fresh("flaky")) == [[], [], [], []]
+    db.dispose()
+
+
 def test_another_model_re_embeds_everything(
     empty_db: Database, topics: dict[str, TopicEmbedder]
 ) -> None:

@@ -30,6 +30,7 @@ from finassist.store.schema import kb_chunks, kb_documents, kb_stats
 
 SAMPLE_VECTORS = "data/sample_vectors.npz"
 COMMIT_EVERY = 256  # chunks embedded per transaction
+ID_BATCH = 500  # chunk ids per IN (...) when reading only the new vectors
 VECTOR_WRITES = "vector_writes"  # kb_stats counter: the dense cache reloads when it moves
 
 
@@ -165,14 +166,38 @@ class DenseIndex:
         self._matrix = np.zeros((0, 1), dtype=np.float32)
 
     def _load(self, conn: Connection) -> None:
+        """Hold the vectors of the current generation. When only vectors were added since the
+        last load (the index itself unchanged: the background worker committing a batch), only
+        the new chunks' vectors are read; any other change reads them all."""
         gen = _vector_generation(conn)
         if gen == self._generation:
             return
         c, d = kb_chunks.c, kb_documents.c
+        mine = (c.embedding.is_not(None), d.embedder == self.embedder.name)
+        if self._generation is not None and self._generation[:-1] == gen[:-1]:
+            ids = np.fromiter(
+                conn.execute(
+                    select(c.id).join(kb_documents, d.id == c.doc_id).where(*mine).order_by(c.id)
+                ).scalars(),
+                dtype=np.int64,
+            )
+            kept = np.isin(self._ids, ids)
+            new = np.setdiff1d(ids, self._ids, assume_unique=True)
+            rows = []
+            for start in range(0, len(new), ID_BATCH):
+                part = [int(i) for i in new[start : start + ID_BATCH]]
+                rows += conn.execute(select(c.id, c.embedding).where(c.id.in_(part))).all()
+            added = {int(r[0]): r[1] for r in rows}
+            all_ids = np.concatenate([self._ids[kept], np.array(list(added), dtype=np.int64)])
+            parts = [self._matrix[kept]] + ([from_blobs(list(added.values()))] if added else [])
+            order = np.argsort(all_ids, kind="stable")
+            self._ids, self._matrix = all_ids[order], np.vstack(parts)[order]
+            self._generation = gen
+            return
         rows = conn.execute(
             select(c.id, c.embedding)
             .join(kb_documents, d.id == c.doc_id)
-            .where(c.embedding.is_not(None), d.embedder == self.embedder.name)
+            .where(*mine)
             .order_by(c.id)
         ).all()
         self._ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
