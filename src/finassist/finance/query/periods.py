@@ -198,7 +198,8 @@ def _quarters(year: int | None, first: int, last: int, as_of: date) -> Period | 
         return None
     end = _month_end(date(year, last * 3, 1))
     names = "一二三四"
-    return _clamp(start, end, f"{year}年第{names[first - 1]}至第{names[last - 1]}季度", as_of)
+    span = names[first - 1] if first == last else f"{names[first - 1]}至第{names[last - 1]}"
+    return _clamp(start, end, f"{year}年第{span}季度", as_of)
 
 
 @rule(r"(?:近|最近|过去|这)\s*(半)\s*(?:年|个?年)|(?:近|最近|过去)半年")
@@ -280,13 +281,7 @@ def _quarter(m: re.Match[str], as_of: date) -> Period | None:
     if not quarter:
         return None
     year = _year(m.group(1), as_of) or (int(m.group(2)) if m.group(2) else None)
-    if year is None:
-        year = as_of.year if (quarter - 1) * 3 + 1 <= as_of.month else as_of.year - 1
-    start = date(year, (quarter - 1) * 3 + 1, 1)
-    if start > as_of:
-        return None
-    end = _month_end(date(year, quarter * 3, 1))
-    return _clamp(start, end, f"{year}年第{'一二三四'[quarter - 1]}季度", as_of)
+    return _quarters(year, quarter, quarter, as_of)
 
 
 @rule(rf"(?:{_YEAR}|(\d{{4}})年)?\s*([上下])半年")
