@@ -159,3 +159,44 @@ def test_a_numpy_engine_that_cannot_be_trusted_falls_back_to_the_c_engine(
     assert np.allclose(got, want, atol=1e-6)
     assert embedder.engine == "c"
     assert "改用 C 引擎" in caplog.text
+
+
+def test_batching_and_padding_do_not_change_a_passages_vector() -> None:
+    """Texts of different lengths share a padded batch (several threads, the last batches
+    split); each still gets the vector it gets alone."""
+    from finassist.e5_numpy import E5Numpy
+
+    engine = E5Numpy.builtin()
+    texts = [f"第{i}条 " + "保理人应当通知债务人，" * (1 + i % 7) for i in range(30)]
+    together = engine.passages(texts, workers=2)
+    alone = np.vstack([engine.passages([t]) for t in texts])
+    assert (together * alone).sum(1).min() > 0.99999
+
+
+def test_attention_with_scores_past_float32s_exp_range_is_still_the_softmax() -> None:
+    """exp is taken without subtracting each row's maximum; a score that would overflow
+    makes the engine redo the batch the textbook way, with the same result as the softmax."""
+    from finassist.e5_numpy import _attention, _keys_values
+
+    rng = np.random.default_rng(7)
+    count, width, heads, hd = 2, 5, 2, 4
+    h = heads * hd
+    x = rng.standard_normal((count * width, h)).astype(np.float32)
+    wk, wv = rng.standard_normal((2, h, h)).astype(np.float32)
+    bk, bv = rng.standard_normal((2, h)).astype(np.float32)
+    keep = np.ones(count * width, dtype=np.float32)
+    keep[width + 3 :] = 0.0  # the second text is 3 tokens long
+    layer = _keys_values(wk, bk, wv, bv, heads)
+    for size in (1.0, 60.0):  # 60: scores far past exp's float32 range (about 88)
+        q = x * np.float32(size)
+        got = _attention(q, layer["kv"] @ x.T + layer["kv_b"], count, heads, keep.copy())
+        k, v = x @ wk + bk, x @ wv + bv
+        for t in range(count):
+            n = width if t == 0 else 3
+            rows = slice(t * width, t * width + n)
+            for head in range(heads):
+                cols = slice(head * hd, (head + 1) * hd)
+                s = q[rows, cols].astype(np.float64) @ k[rows, cols].T
+                p = np.exp(s - s.max(1, keepdims=True))
+                want = (p / p.sum(1, keepdims=True)) @ v[rows, cols]
+                assert np.allclose(got[rows, cols], want, rtol=1e-4, atol=1e-4)
