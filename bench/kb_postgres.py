@@ -17,6 +17,10 @@ bench/retrieval.py. Two parts:
    and the end of the read transaction; its one-off load time is shown as its build time. At
    this scale the snapshot's ranking is checked against SQL's: the same score at every rank
    (replicated chunks tie, and SQL's sums differ in the last bits, so ids may swap within a tie).
+   Then another writer adds one document and removes it again: after each, the first search's
+   refresh of the snapshot (reading only the changed document) beside a full reload of it at the
+   same generation, and whether the two give identical results (ids and scores, every question,
+   10 and 50 results, unfiltered and filtered).
 
 Each engine gets a fresh database on the server ``--url`` names (an admin URL; the database is
 dropped afterwards). Timings include the round trip to the local server; the machine's other
@@ -35,7 +39,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +85,8 @@ class Ours:
     sql: Search
     snapshot: Search
     scores: Callable[[list[str], int, Filters], tuple[list[float], list[float]]]
+    writer: KnowledgeBase  # scores in SQL; writes as another process would
+    cached: KnowledgeBase  # searches its snapshot
 
 
 def build_ours(url: str, index: str | None, prepared: list) -> tuple[Ours, float, Any]:
@@ -115,7 +121,7 @@ def build_ours(url: str, index: str | None, prepared: list) -> tuple[Ours, float
         conn.commit()
         return a, b
 
-    return Ours(sql, snapshot, scores), build_s, db
+    return Ours(sql, snapshot, scores, kb, cached), build_s, db
 
 
 def load_snapshot(search: Search) -> float:
@@ -123,6 +129,42 @@ def load_snapshot(search: Search) -> float:
     t0 = time.perf_counter()
     search(["warm"], 1, Filters())
     return time.perf_counter() - t0
+
+
+def time_refresh(ours: Ours, prepared: list, queries: list[list[str]], n_chunks: int) -> None:
+    """Another writer adds one document (a copy of the first one under a new id), then removes
+    it; after each, the first search refreshes the snapshot (reading what changed), then the
+    same search with the snapshot dropped (a full reload), and the two snapshots' results."""
+    doc, chunks, tokens = prepared[0]
+    copy = (replace(doc, id="bench-refresh"), chunks, tokens)
+    policy = Filters(kinds=("policy",))
+
+    def first_search() -> float:
+        t0 = time.perf_counter()
+        ours.snapshot(queries[0], 10, Filters())
+        return time.perf_counter() - t0
+
+    steps = (
+        (f"adding 1 document ({len(chunks)} chunks)", lambda: ours.writer.add_prepared([copy])),
+        ("removing it", lambda: ours.writer.remove(copy[0].id)),
+    )
+    for label, write in steps:
+        write()
+        incremental_s = first_search()
+        updated = ours.cached._scorer
+        ours.cached._scorer = None
+        full_s = first_search()
+        full = ours.cached._scorer
+        assert updated is not None and full is not None
+        checks = [(q, k, f) for q in queries for k in (10, 50) for f in (Filters(), policy)]
+        same = sum(updated.search(q, k, f) == full.search(q, k, f) for q, k, f in checks)
+        ours.cached._scorer = updated
+        print(
+            f"  refresh after {label} at {n_chunks:,} chunks: full reload {full_s:.2f} s vs "
+            f"incremental {incremental_s:.3f} s ({full_s / incremental_s:.0f}x, same run; "
+            f"{updated.refreshed_by}); identical results {same}/{len(checks)}",
+            flush=True,
+        )
 
 
 def build_rank_bm25(prepared: list) -> tuple[Search, float]:
@@ -254,6 +296,8 @@ def main() -> None:
                         f"  {name:<36}{seconds:>9.1f}{limit:>4}{kind:>9}{p50:>9.2f}{p95:>9.2f}{agree}",
                         flush=True,
                     )
+            if index is None:
+                time_refresh(searches, big, queries, big_n)
             db.dispose()
     search, build_s = build_rank_bm25(big)
     ms, _ = timed(search, queries, 10, Filters(), 1)
