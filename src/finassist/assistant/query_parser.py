@@ -168,6 +168,17 @@ PRODUCT_TERMS = re.compile(
     r"材料|条件|流程|步骤|手续|要求|准入|门槛|费用|收费|费率|[怎如]么?申请|[怎如]么?办理|如何申请|"
     r"如何办理|什么是|是什么(?!时候)|需要什么|区别|介绍|适用"
 )
+# 今年做了多少笔反向保理 / 哪些客户做了订单融资 / 今年反向保理融资了多少: a product named with
+# no metric word is read as its financing records when the message asks how many, or says they
+# happened (做了); 反向保理有多少 (balance or amount?) asks which.
+PRODUCT_COUNT = re.compile(r"多少笔|几笔|笔数|多少单|几单")
+PRODUCT_DONE = re.compile(
+    r"做了|做过|办了|办过|用了|用过|申请了|开展了|发生了|融资了|融了|放款了|放了|叙做"
+)
+PRODUCT_HOW_MUCH = re.compile(r"有多少|是多少|一共多少|总共多少|合计多少")
+# 提前回款 is read as a metric (提前回款申请次数), but it is a product too: 提前回款有哪些费用
+# asks about its terms.
+PRODUCT_AS_METRIC = re.compile(r"提前(?:回款|收款|付款)(?!申请)")
 FOLLOW_UP = re.compile(
     r"^(?:那|那么|换成|换|再看|再|只看|仅看|只要|按|拆|分|改成|改|看看|如果|同样)|呢[？?。]*$"
 )
@@ -403,7 +414,15 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
         rest, [(m.start(), m.end()) for g, _ in w.group_by for m in re.finditer(g, rest)]
     )
     ambiguous = None
-    metric_hits = _find_words(rest_no_group, [*w.metrics, *((k, ["?"]) for k in w.ambiguous)])
+    product_hits = _find_words(rest, w.products)
+    product_spans = [(pos, pos + len(word)) for pos, word, _ in product_hits]
+    # 哪些客户做了订单融资: the product, not the 订单 (orders) or 融资 inside its name (the
+    # longest word wins); 订单融资余额 keeps 融资余额, which only overlaps it.
+    metric_hits = [
+        hit
+        for hit in _find_words(rest_no_group, [*w.metrics, *((k, ["?"]) for k in w.ambiguous)])
+        if not any(s <= hit[0] and hit[0] + len(hit[1]) <= e for s, e in product_spans)
+    ]
     metrics: list[str] = []
     for _pos, word, values in metric_hits:
         if values == ["?"]:
@@ -420,11 +439,8 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
         metrics = list(dict.fromkeys(metrics))
     if NET in metrics and "含税" not in rest_no_group.replace("不含税", ""):
         metrics = [m for m in metrics if m != GROSS]  # 开票金额（不含税）: one metric
-    products = list(dict.fromkeys(v for _, _, v in _find_words(rest, w.products)))
-    roles = list(dict.fromkeys(v for _, _, v in _find_words(
-        _blank(rest, [(m.start(), m.end()) for p, _ in w.products for m in re.finditer(p, rest)]),
-        w.roles,
-    )))  # fmt: skip
+    products = list(dict.fromkeys(v for _, _, v in product_hits))
+    roles = list(dict.fromkeys(v for _, _, v in _find_words(_blank(rest, product_spans), w.roles)))
     industries = [i for i in vocab.industries if i in rest]
     regions = list(dict.fromkeys(v for _, _, v in _find_words(rest, vocab.regions)))
     return Reading(
@@ -683,8 +699,13 @@ def _parse(
     ):
         return Parsed()  # 看看恒泰精密前五大客户占比: the chart composer shows the split
     reading = read(text, directory, vocab, as_of)
-    if reading.products and not reading.enterprises and PRODUCT_TERMS.search(text):
-        return Parsed()
+    if (
+        (reading.products or PRODUCT_AS_METRIC.search(text))
+        and not reading.enterprises
+        and PRODUCT_TERMS.search(text)
+    ):
+        return Parsed()  # 提前回款有哪些费用: the product's terms, not its records
+    product_figure = _product_metric(text, reading)
     if reading.time.others:  # 上半年和下半年: one answer for one period would misread it
         return _which_period(text, reading.time, directory, vocab, as_of, state, catalogue)
     ids = {m.id for m in reading.enterprises}
@@ -733,7 +754,7 @@ def _parse(
     if last and _is_follow_up(text, reading):
         return _follow_up(Query.model_validate(last), reading, enterprise, catalogue, as_of)
     whole_book = False
-    if enterprise is None and partner is None and _unscoped(text, reading):
+    if enterprise is None and partner is None and _unscoped(text, reading, product_figure):
         focus = getattr(state, "enterprise_id", None)
         if focus:  # 上个月新增了多少张发票, right after a question about 恒泰精密: about it
             enterprise = {"id": focus, "name": getattr(state, "enterprise_name", None) or ""}
@@ -748,12 +769,17 @@ def _parse(
         metrics = ["order_amount" if reading.roles == ["distributor"] else "invoice_amount"]
     if not metrics and buyers:
         metrics = ["invoice_amount"]
-    if not metrics and reading.products:  # 做了保理: financing of that product
-        if reading.count or enterprise is not None or not reading.portfolio:
+    if not metrics and reading.products:  # 保理: financing of that product
+        if reading.count or enterprise is not None or not (reading.portfolio or whole_book):
             metrics = ["financing_amount"]
         else:
             reading.ambiguous = ["financing_balance", "financing_amount"]
-    if not metrics and reading.ambiguous and enterprise is None and reading.portfolio:
+    if (
+        not metrics
+        and reading.ambiguous
+        and enterprise is None
+        and (reading.portfolio or whole_book)
+    ):
         options = [
             _build(reading, [m], enterprise["id"] if enterprise else None, catalogue)
             for m in reading.ambiguous
@@ -887,19 +913,39 @@ def _joined(text: str, companies: list[Match]) -> bool:
     return all(CONJUNCTION.fullmatch(gap) for gap in between) and not TRADE.search(text)
 
 
-def _unscoped(text: str, reading: Reading) -> bool:
+def _unscoped(text: str, reading: Reading, product: bool = False) -> bool:
     """A figure asked with no company, no kind of company and no screen (上个月新增了多少张发票):
-    the company in focus, else the whole book, answers it."""
+    the company in focus, else the whole book, answers it. A product's financing records
+    (做了多少笔反向保理) need no calendar period: no other composer answers them."""
+    period = reading.time.period
     return bool(
-        reading.metrics
+        (reading.metrics or product)
         and not reading.enterprises
         and not (reading.portfolio or reading.roles or reading.industries or reading.regions)
         and not (reading.thresholds or reading.group_by or reading.client_list)
         and not reading.pronoun
-        and reading.time.period is not None
-        and not reading.time.period.relative
+        and (product or (period is not None and not period.relative))
         and not GIVEN.search(text)
     )
+
+
+def _product_metric(text: str, reading: Reading) -> bool:
+    """A product named with no metric word: 多少笔 counts its financings, 做了 / 融资了 is their
+    amount (a list of the clients that did it when the question asks which), 有多少 stays
+    ambiguous (balance or amount). True when the message asks for such a figure."""
+    if not reading.products or reading.metrics:
+        return False
+    if PRODUCT_COUNT.search(text):
+        reading.metrics, reading.ambiguous = ["financing_count"], None
+    elif PRODUCT_DONE.search(text):
+        reading.metrics, reading.ambiguous = ["financing_amount"], None
+        if reading.portfolio and PLURAL.search(text) and not reading.superlative:
+            reading.client_list = True  # 哪些客户做了订单融资: every one of them
+    elif PRODUCT_HOW_MUCH.search(text):
+        reading.ambiguous = ["financing_balance", "financing_amount"]
+    else:
+        return False
+    return True
 
 
 def _counted(query: Query) -> Query:
@@ -1081,6 +1127,8 @@ def _needs_query_layer(reading: Reading, metrics: list[str]) -> bool:
         # by month: the cash-flow composer shows months of all three flows, nothing else
         or ("month" in reading.group_by and set(metrics) != {"inflow", "outflow", "net_flow"})
         or any(m not in HANDLED for m in metrics)
+        # 华东汽车做过反向保理吗: the older composers show every product's financing
+        or bool(reading.products and any(m.startswith("financing") for m in metrics))
     )
 
 
