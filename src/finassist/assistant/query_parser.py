@@ -162,6 +162,12 @@ NOT_OURS = re.compile(
     r"图|画|可视化|比较|走势|趋势|报告|推荐|利息|利率|测算|计算|(?<![按分各])产品|方案|适合|额度|发给|导出|"
     r"下载|发送|异常"
 )
+# 订单融资的申请条件有哪些 / 提前回款有哪些费用: a product's terms, which the product manual and the
+# catalogue answer, not the caller's financing records of that product.
+PRODUCT_TERMS = re.compile(
+    r"材料|条件|流程|步骤|手续|要求|准入|门槛|费用|收费|费率|[怎如]么?申请|[怎如]么?办理|如何申请|"
+    r"如何办理|什么是|是什么(?!时候)|需要什么|区别|介绍|适用"
+)
 FOLLOW_UP = re.compile(
     r"^(?:那|那么|换成|换|再看|再|只看|仅看|只要|按|拆|分|改成|改|看看|如果|同样)|呢[？?。]*$"
 )
@@ -677,6 +683,8 @@ def _parse(
     ):
         return Parsed()  # 看看恒泰精密前五大客户占比: the chart composer shows the split
     reading = read(text, directory, vocab, as_of)
+    if reading.products and not reading.enterprises and PRODUCT_TERMS.search(text):
+        return Parsed()
     if reading.time.others:  # 上半年和下半年: one answer for one period would misread it
         return _which_period(text, reading.time, directory, vocab, as_of, state, catalogue)
     ids = {m.id for m in reading.enterprises}
