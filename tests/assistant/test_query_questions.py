@@ -1126,13 +1126,20 @@ def test_a_named_companys_largest_suppliers_and_distributors(
 
 def test_overdue_rate_is_a_rate(assistant: Assistant, db: Database) -> None:
     (reply,) = ask(assistant, "哪些供应商逾期率最高")
+    (single,) = ask(assistant, "哪个供应商逾期率最高")
     (one,) = ask(assistant, "顺达橡塑的逾期率")
     overdue = grouped(db, OVERDUE_BY_COMPANY, m=ME, role="supplier")
     open_ = grouped(db, OPEN_BY_COMPANY, m=ME, role="supplier")
     rate = {n: Decimal(overdue.get(n, 0)) / Decimal(v) for n, v in open_.items() if v}
     top = max(rate, key=lambda k: rate[k])
     assert_answer(reply, None, None)
-    assert ranked_names(reply) == [top] and f"{rate[top]:.2%}" in reply.text
+    # 哪些 is plural: the five highest rates, highest first, the heading says how many
+    listed = ranked_names(reply)
+    assert [rate[n] for n in listed] == sorted(rate.values(), reverse=True)[:5]
+    assert f"列出前 5 项（共 {len(rate)} 项）" in reply.text
+    assert f"{rate[top]:.2%}" in reply.text
+    assert_answer(single, None, None)
+    assert ranked_names(single) == [top]  # 哪个: the one
     assert_answer(one, None, None)
     assert f"逾期率 {rate['无锡顺达橡塑制品有限公司']:.2%}" in one.text
 

@@ -11,8 +11,9 @@ import pytest
 from finassist.embed import EMBEDDERS, register_embedder
 from finassist.errors import InvalidInput
 from finassist.kb import KnowledgeBase, get_embedder, vectors
-from finassist.kb.sample import load_sample
-from finassist.kb.vectors import pending_count
+from finassist.kb.sample import load_sample, sample_documents
+from finassist.kb.types import Document, Filters, Section
+from finassist.kb.vectors import passage_text, pending_count, text_key
 from finassist.store import Database
 
 DOCS = ("manual-reverse_factoring", "manual-early_payment", "law-d082")
@@ -125,6 +126,112 @@ def test_a_warm_search_sees_each_committed_batch_as_a_fresh_one_does(
     with pytest.raises(KeyboardInterrupt):
         other.embed_pending()  # the old model's vectors are dropped first
     assert ranked(warm) == ranked(fresh("flaky")) == [[], [], [], []]
+    assert warm._dense_index is not None and warm._dense_index.refreshed_by == "full load"
+    db.dispose()
+
+
+def _topic_doc(doc_id: str, texts: Sequence[str], kind: str = "faq") -> Document:
+    return Document(
+        doc_id, f"文档{doc_id}", kind, "test", [Section(t, f"第{i}节") for i, t in enumerate(texts)]
+    )
+
+
+@pytest.mark.parametrize("tight", [False, True])
+def test_after_other_processes_store_and_remove_documents_a_warm_search_reads_only_those(
+    backend_url: str,
+    topics: dict[str, TopicEmbedder],
+    monkeypatch: pytest.MonkeyPatch,
+    tight: bool,
+) -> None:
+    """Documents added (embedded at once, or later by the worker), removed, replaced, removed
+    and stored again the same: after each, a searching process reads only those documents'
+    vectors, and every chunk's cosine, the ranking and its ties are those of a process that
+    loads everything afresh. ``tight``: no spare rows to append into, and the held vectors
+    gathered rather than copied by runs."""
+    if tight:
+        monkeypatch.setattr(vectors, "SPARE_ROWS", 0)
+        monkeypatch.setattr(vectors, "MAX_RUNS", 1)
+    db = Database(backend_url)
+    db.migrate()
+    worker = KnowledgeBase(db, embedder=get_embedder("topics:a"), precomputed=("x", {}))
+    load_sample(worker, ids=DOCS)
+    warm = KnowledgeBase(db, embedder=worker.embedder, mode="dense")
+    questions = ("保理", "折扣折扣", "付款 保理", "反向保理的折扣")
+
+    def seen(kb: KnowledgeBase) -> list[object]:
+        out: list[object] = []
+        for q in questions:
+            for kinds in ((), ("faq",)):
+                out.append(
+                    [(p.chunk_id, p.score) for p in kb.search(q, top_k=300, kinds=kinds).passages]
+                )
+        assert kb._dense_index is not None
+        with kb.db.read() as conn:
+            cosines = kb._dense_index.scores(conn, questions[3], Filters())
+        out.append((cosines.ids.tolist(), cosines.sims.tolist()))  # every chunk, to the last bit
+        return out
+
+    def fresh() -> list[object]:
+        return seen(KnowledgeBase(db, embedder=worker.embedder, mode="dense"))
+
+    assert seen(warm) == fresh()
+    index = warm._dense_index
+    assert index is not None and index.full_loads == 1
+    # Other processes: one embeds what it stores, one leaves that to the worker.
+    embedding = KnowledgeBase(Database(backend_url), embedder=topics["a"])
+    plain = KnowledgeBase(Database(backend_url))
+    t6 = _topic_doc("t6", ["付款 折扣 保理"] * 3)
+    known = {
+        text_key(passage_text(t6.title, "第0节", "付款 折扣 保理")): topics["a"]._vectors(
+            ["付款 折扣 保理"]
+        )[0]
+    }
+    shipped = KnowledgeBase(Database(backend_url), precomputed=("topics:a", known))
+    early = sample_documents(["manual-early_payment"])[0]
+    steps = [
+        ("added", lambda: embedding.add_documents([_topic_doc("t1", ["保理 折扣", "付款"] * 3)])),
+        ("pending", lambda: plain.add_documents([_topic_doc("t2", ["保理 保理", "折扣 付款"])])),
+        ("embedded", lambda: worker.embed_pending()),
+        ("removed", lambda: embedding.remove("law-d082")),
+        (
+            "replaced",
+            lambda: embedding.add_documents([_topic_doc("t1", ["折扣", "保理 付款"] * 2)]),
+        ),
+        ("same again", lambda: (plain.remove(early.id), embedding.add_documents([early]))),
+        (
+            "same, pending",
+            lambda: (
+                plain.remove("t1"),
+                plain.add_documents([_topic_doc("t1", ["折扣", "保理 付款"] * 2)]),
+            ),
+        ),
+        (
+            "two at once",
+            lambda: (plain.remove("t2"), embedding.add_documents([_topic_doc("t3", ["付款"] * 5)])),
+        ),
+        ("pending", lambda: plain.add_documents([_topic_doc("t4", ["保理 付款"] * 4)])),
+        ("embedded", lambda: worker.embed_pending()),
+        ("pending", lambda: plain.add_documents([_topic_doc("t5", ["折扣"] * 3)])),
+        ("stored with vectors", lambda: shipped.add_prepared([shipped.prepare(t6)])),
+        ("embedded", lambda: worker.embed_pending()),  # t5's vectors, before t6's
+    ]
+    for n, (label, step) in enumerate(steps):
+        step()
+        got = seen(warm)
+        assert index.refreshed_by == ("new vectors" if label == "embedded" else "documents"), n
+        assert index.full_loads == 1, n
+        assert got == fresh(), label
+    # The newest document removed and stored again (not embedded yet): on SQLite its chunks get
+    # their old ids back, which the fingerprints cannot tell from no change at all, so that one
+    # reads everything.
+    plain.remove("t6")
+    plain.add_documents([t6])
+    assert seen(warm) == fresh()
+    assert index.refreshed_by == ("full load" if db.dialect == "sqlite" else "documents")
+    worker.embed_pending()
+    assert seen(warm) == fresh()
+    for kb in (embedding, plain, shipped):
+        kb.db.dispose()
     db.dispose()
 
 

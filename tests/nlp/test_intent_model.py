@@ -8,7 +8,7 @@ import pytest
 
 from finassist.nlp.intent import UNKNOWN, IntentRouter, load_taxonomy
 from finassist.nlp.linear import LinearModel, ModelError
-from finassist.nlp.train_intent import decontaminate, load_examples, load_fin_eva
+from finassist.nlp.train_intent import decontaminate, load_afqmc, load_examples, load_fin_eva
 
 SUPPLY_CHAIN = {
     "handoff", "greeting", "knowledge", "product_info", "product_match", "funding_need", "report",
@@ -148,6 +148,29 @@ def test_app_and_account_how_to_is_customer_service(router, text) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        # A retail user's own card or loan: servicing, whatever the repayment words.
+        ("信用卡分期以后能提前全部还完吗", "customer_service"),
+        ("房贷提前还一部分要怎么申请", "customer_service"),
+        ("我的消费贷额度怎么突然没了", "customer_service"),
+        # The same words about a client enterprise stay the RM's post-loan questions.
+        ("华东汽车的还款情况怎么样", "post_loan"),
+        ("他们有没有逾期还款", "post_loan"),
+    ],
+)
+def test_a_users_own_credit_card_or_loan_is_service_not_post_loan(router, text, intent) -> None:
+    assert router.classify(text).name == intent
+
+
+def test_retail_credit_gate_rules_out_supply_chain_intents(router) -> None:
+    excluded = router.excluded("我的信用卡逾期了三天会怎样")
+    assert {"post_loan", "invoices", "risk"} <= excluded
+    assert "customer_service" not in excluded
+    assert "post_loan" not in router.excluded("华东汽车的还款情况怎么样")
+
+
 def test_a_greeting_inside_a_question_does_not_make_it_small_talk(router) -> None:
     assert router.classify("你好").name == "greeting"
     assert router.classify("美女你好，帮我看看161725这只基金还能拿吗，谢谢").name == "fund"
@@ -229,6 +252,14 @@ def test_team_examples_do_not_paraphrase_the_held_out_fin_eva_rows(shared_data) 
     fin_eva = load_fin_eva(shared_data / "intent_fin_eva")
     leaked = [r[0] for r in team if r not in decontaminate([r], fin_eva)]
     assert len(leaked) <= 2, leaked  # 他们风险大不大 (risk) matches by its common words only
+
+
+def test_the_afqmc_report_slice_is_unseen_by_the_development_slice(shared_data) -> None:
+    dev = load_afqmc(shared_data / "afqmc")
+    report = load_afqmc(shared_data / "afqmc", 1000, skip=len(dev), source="afqmc_unseen")
+    assert len(dev) == 300 and len(report) == 1000
+    assert not {r[0] for r in dev} & {r[0] for r in report}
+    assert {r[1] for r in report} == {"customer_service"}
 
 
 def test_a_chart_is_only_drawn_when_asked_for_in_words(router) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from finassist.errors import InvalidInput
-from finassist.nlp.train_sentiment import PRIOR_ALPHAS, fit_sentence_model
+from finassist.nlp.train_sentiment import C_SENTENCE, PRIOR_ALPHAS, fit_sentence_model
 
 pytest.importorskip("sklearn")
 
@@ -32,6 +32,13 @@ def test_balanced_sources_keep_the_smallest_prior() -> None:
     labels = ["积极", "消极", "中性"] * 6
     model = fit_sentence_model(texts, labels, featurize)
     assert model.meta["prior_alpha"] == 0.0  # every exponent ties; the prior adds nothing
+
+
+def test_regularisation_is_chosen_on_the_training_rows_or_given() -> None:
+    texts = ["大涨 利好", "大跌 利空", "召开 会议"] * 6
+    labels = ["积极", "消极", "中性"] * 6
+    assert fit_sentence_model(texts, labels, featurize).meta["c"] in C_SENTENCE
+    assert fit_sentence_model(texts, labels, featurize, c=2.0).meta["c"] == 2.0
 
 
 def test_too_few_rows_of_a_class_is_a_clear_error() -> None:

@@ -213,6 +213,19 @@ def kb_fallback(turn: TurnInput) -> Answer:
     return answer_from_sources(turn, fallback=template("unknown"))
 
 
+@handler("customer_service")
+def customer_service(turn: TurnInput) -> Answer:
+    """账户、App 与个人信用卡/贷款的办理类问题：知识库（如导入的客服手册）里有就引用原文；没有
+    就说明助手不能查看或办理个人账户、该去哪里办理。不查网络：别家机构的办理方式会误导客户。"""
+    retriever = turn.retriever
+    if retriever is not None and retriever.has_kb:
+        found = retriever.passages(turn.text, top_k=TOP_K)
+        picked = relevant(retriever, turn.text, found)
+        if picked:
+            return Answer([*compose_passages(turn, picked, HEAD), FOOTER])
+    return Answer([template("customer_service")])
+
+
 @handler("product_info")
 def product_info(turn: TurnInput) -> Answer:
     """The catalogue's facts, plus the manual's own words when the question asks for details."""

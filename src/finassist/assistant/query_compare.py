@@ -40,6 +40,11 @@ FILLER = re.compile(
     r"这两|两家|两个|两期|两者|二者|它们|他们|上面|前面|刚才|结果|数据|情况|[，。？?！!、\s]"
 )
 DIFFERENCE_UNITS = ("元", "张", "笔", "次", "件", "家", "天")
+ASK_ONE = (
+    "目前只有一个结果（{shown}），您想和什么对比？请说出另一家企业（如“和远航汽配比”）"
+    "或另一个期间（如“和二季度比”）；要画图请说“画图对比”。"
+)
+ASK_NOTHING = "您想对比什么？请说明对象和指标，例如：对比华东汽车和远航汽配三季度的开票金额。"
 NOT_COMPARABLE = "我不确定要对比的是哪两个数字：{why}。请说明对象和指标，例如：对比华东汽车和远航汽配三季度的开票金额。"
 
 
@@ -65,15 +70,8 @@ def last_two(state: Any, as_of: Any) -> tuple[Query, Query] | str | None:
         first = Query.model_validate(state.previous_query)
         second = Query.model_validate(state.query)
     elif state.last_intent in INTENT_METRICS and len(state.mentioned) >= 2:
-        months = (state.window or {}).get("months", 12)
-        period = last_months(int(months), as_of)
-        spec = PeriodSpec(start=period.start, end=period.end, label=period.label)
-        metrics = INTENT_METRICS[state.last_intent]
-        first, second = (
-            Query(metrics=metrics, filters=[Filter(dimension="enterprise", values=[m["id"]])],
-                  period=spec)
-            for m in (state.mentioned[1], state.mentioned[0])
-        )  # fmt: skip
+        first = _intent_query(state, state.mentioned[1]["id"], as_of)
+        second = _intent_query(state, state.mentioned[0]["id"], as_of)
     else:
         return None
     if first.group_by or second.group_by:
@@ -85,16 +83,52 @@ def last_two(state: Any, as_of: Any) -> tuple[Query, Query] | str | None:
     return first, second
 
 
+def _intent_query(state: Any, enterprise_id: str, as_of: Any) -> Query:
+    """What a templated answer (现金流、发票 ...) about one company showed, as a query."""
+    months = (state.window or {}).get("months", 12)
+    period = last_months(int(months), as_of)
+    spec = PeriodSpec(start=period.start, end=period.end, label=period.label)
+    return Query(
+        metrics=INTENT_METRICS[state.last_intent],
+        filters=[Filter(dimension="enterprise", values=[enterprise_id])],
+        period=spec,
+    )
+
+
+def last_one(state: Any, as_of: Any) -> Query | None:
+    """The one data answer the conversation holds (None when it holds none)."""
+    if state.query:
+        return Query.model_validate(state.query)
+    if state.last_intent in INTENT_METRICS and state.mentioned:
+        return _intent_query(state, state.mentioned[0]["id"], as_of)
+    return None
+
+
+def ask_what(state: Any, as_of: Any, catalogue: QueryCatalogue) -> str:
+    """The question back when 对比一下 follows only one answer (or none): with what?"""
+    one = last_one(state, as_of)
+    if one is None:
+        return ASK_NOTHING
+    labels = "、".join(catalogue.metrics[m].label for m in one.metrics)
+    ids = one.filter_values("enterprise")
+    name = state.enterprise_name if ids and ids[0] == state.enterprise_id else ""
+    shown = f"{name}的{labels}" if name else labels
+    return ASK_ONE.format(shown=shown)
+
+
 def compare_reply(
     text: str, session: Session, tools: ToolContext, catalogue: QueryCatalogue
 ) -> Reply | None:
-    """The reply to a bare 对比一下, or None when there is nothing to compare (other
-    composers take the message)."""
+    """The reply to a bare 对比一下: the last two answers side by side, or a question back
+    when the conversation holds fewer than two (a chart only when 图 / 画 is said)."""
     if not is_bare_comparison(text):
         return None
     found = last_two(session.state, tools.as_of)
     if found is None:
-        return None
+        question = ask_what(session.state, tools.as_of, catalogue)
+        if question != ASK_NOTHING:
+            session.state.pending = {"compare_with": True}  # the next message names the other
+        return Reply(session.id, question, INTENT, clarification=True)
     if isinstance(found, str):
         return Reply(session.id, NOT_COMPARABLE.format(why=found), INTENT, clarification=True)
     return pair_reply(list(found), session, tools, catalogue)

@@ -68,6 +68,20 @@ OPS = {
     "至少": ">=", "达到": ">=", "低于": "<", "少于": "<", "小于": "<", "不超过": "<=",
     "不高于": "<=", "不到": "<", "以上": ">=", "以下": "<=",
 }  # fmt: skip
+# 最近一笔回款 / 上次开票 / 最早的三张发票: the records themselves, newest (oldest) first.
+PICK = re.compile(
+    rf"(?P<word>最近|最新|最后|最早|第)的?\s*(?P<n>{_NUM}|几)?\s*(?:笔|次|张)(?!数)|"
+    r"上一(?:笔|次|张)|上次(?=回款|收款|付款|开票|开了|收到|付给)"  # not 上次说的那家
+)
+PICKED_METRICS = {"inflow": "payment", "outflow": "payment", "invoice_amount": "invoice",
+                  "open_amount": "invoice", "overdue_amount": "invoice"}  # fmt: skip
+PICK_OTHER = re.compile(r"采购|订单|下单|融资|放款|贷款|发货")
+PICK_UNSUPPORTED = (
+    "目前能逐笔查看的是回款（资金流入）、付款（资金流出）和发票，例如：恒泰精密最近一笔回款是"
+    "什么时候、恒泰精密最近三张发票。"
+)
+# 哪些客户回款最多 asks for several (a ranked list); 哪个 / 哪家 / 谁 for one.
+PLURAL = re.compile(r"哪些|哪几|有哪|都有谁|几家|几个")
 ASCENDING = re.compile(r"最少|最低|最小|最快|倒数|从低到高|从小到大|升序")
 SUPERLATIVE = re.compile(r"最大|最高|最多|最少|最低|最小|最慢|最快|最严重|最长|最短")
 # 华东汽车的供应商 / 华东汽车的客户: companies trading with the one named.
@@ -105,6 +119,12 @@ GIVEN = re.compile(r"\d\s*(?:万亿|亿|万)?元|\d\s*%|某|甲|乙|丙|假设|�
 # 华东汽车和远航汽配: two companies side by side; 卖给 / 之间: one trading with the other.
 CONJUNCTION = re.compile(r"和|与|及|以及|跟|还有|、|，|,|/")
 TRADE = re.compile(r"卖给|卖|买|之间|往来|交易|对|向|给|从|销往|采购")
+# 远航汽配和华东汽车之间 / 两家的往来: both directions of their trade.
+BETWEEN = re.compile(r"之间|相互|互相|双方|彼此|两家的往来|两家往来|来往")
+# Each pair: the first company selling to (or paid by) the second, then the other way round.
+MIRRORED = [("invoice_amount", "purchase_invoice_amount"), ("inflow", "outflow"),
+            ("received_order_amount", "order_amount"), ("received_order_count", "order_count")]  # fmt: skip
+MIRROR_OF = {"sales_amount": "invoice_amount", "invoice_count": "invoice_amount"}
 # 9月份比8月份多还是少 / 两个季度对比: a question naming two periods asks for both, compared.
 COMPARED = re.compile(
     r"比.{0,12}(?:多|少|高|低|增|减|好|差|快|慢)|相比|对比|哪个(?:多|高|大)|差(?:了)?多少|变化"
@@ -112,7 +132,7 @@ COMPARED = re.compile(
 # 看看…占比 (no 多少): the split shown, which the chart composer draws.
 SHOW = re.compile(r"^(?:请|帮我)?(?:看看|看一下|看下|展示|显示)")
 ASKED = re.compile(r"多少|几|是否|吗|哪")
-WHICH_TIME = re.compile(r"哪一?个?(?:月|季度|季|年)(?!份)")
+WHICH_TIME = re.compile(r"哪一?个?(?:月|季度|季|年)")
 # 同比下降的供应商: companies whose figure fell against the comparison period (not a ranking).
 DIRECTION = re.compile(
     r"(?:同比|环比|比去年|较去年|比上(?:个|一)?(?:月|季度|年|期)|较上期)[^，。？?]{0,6}?"
@@ -134,12 +154,31 @@ COUNT = re.compile(
     rf"(?<!哪)(?:几|多少)\s*(?:家|个|户)\s*(?:\S{{0,4}}?){_WHO}|{_WHO}(?:一共|总共|共)?(?:有)?\s*"
     rf"(?:几家|多少家|几个|多少个|多少户|数量|家数|个数|总数)"
 )
+# 开票最多的几家供应商: the top few (a ranking), not how many there are.
+FEW_TOP = re.compile(r"最\S{1,3}?的?几\s*(?:家|个|位)")
 ONLY_OVERDUE = re.compile(r"只看逾期|仅看逾期|只要逾期|逾期的(?:呢|发票)?$|其中逾期")
 # A chart, a side-by-side comparison or a report is another composer's (charts, reports).
 NOT_OURS = re.compile(
     r"图|画|可视化|比较|走势|趋势|报告|推荐|利息|利率|测算|计算|(?<![按分各])产品|方案|适合|额度|发给|导出|"
     r"下载|发送|异常"
 )
+# 订单融资的申请条件有哪些 / 提前回款有哪些费用: a product's terms, which the product manual and the
+# catalogue answer, not the caller's financing records of that product.
+PRODUCT_TERMS = re.compile(
+    r"材料|条件|流程|步骤|手续|要求|准入|门槛|费用|收费|费率|[怎如]么?申请|[怎如]么?办理|如何申请|"
+    r"如何办理|什么是|是什么(?!时候)|需要什么|区别|介绍|适用"
+)
+# 今年做了多少笔反向保理 / 哪些客户做了订单融资 / 今年反向保理融资了多少: a product named with
+# no metric word is read as its financing records when the message asks how many, or says they
+# happened (做了); 反向保理有多少 (balance or amount?) asks which.
+PRODUCT_COUNT = re.compile(r"多少笔|几笔|笔数|多少单|几单")
+PRODUCT_DONE = re.compile(
+    r"做了|做过|办了|办过|用了|用过|申请了|开展了|发生了|融资了|融了|放款了|放了|叙做"
+)
+PRODUCT_HOW_MUCH = re.compile(r"有多少|是多少|一共多少|总共多少|合计多少")
+# 提前回款 is read as a metric (提前回款申请次数), but it is a product too: 提前回款有哪些费用
+# asks about its terms.
+PRODUCT_AS_METRIC = re.compile(r"提前(?:回款|收款|付款)(?!申请)")
 FOLLOW_UP = re.compile(
     r"^(?:那|那么|换成|换|再看|再|只看|仅看|只要|按|拆|分|改成|改|看看|如果|同样)|呢[？?。]*$"
 )
@@ -150,6 +189,7 @@ COUNT_AMOUNT = {"invoice_count": GROSS, "order_count": "order_amount",
 RECEIVED = {"order_amount": "received_order_amount", "order_count": "received_order_count"}
 DEFAULT_SCREEN_LIMIT = 10
 DEFAULT_LIST_LIMIT = 5
+PLURAL_TOP_LIMIT = 5  # 哪些…最多 without a number: the top five, the heading says so
 CLIENT_LIST_LIMIT = 50
 # The older composers answer these intents; a follow-up that names a calendar period goes to
 # the query layer with the metrics that intent was about.
@@ -331,6 +371,9 @@ class Reading:
     time_text: str  # the message itself, for the words that only shape the answer (哪个月)
     direction: str | None  # 同比下降 -> "down", 同比增长 -> "up" (a screen on the change)
     growth: tuple[str, bool] | None  # ("change" | "change_rate", descending)
+    pick: tuple[str, int | None] | None = (
+        None  # 最近三笔 -> ("latest", 3); 最早一张 -> ("earliest", 1)
+    )
 
 
 def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: date) -> Reading:
@@ -371,7 +414,15 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
         rest, [(m.start(), m.end()) for g, _ in w.group_by for m in re.finditer(g, rest)]
     )
     ambiguous = None
-    metric_hits = _find_words(rest_no_group, [*w.metrics, *((k, ["?"]) for k in w.ambiguous)])
+    product_hits = _find_words(rest, w.products)
+    product_spans = [(pos, pos + len(word)) for pos, word, _ in product_hits]
+    # 哪些客户做了订单融资: the product, not the 订单 (orders) or 融资 inside its name (the
+    # longest word wins); 订单融资余额 keeps 融资余额, which only overlaps it.
+    metric_hits = [
+        hit
+        for hit in _find_words(rest_no_group, [*w.metrics, *((k, ["?"]) for k in w.ambiguous)])
+        if not any(s <= hit[0] and hit[0] + len(hit[1]) <= e for s, e in product_spans)
+    ]
     metrics: list[str] = []
     for _pos, word, values in metric_hits:
         if values == ["?"]:
@@ -388,11 +439,8 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
         metrics = list(dict.fromkeys(metrics))
     if NET in metrics and "含税" not in rest_no_group.replace("不含税", ""):
         metrics = [m for m in metrics if m != GROSS]  # 开票金额（不含税）: one metric
-    products = list(dict.fromkeys(v for _, _, v in _find_words(rest, w.products)))
-    roles = list(dict.fromkeys(v for _, _, v in _find_words(
-        _blank(rest, [(m.start(), m.end()) for p, _ in w.products for m in re.finditer(p, rest)]),
-        w.roles,
-    )))  # fmt: skip
+    products = list(dict.fromkeys(v for _, _, v in product_hits))
+    roles = list(dict.fromkeys(v for _, _, v in _find_words(_blank(rest, product_spans), w.roles)))
     industries = [i for i in vocab.industries if i in rest]
     regions = list(dict.fromkeys(v for _, _, v in _find_words(rest, vocab.regions)))
     return Reading(
@@ -422,12 +470,13 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
         or bool(COUNT.search(rest))
         or (bool(roles) and not enterprises),
         client_list=bool(CLIENT_LIST.search(text)),
-        count=bool(COUNT.search(rest)),
+        count=bool(COUNT.search(rest)) and not FEW_TOP.search(rest),
         total=bool(TOTAL.search(rest)) and limit is None and not SUPERLATIVE.search(rest),
         overdue_days=overdue_days,
         time_text=text,
         direction=_direction(text),
         growth=_growth(text),
+        pick=_pick(rest),
         # 其中逾期的呢: 其中 is "among those", not a company
         pronoun=has_pronoun(text.replace("其中", "")) and "他们名下" not in text,
     )
@@ -477,7 +526,11 @@ def _build(
     ):
         limit = 1  # 哪个月回款最多: the one month
     if "enterprise" in group_by and not enterprise_id and limit is None:
-        limit = 1 if reading.superlative and not reading.thresholds else DEFAULT_SCREEN_LIMIT
+        limit = (
+            _top_limit(reading)
+            if reading.superlative and not reading.thresholds
+            else DEFAULT_SCREEN_LIMIT
+        )
         if reading.client_list and not reading.superlative:
             limit = CLIENT_LIST_LIMIT
     if reading.only_overdue:
@@ -532,6 +585,12 @@ def _build(
         limit=limit,
         compare=reading.time.compare,  # type: ignore[arg-type]
     )
+
+
+def _top_limit(reading: Reading) -> int:
+    """How many rows a superlative without a number asks for: 哪些…最多 is plural (a ranked
+    list), 哪个 / 哪家 / 谁…最多 or 最多的客户 is the one row."""
+    return PLURAL_TOP_LIMIT if PLURAL.search(reading.time_text) else 1
 
 
 def _is_time_only(group_by: list[str]) -> bool:
@@ -640,6 +699,13 @@ def _parse(
     ):
         return Parsed()  # 看看恒泰精密前五大客户占比: the chart composer shows the split
     reading = read(text, directory, vocab, as_of)
+    if (
+        (reading.products or PRODUCT_AS_METRIC.search(text))
+        and not reading.enterprises
+        and PRODUCT_TERMS.search(text)
+    ):
+        return Parsed()  # 提前回款有哪些费用: the product's terms, not its records
+    product_figure = _product_metric(text, reading)
     if reading.time.others:  # 上半年和下半年: one answer for one period would misread it
         return _which_period(text, reading.time, directory, vocab, as_of, state, catalogue)
     ids = {m.id for m in reading.enterprises}
@@ -680,11 +746,15 @@ def _parse(
         and not (reading.portfolio or reading.roles or reading.industries or reading.regions)
     ):  # 只看逾期超过90天的, after another composer's answer about one company
         enterprise = {"id": state.enterprise_id, "name": state.enterprise_name or ""}
+    if reading.pick is not None and (
+        reading.metrics or reading.invoice_list or "发票" in text or PICK_OTHER.search(text)
+    ):
+        return _picked(reading, enterprise, state)
     last = getattr(state, "query", None)
     if last and _is_follow_up(text, reading):
         return _follow_up(Query.model_validate(last), reading, enterprise, catalogue, as_of)
     whole_book = False
-    if enterprise is None and partner is None and _unscoped(text, reading):
+    if enterprise is None and partner is None and _unscoped(text, reading, product_figure):
         focus = getattr(state, "enterprise_id", None)
         if focus:  # 上个月新增了多少张发票, right after a question about 恒泰精密: about it
             enterprise = {"id": focus, "name": getattr(state, "enterprise_name", None) or ""}
@@ -699,12 +769,17 @@ def _parse(
         metrics = ["order_amount" if reading.roles == ["distributor"] else "invoice_amount"]
     if not metrics and buyers:
         metrics = ["invoice_amount"]
-    if not metrics and reading.products:  # 做了保理: financing of that product
-        if reading.count or enterprise is not None or not reading.portfolio:
+    if not metrics and reading.products:  # 保理: financing of that product
+        if reading.count or enterprise is not None or not (reading.portfolio or whole_book):
             metrics = ["financing_amount"]
         else:
             reading.ambiguous = ["financing_balance", "financing_amount"]
-    if not metrics and reading.ambiguous and enterprise is None and reading.portfolio:
+    if (
+        not metrics
+        and reading.ambiguous
+        and enterprise is None
+        and (reading.portfolio or whole_book)
+    ):
         options = [
             _build(reading, [m], enterprise["id"] if enterprise else None, catalogue)
             for m in reading.ambiguous
@@ -735,7 +810,7 @@ def _parse(
                 "id": state.enterprise_id,
                 "name": state.enterprise_name or "",
             }
-        elif enterprise is not None and _calendar(reading):
+        elif enterprise is not None and (_calendar(reading) or _between(text, reading)):
             metrics = list(words().general)
         elif enterprise is None and reading.roles and (reading.limit or reading.superlative):
             metrics = ["invoice_amount"]  # 前10大供应商: ranked by their sales
@@ -749,7 +824,17 @@ def _parse(
         return Parsed()  # "现金流怎么样" with no company: the resolver asks which
     if (named is not None and named.role == "supplier") or reading.roles == ["supplier"]:
         metrics = [RECEIVED.get(m, m) for m in metrics]  # a supplier's orders are received
-    if enterprise is not None and not buyers and not _needs_query_layer(reading, metrics):
+    between = _between(text, reading) and named is not None
+    # 华东汽车和远航汽配的现金流 / 恒泰精密和远航汽配谁的回款多: both companies, side by side
+    # (a templated answer would show the first one only).
+    side_by_side = len(ids) > 1 and named is not None and _joined(text, reading.enterprises)
+    if (
+        enterprise is not None
+        and not buyers
+        and not between
+        and not side_by_side
+        and not _needs_query_layer(reading, metrics)
+    ):
         return Parsed()
     query = _build(reading, metrics, enterprise["id"] if enterprise else None, catalogue)
     if partner is not None or buyers:
@@ -758,7 +843,9 @@ def _parse(
         if partner is not None:
             query = query.with_filter("counterparty", [partner.id])
         else:
-            limit = reading.limit or (1 if reading.superlative else DEFAULT_SCREEN_LIMIT)
+            limit = reading.limit or (
+                _top_limit(reading) if reading.superlative else DEFAULT_SCREEN_LIMIT
+            )
             query = query.model_copy(update={
                 "group_by": ["counterparty"], "order_by": metrics[0], "limit": limit,
             })  # fmt: skip
@@ -767,7 +854,8 @@ def _parse(
     without = bool(WITHOUT.search(text)) and enterprise is None and "enterprise" in query.group_by
     if without:
         query = query.model_copy(update={"limit": None, "thresholds": []})
-    if len(ids) > 1 and enterprise and named and _joined(text, reading.enterprises):
+    notes: list[str] = []
+    if len(ids) > 1 and enterprise and named and not between and _joined(text, reading.enterprises):
         # 华东汽车和远航汽配三季度的开票金额: each company's own figures, side by side.
         listed = list(dict.fromkeys(m.id for m in reading.enterprises))
         query = query.with_filter("enterprise", listed).model_copy(update={
@@ -776,16 +864,45 @@ def _parse(
         })  # fmt: skip
     elif len(ids) > 1 and enterprise and named:
         others = [m.id for m in reading.enterprises if m.id != named.id]
+        if between:  # 远航汽配和华东汽车之间: both directions, each metric with its mirror
+            query = _both_ways(query)
+            one_way = [m for m in query.metrics if not any(m in p for p in MIRRORED)]
+            if one_way:
+                other = next(m for m in reading.enterprises if m.id != named.id)
+                labels = "、".join(catalogue.metrics[m].label for m in one_way)
+                notes.append(
+                    f"{labels}只按{named.name}一方统计（交易对手为{other.name}的部分）；"
+                    f"另一方向请以{other.name}为主体再问"
+                )
         if all("counterparty" in catalogue.metrics[m].allowed(catalogue) for m in query.metrics):
             query = query.with_filter("counterparty", others[:1])
     return Parsed(
         query=query,
         enterprise=enterprise,
         period=reading.time.period,
+        notes=notes,
         count=counting,
         without=without,
         whole_book=whole_book,
     )
+
+
+def _between(text: str, reading: Reading) -> bool:
+    """远航汽配和华东汽车之间 / 两家的往来: trade between two companies, in both directions."""
+    return len({m.id for m in reading.enterprises}) == 2 and bool(BETWEEN.search(text))
+
+
+def _both_ways(query: Query) -> Query:
+    """The query with each metric beside its mirror (A 开给 B and B 开给 A, B 付给 A and A 付给
+    B ...): one row of the first company's figures with the second as counterparty. A metric
+    with no mirror (应收、融资) stays one way, and the answer says so."""
+    metrics: list[str] = []
+    for name in query.metrics:
+        if name == "net_flow":
+            name = "inflow"  # shown as both payments and their total, not a difference
+        pair = next((p for p in MIRRORED if name in p or MIRROR_OF.get(name) in p), None)
+        metrics += [m for m in (pair or (name,)) if m not in metrics]
+    return query.model_copy(update={"metrics": metrics[:4], "order_by": None})
 
 
 def _joined(text: str, companies: list[Match]) -> bool:
@@ -796,19 +913,39 @@ def _joined(text: str, companies: list[Match]) -> bool:
     return all(CONJUNCTION.fullmatch(gap) for gap in between) and not TRADE.search(text)
 
 
-def _unscoped(text: str, reading: Reading) -> bool:
+def _unscoped(text: str, reading: Reading, product: bool = False) -> bool:
     """A figure asked with no company, no kind of company and no screen (上个月新增了多少张发票):
-    the company in focus, else the whole book, answers it."""
+    the company in focus, else the whole book, answers it. A product's financing records
+    (做了多少笔反向保理) need no calendar period: no other composer answers them."""
+    period = reading.time.period
     return bool(
-        reading.metrics
+        (reading.metrics or product)
         and not reading.enterprises
         and not (reading.portfolio or reading.roles or reading.industries or reading.regions)
         and not (reading.thresholds or reading.group_by or reading.client_list)
         and not reading.pronoun
-        and reading.time.period is not None
-        and not reading.time.period.relative
+        and (product or (period is not None and not period.relative))
         and not GIVEN.search(text)
     )
+
+
+def _product_metric(text: str, reading: Reading) -> bool:
+    """A product named with no metric word: 多少笔 counts its financings, 做了 / 融资了 is their
+    amount (a list of the clients that did it when the question asks which), 有多少 stays
+    ambiguous (balance or amount). True when the message asks for such a figure."""
+    if not reading.products or reading.metrics:
+        return False
+    if PRODUCT_COUNT.search(text):
+        reading.metrics, reading.ambiguous = ["financing_count"], None
+    elif PRODUCT_DONE.search(text):
+        reading.metrics, reading.ambiguous = ["financing_amount"], None
+        if reading.portfolio and PLURAL.search(text) and not reading.superlative:
+            reading.client_list = True  # 哪些客户做了订单融资: every one of them
+    elif PRODUCT_HOW_MUCH.search(text):
+        reading.ambiguous = ["financing_balance", "financing_amount"]
+    else:
+        return False
+    return True
 
 
 def _counted(query: Query) -> Query:
@@ -866,6 +1003,61 @@ def _direction(text: str) -> str | None:
     if match is None:
         return None
     return "down" if any(c in match.group(1) for c in "降减滑少跌") else "up"
+
+
+def _pick(text: str) -> tuple[str, int | None] | None:
+    """最近一笔 -> ("latest", 1); 最早的三张 -> ("earliest", 3); 最近几笔 -> ("latest", None)."""
+    match = PICK.search(text)
+    if match is None:
+        return None
+    word, number = match.group("word") or "最近", match.group("n")
+    count = 1 if number is None else _count(number)
+    if word == "第" and count != 1:
+        return None  # 第三笔: not the first or the last
+    return ("earliest" if word in ("最早", "第") else "latest", count)
+
+
+def _picked(reading: Reading, enterprise: dict[str, str] | None, state: Any) -> Parsed:
+    """最近一笔回款是什么时候 / 最近三张发票: the newest (or oldest) records of one company, with
+    their dates, amounts and counterparties (never a total over a default window)."""
+    assert reading.pick is not None
+    if enterprise is None and getattr(state, "enterprise_id", None):
+        enterprise = {"id": state.enterprise_id, "name": state.enterprise_name or ""}
+    if enterprise is None:
+        return Parsed()  # 最近一笔回款 with no company anywhere: the resolver asks which
+    if PICK_OTHER.search(reading.time_text):
+        return Parsed(question=PICK_UNSUPPORTED)  # 最近一次采购: orders are not listed one by one
+    metrics = [m for m in reading.metrics if m in PICKED_METRICS]
+    if not metrics and (reading.invoice_list or "发票" in reading.time_text):
+        metrics = ["invoice_amount"]
+    if not metrics:
+        return Parsed(question=PICK_UNSUPPORTED)
+    kind, count = reading.pick
+    filters: list[dict[str, Any]] = [{"dimension": "enterprise", "values": [enterprise["id"]]}]
+    others = [m.id for m in reading.enterprises if m.id != enterprise["id"]]
+    if others:  # 华东汽车最近一笔付给恒泰精密的款: only what passed between the two
+        filters.append({"dimension": "counterparty", "values": others[:1]})
+    options = [
+        Query(
+            metrics=[m],
+            filters=filters,  # type: ignore[arg-type]
+            group_by=[PICKED_METRICS[m]],
+            period=_period_spec(reading.time.period),
+            limit=count or DEFAULT_LIST_LIMIT,
+            pick=kind,  # type: ignore[arg-type]
+        )
+        for m in metrics[:2]
+    ]
+    if len(options) > 1:  # 最近一笔流水: money in or money out
+        labels = "；".join(
+            f"{i}. {m}" for i, m in enumerate(("资金流入（回款）", "资金流出（付款）"), 1)
+        )
+        return Parsed(
+            question=f"您想看的是哪一项：{labels}？",
+            options=[o.model_dump(mode="json") for o in options],
+            enterprise=enterprise,
+        )
+    return Parsed(query=options[0], enterprise=enterprise, period=reading.time.period)
 
 
 def _growth(text: str) -> tuple[str, bool] | None:
@@ -935,6 +1127,8 @@ def _needs_query_layer(reading: Reading, metrics: list[str]) -> bool:
         # by month: the cash-flow composer shows months of all three flows, nothing else
         or ("month" in reading.group_by and set(metrics) != {"inflow", "outflow", "net_flow"})
         or any(m not in HANDLED for m in metrics)
+        # 华东汽车做过反向保理吗: the older composers show every product's financing
+        or bool(reading.products and any(m.startswith("financing") for m in metrics))
     )
 
 
@@ -991,6 +1185,9 @@ def _follow_up(
                 # 按季度看看 after a one-month question: a table of one row says nothing.
                 update["period"] = _period_spec(wider)
                 notes.append(f"上一问的统计期不足两个拆分单位，已放宽为{wider.text}")
+    if reading.pick and last.pick:  # 最近三笔呢 / 最早的呢, after 最近一笔回款
+        update["pick"], count = reading.pick
+        update["limit"] = count or DEFAULT_LIST_LIMIT
     if reading.limit:
         update["limit"] = reading.limit
         if last.order_by is None and "order_by" not in update:

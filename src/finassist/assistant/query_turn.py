@@ -7,12 +7,14 @@ checks it like any other answer. Headings state the order the rows really have.
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from finassist.assistant import guard
 from finassist.assistant.compose import EvidenceBook, template
-from finassist.assistant.query_compare import compare_reply, pair_reply
+from finassist.assistant.query_compare import compare_reply, last_one, pair_reply
 from finassist.assistant.query_parser import Parsed, Vocabulary, parse, pick_option
 from finassist.assistant.session import Session, SessionState
 from finassist.assistant.slots import pick_candidate
@@ -28,6 +30,7 @@ from finassist.finance.query.compiler import QueryResult, run_query
 from finassist.finance.query.model import Query
 from finassist.finance.query.tool import (
     SOURCE,
+    TIME_LABEL,
     partial_text,
     period_text,
     records,
@@ -47,6 +50,10 @@ PRODUCT = {
     "purchase_financing": "采购融资",
     "distribution_financing": "经销商融资",
 }
+# 和远航汽配比 / 跟二季度对比一下: what is left names the other side of a comparison.
+COMPARE_WITH = re.compile(
+    r"^(?:那|请|帮我)?(?:和|跟|与|同)|(?:对比|比较|相比|比)(?:一下|一比)?|[呢吧吗。？?！!，,\s]"
+)
 VALUE_NAMES = {"role": ROLE, "product": PRODUCT, "status": {**INVOICE_STATUS, **FINANCING_STATUS}}
 
 
@@ -87,6 +94,11 @@ class QueryLayer:
                     kept = [g for g in query.group_by if g != "enterprise"]
                     query = query.model_copy(update={"group_by": kept, "limit": None})
                 return self._reply(query, Parsed(enterprise=chosen), session, tools)
+        if pending.get("compare_with"):
+            state.pending = None
+            paired = self._compare_with(text, session, tools, directory)
+            if paired is not None:  # 对比一下 -> "和什么对比？" -> 和远航汽配比
+                return paired
         compared = compare_reply(text, session, tools, self.catalogue)
         if compared is not None:  # 对比一下: the last two answers side by side
             return compared
@@ -113,6 +125,30 @@ class QueryLayer:
         if parsed.query is None:
             return None
         return self._reply(parsed.query, parsed, session, tools)
+
+    def _compare_with(
+        self, text: str, session: Session, tools: ToolContext, directory: EnterpriseDirectory
+    ) -> Reply | None:
+        """The answer to "和什么对比？": the one answer beside the same question for the company
+        or period this message names (None when it names neither; the message is then read as
+        a new question)."""
+        state = session.state
+        first = last_one(state, tools.as_of)
+        other = COMPARE_WITH.sub("", text).strip()
+        if first is None or not other:
+            return None
+        parsed = parse(
+            f"那{other}呢",
+            directory=directory,
+            vocab=self.vocabulary(tools),
+            as_of=tools.as_of,
+            state=replace(state, query=first.model_dump(mode="json")),
+            catalogue=self.catalogue,
+        )
+        second = parsed.query
+        if second is None or second.group_by or second.metrics != first.metrics or second == first:
+            return None
+        return pair_reply([first, second], session, tools, self.catalogue)
 
     def _reply(
         self, query: Query, parsed: Parsed | None, session: Session, tools: ToolContext
@@ -274,6 +310,9 @@ def _filters_text(query: Query, result: QueryResult, catalogue: QueryCatalogue) 
 
 
 def _order_text(query: Query, result: QueryResult, catalogue: QueryCatalogue) -> str:
+    if query.pick:
+        when = TIME_LABEL.get(str(catalogue.metrics[query.metrics[0]].time), "日期")
+        return f"按{when}取{_pick_word(query)}的 {len(result.rows)} 笔"
     if not query.group_by or query.metrics == [COUNT_METRIC]:
         return ""  # a count lists its companies in no particular order: claim none
     if query.order_by is None and any(g in TIME_DIMS for g in query.group_by):
@@ -325,6 +364,14 @@ def compose(
     filters = _filters_text(query, result, catalogue)
     if filters:
         head.append(f"筛选：{filters}")
+    if _mirrored(query):
+        head.append("两个方向分别统计")
+        if query.group_by:  # each column is one direction: say which
+            head += [
+                f"{catalogue.metrics[m].label}为{d}"
+                for pair in _mirrored(query)
+                for m, d in zip(pair, _directions(result, pair), strict=True)
+            ]
     order = _order_text(query, result, catalogue)
     if order:
         head.append(order)
@@ -340,6 +387,13 @@ def compose(
             lines[-1] += f"下表列出其中 {len(result.rows)} 家。"
     if not result.rows:
         lines.append("没有符合条件的数据。")
+        return "\n".join(lines)
+    if query.pick and len(result.rows) == 1:
+        lines.append(_picked(result, subject, catalogue) + book.cite_records([rows[0]]) + "。")
+        return "\n".join(lines)
+    pairs = _mirrored(query)
+    if pairs and not query.group_by:
+        lines += _both_ways(result, pairs, rows[0], book, catalogue)
         return "\n".join(lines)
     if not query.group_by:
         row, record = result.rows[0], rows[0]
@@ -372,6 +426,111 @@ def compose(
     return "\n".join(lines)
 
 
+def _picked(result: QueryResult, subject: str, catalogue: QueryCatalogue) -> str:
+    """最近一笔回款: one sentence with its date, amount, counterparty and invoice."""
+    query, row = result.query, result.rows[0]
+    metric = catalogue.metrics[query.metrics[0]]
+    amount = value_text(row.get(metric.key), metric.unit)
+    who = row.get("counterparty_name") or row.get("counterparty")
+    word = _pick_word(query)
+    if "payment" in query.group_by:
+        if metric.key == "inflow":
+            return (f"{subject}{word}一笔回款在 {row['paid_date']}：{who} 付款 {amount}"
+                    f"（发票 {row['invoice_no']}）")  # fmt: skip
+        return (f"{subject}{word}一笔付款在 {row['paid_date']}：付给 {who} {amount}"
+                f"（发票 {row['invoice_no']}）")  # fmt: skip
+    status = INVOICE_STATUS.get(row["status"], row["status"])
+    return (f"{subject}{word}一张发票在 {row['issue_date']} 开出：{row['invoice']}，购方 {who}，"
+            f"{metric.label} {amount}，到期日 {row['due_date']}，状态：{status}")  # fmt: skip
+
+
+# Each mirrored pair (see query_parser.MIRRORED): what it measures, and each direction's words
+# with A the company in scope and B its counterparty.
+BOTH_WAYS = {
+    ("invoice_amount", "purchase_invoice_amount"): ("开票金额（含税）", "{a} 开给 {b}", "{b} 开给 {a}"),
+    ("inflow", "outflow"): ("付款金额", "{b} 付给 {a}", "{a} 付给 {b}"),
+    ("received_order_amount", "order_amount"): ("订单金额", "{b} 向 {a} 下单", "{a} 向 {b} 下单"),
+    ("received_order_count", "order_count"): ("订单笔数", "{b} 向 {a} 下单", "{a} 向 {b} 下单"),
+}  # fmt: skip
+
+
+def _mirrored(query: Query) -> list[tuple[str, str]]:
+    """The mirrored pairs of a question about two companies' trade (远航汽配和华东汽车之间)."""
+    if len(query.filter_values("enterprise")) != 1 or len(query.filter_values("counterparty")) != 1:
+        return []
+    return [pair for pair in BOTH_WAYS if all(m in query.metrics for m in pair)]
+
+
+def _both_ways(
+    result: QueryResult, pairs: list[tuple[str, str]], record: Record, book: EvidenceBook,
+    catalogue: QueryCatalogue,
+) -> list[str]:  # fmt: skip
+    """Each direction of the trade between two companies, and both together (and the same for
+    the comparison period when 同比 / 环比 was asked)."""
+    row = result.rows[0]
+    lines = []
+    for pair in pairs:
+        label, *_ = BOTH_WAYS[pair]
+        directions = _directions(result, pair)
+        unit = catalogue.metrics[pair[0]].unit
+        totals = []
+        for suffix, when in (("", "统计期内"), ("__previous", "对比期内")):
+            if suffix and f"{pair[0]}{suffix}" not in row:
+                continue
+            values = [row.get(f"{m}{suffix}") or 0 for m in pair]
+            total = sum(values, Decimal(0) if unit == "元" else 0)
+            totals.append(total)
+            both = Record(
+                "metric", f"{record.id}:{pair[0]}{suffix}:both_ways",
+                f"计算·双向合计（{SOURCE}）",
+                {"total": total, **dict(zip(pair, values, strict=True))},
+                f"{when}{label}：{'；'.join(directions)}，双向合计 {value_text(total, unit)}",
+            )  # fmt: skip
+            cite = book.cite_records([record])
+            parts = [
+                f"{d} {value_text(v, unit)}{cite}" for d, v in zip(directions, values, strict=True)
+            ]
+            text = f"{'对比期' if suffix else ''}{label}：{'；'.join(parts)}；"
+            text += f"双向合计 {value_text(total, unit)}{book.cite_records([both])}。"
+            present = [d for d, v in zip(directions, values, strict=True) if v]
+            if len(present) == 1:
+                text += f"{when}只有“{present[0]}”这一个方向有记录。"
+            elif not present:
+                text += f"{when}两个方向都没有记录。"
+            lines.append(text)
+        if len(totals) == 2:
+            now, before = totals
+            change = now - before
+            record_change = Record(
+                "metric", f"{record.id}:{pair[0]}:both_ways_change", f"计算·双向合计变化（{SOURCE}）",
+                {"change_abs": abs(change), "rate_abs": share(abs(change), abs(before)) if before else None},
+                f"{label}双向合计较对比期的变化",
+            )  # fmt: skip
+            text = f"{label}双向合计较对比期{'增加' if change >= 0 else '减少'} "
+            text += value_text(abs(change), unit)
+            if before:
+                text += f"（{value_text(share(abs(change), abs(before)), '比例')}）"
+            lines.append(text + book.cite_records([record_change]) + "。")
+    return lines
+
+
+def _directions(result: QueryResult, pair: tuple[str, str]) -> list[str]:
+    """远航汽配 开给 华东汽车, 华东汽车 开给 远航汽配: each side of a mirrored pair in words."""
+    query = result.query
+    names = {
+        "a": result.names.get(query.filter_values("enterprise")[0], ""),
+        "b": result.names.get(query.filter_values("counterparty")[0], ""),
+    }
+    return [way.format(**names) for way in BOTH_WAYS[pair][1:]]
+
+
+def _pick_word(query: Query) -> str:
+    """最早; 最近 up to the data's date, 最后 within a period the question named (9月最后一笔)."""
+    if query.pick == "earliest":
+        return "最早"
+    return "最后" if query.period is not None else "最近"
+
+
 def _bases(name: str, catalogue: QueryCatalogue) -> list[Any]:
     return [catalogue.metrics[b] for b in catalogue.metrics[name].bases(catalogue)]
 
@@ -379,7 +538,10 @@ def _bases(name: str, catalogue: QueryCatalogue) -> list[Any]:
 def _columns(query: Query) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for dim in query.group_by:
-        if dim == "invoice":
+        if dim == "payment":
+            payer = "付款方" if query.metrics[0] == "inflow" else "收款方"
+            out += [("paid_date", "付款日"), ("counterparty", payer), ("invoice_no", "发票号")]
+        elif dim == "invoice":
             out += [("invoice", "发票号"), ("counterparty", "购方"), ("issue_date", "开票日"),
                     ("due_date", "到期日"), ("status", "状态")]  # fmt: skip
         else:

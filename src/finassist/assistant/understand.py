@@ -181,10 +181,9 @@ def _understand(
         focus = {"id": state.enterprise_id or "", "name": state.enterprise_name or ""}
         return Understanding(intent=calculation.CARD_TERMS, enterprise=focus)
     spec = intents.by_name.get(intent.name)
-    # Intents with no composer of their own, and 理财 (保证金 is a financing term here).
-    unanswered = intent.name in (UNKNOWN, "wealth_product") or (
-        intent.name == "customer_service" and intent.name not in HANDLERS
-    )  # fmt: skip
+    # Intents with no composer of their own, 理财 (保证金 is a financing term here), and service
+    # questions: a knowledge question or a client's data we do not hold reads as such first.
+    unanswered = intent.name in (UNKNOWN, "wealth_product", "customer_service")
     if (unanswered or (spec is not None and spec.needs_enterprise)) and (
         is_knowledge_question(text) and not has_pronoun(text) and not directory.scan(text)
     ):  # 质押率一般多少: a term, not a company named 质押率

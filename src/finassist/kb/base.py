@@ -430,7 +430,8 @@ class KnowledgeBase:
         if not self.cache:
             return self.index.search(conn, tokens, limit, filters)
         if self._scorer is None or self._scorer.generation != generation(conn):
-            self._scorer = load_scorer(conn, self.index.name)
+            # Another write (ours or another process's): read what changed, or all of it.
+            self._scorer = load_scorer(conn, self.index.name, self._scorer)
         return self._scorer.search(tokens, limit, filters)
 
     def warm_up(self) -> None:

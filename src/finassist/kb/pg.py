@@ -19,8 +19,8 @@ below that floor cannot enter the top ``limit``. Only chunks with one of the rem
 
 A :class:`~finassist.kb.base.KnowledgeBase` searches an in-memory snapshot of this index
 (:mod:`finassist.kb.memory`, filters as a mask; the same scores), checked against ``kb_stats``
-on every search; scoring in SQL is what ``cache=False`` uses, and the reference the snapshot is
-tested against.
+on every search and refreshed with just the changed documents' chunks; scoring in SQL is what
+``cache=False`` uses, and the reference the snapshot is tested against.
 """
 
 from __future__ import annotations

@@ -40,6 +40,9 @@ from finassist.store import schema
 
 DEFAULT_MONTHS = 12
 INVOICE_LIST_LIMIT = 20
+LISTINGS = ("invoice", "payment")  # one row per invoice / per payment, cut in the database
+# 最近一笔回款 without a period: every record up to the data's date (no lower bound in the SQL).
+ALL_RECORDS = "截至数据日期的全部记录"
 TABLES = {
     "invoices": schema.invoices,
     "payments": schema.payments,
@@ -115,8 +118,13 @@ def validate(query: Query, catalogue: QueryCatalogue) -> None:
         for dim in query.group_by:
             if not catalogue.dimensions[dim].group:
                 raise InvalidInput(f"维度“{catalogue.dimensions[dim].label}”只能用于筛选")
-    if "invoice" in query.group_by and len(query.metrics) > 1:
-        raise InvalidInput("按发票列出时只能取一个指标")
+    listed = [d for d in query.group_by if d in LISTINGS]
+    if listed and len(query.metrics) > 1:
+        raise InvalidInput("按发票或逐笔付款列出时只能取一个指标")
+    if query.pick and not listed:
+        raise InvalidInput("取最近或最早的记录（pick）需要按 invoice 或 payment 逐笔列出")
+    if query.pick and query.compare:
+        raise InvalidInput("取最近或最早的记录时不能做同比或环比")
     if query.period and query.period.end < query.period.start:
         raise InvalidInput("统计期的结束日期早于开始日期")
 
@@ -177,6 +185,8 @@ def _dimension_columns(
         if name == "invoice_no":  # an invoice list shows what identifies each invoice
             return [t.c.invoice_no, t.c[metric.counterparty], t.c.issue_date, t.c.due_date,
                     t.c.status]  # fmt: skip
+        if name == "payment_id":  # a payment: who paid (or was paid), when, for which invoice
+            return [t.c.id, t.c[metric.counterparty], t.c.paid_date, t.c.invoice_no]
         return [t.c[name]]
     time_col = t.c[metric.time]
     year = extract("year", time_col)
@@ -247,7 +257,9 @@ def build_select(
         # A balance (snapshot) is always as of the data's date; a period the user named
         # narrows which rows it covers (开票日在9月的未结发票).
         time_col = t.c[str(metric.time)]
-        stmt = stmt.where(time_col >= period.start, time_col <= period.end)
+        if period.start > date.min:
+            stmt = stmt.where(time_col >= period.start)
+        stmt = stmt.where(time_col <= period.end)
     for flt in query.filters:
         stmt = stmt.where(_filter(flt.dimension, flt.values, metric, t, ent, catalogue, ctx.as_of))
     if keys:
@@ -271,6 +283,8 @@ def _key_width(dim: str, catalogue: QueryCatalogue) -> int:
     source = catalogue.dimensions[dim].source
     if source == "column.invoice_no":
         return 5
+    if source == "column.payment_id":
+        return 4
     return 2 if source in ("time.month", "time.quarter") else 1
 
 
@@ -279,24 +293,30 @@ def _run_base(
     group_by: list[str], catalogue: QueryCatalogue, *, admin: bool,
 ) -> dict[Key, Any]:  # fmt: skip
     stmt, width = build_select(ctx, metric, query, period, group_by, catalogue, admin=admin)
-    if "invoice" in group_by:
-        stmt = _invoice_list(stmt, metric, query)
+    if any(d in LISTINGS for d in group_by):
+        stmt = _listing(stmt, metric, query)
     return {
         tuple(_plain(v) for v in row[:width]): _finish(metric, tuple(row[width:]))
         for row in conn.execute(stmt)
     }
 
 
-def _invoice_list(stmt: Select[Any], metric: Metric, query: Query) -> Select[Any]:
-    """An invoice list is cut in the database: order, thresholds and limit go into the SQL."""
-    value = list(stmt.selected_columns)[-1]
+def _listing(stmt: Select[Any], metric: Metric, query: Query) -> Select[Any]:
+    """A list of invoices or payments is cut in the database: order, thresholds and limit go
+    into the SQL. ``pick`` orders by the record's date (最近一笔: newest first) and takes one
+    unless a number was asked; the id breaks ties the same way, so the pick is stable."""
+    columns = list(stmt.selected_columns)
+    value, first = columns[-1], columns[0]
     for threshold in _level(query):
         op = {">": value.__gt__, ">=": value.__ge__, "<": value.__lt__, "<=": value.__le__}
         stmt = stmt.having(op[threshold.op](threshold.value))
+    if query.pick:
+        time_col = next(c for c in columns if c.name == metric.time)
+        latest = query.pick == "latest"
+        order = [time_col.desc(), first.desc()] if latest else [time_col.asc(), first.asc()]
+        return stmt.order_by(*order).limit(query.limit or 1)
     order = value.desc() if query.descending else value.asc()
-    return stmt.order_by(order, next(iter(stmt.selected_columns))).limit(
-        query.limit or INVOICE_LIST_LIMIT
-    )
+    return stmt.order_by(order, first).limit(query.limit or INVOICE_LIST_LIMIT)
 
 
 def _plain(value: Any) -> Any:
@@ -403,6 +423,8 @@ def resolve_period(query: Query, catalogue: QueryCatalogue, as_of: date) -> Peri
     if query.period is not None:
         p = query.period
         return Period(p.start, p.end, p.label or f"{p.start.isoformat()} 至 {p.end.isoformat()}")
+    if query.pick:
+        return Period(date.min, as_of, ALL_RECORDS)
     flows = [m for name in query.metrics for m in _bases(name, catalogue) if not m.snapshot]
     return last_months(DEFAULT_MONTHS, as_of) if flows else None
 
@@ -504,7 +526,7 @@ def _ordered(
     )
     if chronological:
         rows.sort(key=lambda r: tuple(_chronological(str(r[d])) for d in query.group_by))
-    elif "invoice" not in query.group_by:
+    elif not any(d in LISTINGS for d in query.group_by):
         order = query.order_metric
         present = [r for r in rows if r.get(order) is not None]
         absent = [r for r in rows if r.get(order) is None]
@@ -622,6 +644,9 @@ def _key_fields(group_by: list[str], key: Key, catalogue: QueryCatalogue) -> dic
                 invoice=part[0], counterparty=part[1], issue_date=part[2], due_date=part[3],
                 status=part[4],
             )  # fmt: skip
+        elif source == "column.payment_id":
+            row.update(payment=part[0], counterparty=part[1], paid_date=part[2],
+                       invoice_no=part[3])  # fmt: skip
         else:
             row[dim] = part[0]
     return row

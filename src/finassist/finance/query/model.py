@@ -68,6 +68,11 @@ class Query(BaseModel):
     compare: Literal["previous", "year_ago"] | None = Field(
         None, description="previous：环比上一期；year_ago：同比去年同期"
     )
+    pick: Literal["latest", "earliest"] | None = Field(
+        None,
+        description="latest：按时间取最近的逐笔记录；earliest：最早的（与 invoice 或 payment 维度"
+        "一起用，limit 为取几笔，默认 1；不填 period 时为截至数据日期的全部记录）",
+    )
 
     @property
     def order_metric(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -51,6 +52,9 @@ def row_label(row: dict[str, Any], group_by: list[str]) -> str:
             parts.append(str(row.get(f"{dim}_name") or row.get(dim)))
         elif dim == "invoice":
             parts.append(f"发票 {row['invoice']}")
+        elif dim == "payment":  # 2026-10-28 华东汽车 付款（发票 INV…）
+            who = row.get("counterparty_name") or row.get("counterparty")
+            parts.append(f"{row['paid_date']} {who} 付款（发票 {row['invoice_no']}）")
         else:
             parts.append(str(row.get(dim)) + partial_text(row, dim))
     return "·".join(parts)
@@ -85,6 +89,8 @@ def period_text(result: QueryResult, catalogue: QueryCatalogue | None = None) ->
     ``截至 2026-10-31`` for balances, with the period they were narrowed to if one was named."""
     catalogue = catalogue or load_query_catalogue()
     if not result.snapshot:
+        if result.period is not None and result.period.start == date.min:  # 最近一笔, no period
+            return f"{result.period.label}（截至 {result.period.end.isoformat()}）"
         return result.period.text if result.period else ""
     when = f"截至 {result.as_of.isoformat()}"
     if result.period is not None and result.query.period is not None:
@@ -108,6 +114,8 @@ def records(
         "total": result.total,
         "shown": len(result.rows),
     }
+    if period is not None and period.start == date.min:
+        period = None  # every record up to the data's date: no start to state
     if period is not None:
         summary |= {"start": period.start, "end": period.end, "period": period.label}
     if result.compare_period is not None:
@@ -149,11 +157,14 @@ class QueryData(Tool):
         "指标：invoice_amount 开票金额（含税）、sales_amount 开票金额（不含税）、invoice_count 开票张数、open_amount 未结应收金额、"
         "overdue_amount 逾期应收金额、overdue_count 逾期发票张数、avg_collection_days 平均回款天数、"
         "dso 应收账款周转天数、inflow 资金流入、outflow 资金流出、net_flow 净流入、"
-        "early_payment_requests 提前回款申请次数、financing_amount 融资发生额、"
+        "early_payment_requests 提前回款申请次数、financing_amount 融资发生额、financing_count 融资笔数、"
         "financing_balance 融资余额、order_amount 订单金额、order_count 订单笔数、"
         "risk_event_count 风险事件数、top_customer_share 第一大客户占比、client_count 客户家数、overdue_rate 逾期率、received_order_amount 接单金额、received_order_count 接单笔数。"
+        "purchase_invoice_amount 采购发票金额（含税，该企业作为购方）。"
         "维度：enterprise（企业编号）、counterparty、role（core/supplier/distributor）、industry、"
-        "region、product、status、risk_kind、invoice（逐张发票）、overdue（仅筛选）、month、quarter、year。"
+        "region、product、status、risk_kind、invoice（逐张发票）、payment（逐笔付款，资金流入/流出）、"
+        "overdue（仅筛选）、month、quarter、year。pick=latest/earliest 配合 invoice 或 payment "
+        "取最近/最早的几笔。"
         "时间可用 period（起止日期）或 period_text（中文，如“9月份”“今年以来”“近3个月”）。"
     )
 
