@@ -20,6 +20,7 @@ from finassist.store import Database
 ME = "M001"
 THIS_YEAR = ("2026-01-01", "2026-10-31")
 LAST_12_MONTHS = ("2025-11-01", "2026-10-31")
+EVER = ("1900-01-01", "2026-10-31")
 BOOK = (
     "FROM financing f JOIN enterprises e ON e.id = f.applicant_id "
     "JOIN manager_clients mc ON mc.enterprise_id = f.applicant_id AND mc.manager_id = :m "
@@ -62,6 +63,12 @@ def assert_cited(reply: Reply, period: tuple[str, str], product: str) -> None:
     assert f"{period[0]} 至 {period[1]}" in reply.text, reply.text
     assert f"融资产品：{product}" in reply.text, reply.text
     assert "申请材料" not in reply.text  # not the product's description
+
+
+def assert_ever(reply: Reply, product: str) -> None:
+    assert reply.intent == "query" and not reply.clarification, reply.text
+    assert "截至数据日期的全部记录（截至 2026-10-31）" in reply.text, reply.text
+    assert f"融资产品：{product}" in reply.text and reply.unverified == [], reply.text
 
 
 def table(reply: Reply) -> list[tuple[str, str]]:
@@ -116,18 +123,26 @@ def test_a_product_figure_that_could_be_balance_or_amount_is_asked(
 @pytest.mark.parametrize(
     ("question", "name"),
     [
-        # none in the period: 0.00, not the product's description
-        ("华东汽车做过反向保理吗", "华东汽车集团股份有限公司"),
+        # 做过 is ever: every record up to the data's date, not the last 12 months
+        ("华东汽车做过反向保理吗", "华东汽车集团股份有限公司"),  # none: 0.00, not a description
         ("宁波润磊做过反向保理吗", "宁波润磊汽车电子有限公司"),
     ],
 )
-def test_one_clients_financing_of_a_product(
+def test_one_clients_financing_of_a_product_ever(
     assistant: Assistant, seeded_backend: Database, question: str, name: str
 ) -> None:
     reply = ask(assistant, question)
-    expected = dict(by_company(seeded_backend, "reverse_factoring", LAST_12_MONTHS))
-    assert_cited(reply, LAST_12_MONTHS, "反向保理")
+    expected = dict(by_company(seeded_backend, "reverse_factoring", EVER))
+    assert_ever(reply, "反向保理")
     assert f"{name}：融资发生额 {yuan(expected.get(name, 0))}[" in reply.text
+
+
+def test_which_clients_ever_did_a_product(assistant: Assistant, seeded_backend: Database) -> None:
+    reply = ask(assistant, "哪些客户做过订单融资")
+    expected = by_company(seeded_backend, "order_financing", EVER)
+    assert_ever(reply, "订单融资")
+    assert expected != by_company(seeded_backend, "order_financing", LAST_12_MONTHS)
+    assert table(reply) == [(name, yuan(total)) for name, total in expected]
 
 
 @pytest.mark.parametrize(

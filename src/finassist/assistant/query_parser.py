@@ -13,7 +13,7 @@ last query and changes only what it names. When two readings tie it asks one sho
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -28,6 +28,7 @@ from finassist.assistant.slots import PRONOUNS, has_pronoun, residual_name
 from finassist.finance.base import ToolContext
 from finassist.finance.directory import EnterpriseDirectory, Match
 from finassist.finance.query.catalogue import QueryCatalogue, load_query_catalogue
+from finassist.finance.query.compiler import ALL_RECORDS
 from finassist.finance.query.model import PeriodSpec, Query, Threshold
 from finassist.finance.query.periods import (
     Period,
@@ -175,6 +176,7 @@ PRODUCT_COUNT = re.compile(r"多少笔|几笔|笔数|多少单|几单")
 PRODUCT_DONE = re.compile(
     r"做了|做过|办了|办过|用了|用过|申请了|开展了|发生了|融资了|融了|放款了|放了|叙做"
 )
+EVER = re.compile(r"做过|办过|用过|叙做过|融过|有没有做|是否做|有没有办|曾经|历史上|以前")
 PRODUCT_HOW_MUCH = re.compile(r"有多少|是多少|一共多少|总共多少|合计多少")
 # 提前回款 is read as a metric (提前回款申请次数), but it is a product too: 提前回款有哪些费用
 # asks about its terms.
@@ -706,6 +708,9 @@ def _parse(
     ):
         return Parsed()  # 提前回款有哪些费用: the product's terms, not its records
     product_figure = _product_metric(text, reading)
+    if product_figure and reading.time.period is None and EVER.search(text):
+        # 华东汽车做过反向保理吗: ever, not in the last 12 months
+        reading.time = replace(reading.time, period=Period(date.min, as_of, ALL_RECORDS))
     if reading.time.others:  # 上半年和下半年: one answer for one period would misread it
         return _which_period(text, reading.time, directory, vocab, as_of, state, catalogue)
     ids = {m.id for m in reading.enterprises}
