@@ -158,3 +158,44 @@ def test_a_clients_financing_records_stay_the_post_loan_answer(assistant: Assist
     reply = ask(assistant, "恒泰精密的融资记录")
     assert reply.intent == "post_loan", reply.text
     assert "苏州恒泰精密机械有限公司共有融资记录" in reply.text
+
+
+def test_a_clients_loan_balance_in_loan_words_is_its_financing_balance(
+    assistant: Assistant, seeded_backend: Database
+) -> None:
+    reply = ask(assistant, "恒泰精密的贷款余额是多少")
+    with seeded_backend.read() as conn:
+        balance = conn.execute(
+            text(
+                "SELECT SUM(f.amount) FROM financing f JOIN enterprises e ON e.id = f.applicant_id "
+                "WHERE e.name = :n AND f.status IN ('active', 'overdue')"
+            ),
+            {"n": "苏州恒泰精密机械有限公司"},
+        ).scalar_one()
+    assert reply.intent == "query" and not reply.clarification, reply.text
+    assert f"苏州恒泰精密机械有限公司：融资余额 {yuan(int(balance))}[" in reply.text, reply.text
+
+
+def test_new_financings_this_year_count_and_amount(
+    assistant: Assistant, seeded_backend: Database
+) -> None:
+    reply = ask(assistant, "今年新增的融资有多少笔，金额多少")
+    with seeded_backend.read() as conn:
+        count, total = conn.execute(
+            text(
+                "SELECT COUNT(*), SUM(f.amount) FROM financing f JOIN manager_clients mc "
+                "ON mc.enterprise_id = f.applicant_id AND mc.manager_id = :m "
+                "WHERE f.status NOT IN ('applied', 'rejected') AND f.start_date BETWEEN :s AND :t"
+            ),
+            {"m": ME, "s": THIS_YEAR[0], "t": THIS_YEAR[1]},
+        ).one()
+    assert reply.intent == "query" and not reply.clarification, reply.text
+    assert f"融资笔数 {count} 笔，融资发生额 {yuan(int(total))}[" in reply.text, reply.text
+
+
+def test_an_rms_loan_count_question_is_never_a_retail_service_answer(
+    assistant: Assistant,
+) -> None:
+    reply = ask(assistant, "新增贷款有多少笔")
+    assert reply.intent != "customer_service", reply.text
+    assert "个人账户" not in reply.text
