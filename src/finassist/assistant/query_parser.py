@@ -379,6 +379,8 @@ class Reading:
     pick: tuple[str, int | None] | None = (
         None  # 最近三笔 -> ("latest", 3); 最早一张 -> ("earliest", 1)
     )
+    # 华东汽车付给供应商的钱: a kind of company the named one is not is the other side's kind
+    counter_roles: list[str] = field(default_factory=list)
 
 
 def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: date) -> Reading:
@@ -507,6 +509,12 @@ def _build(
         filters.append({"dimension": "enterprise", "values": [enterprise_id]})
     if reading.roles:
         filters.append({"dimension": "role", "values": reading.roles})
+    if reading.counter_roles:
+        allowed = all(
+            "counterparty_role" in catalogue.metrics[m].allowed(catalogue) for m in metrics
+        )
+        dimension = "counterparty_role" if allowed else "role"
+        filters.append({"dimension": dimension, "values": reading.counter_roles})
     if reading.industries:
         filters.append({"dimension": "industry", "values": reading.industries})
     if reading.regions:
@@ -847,6 +855,13 @@ def _parse(
         and not _needs_query_layer(reading, metrics)
     ):
         return Parsed()
+    if (
+        named is not None
+        and enterprise is not None
+        and reading.roles
+        and named.role not in reading.roles
+    ):
+        reading.counter_roles, reading.roles = reading.roles, []
     query = _build(reading, metrics, enterprise["id"] if enterprise else None, catalogue)
     if partner is not None or buyers:
         if not all("counterparty" in catalogue.metrics[m].allowed(catalogue) for m in metrics):

@@ -54,7 +54,12 @@ PRODUCT = {
 COMPARE_WITH = re.compile(
     r"^(?:那|请|帮我)?(?:和|跟|与|同)|(?:对比|比较|相比|比)(?:一下|一比)?|[呢吧吗。？?！!，,\s]"
 )
-VALUE_NAMES = {"role": ROLE, "product": PRODUCT, "status": {**INVOICE_STATUS, **FINANCING_STATUS}}
+VALUE_NAMES = {
+    "role": ROLE,
+    "counterparty_role": ROLE,
+    "product": PRODUCT,
+    "status": {**INVOICE_STATUS, **FINANCING_STATUS},
+}
 
 
 class QueryLayer:

@@ -204,6 +204,9 @@ def _filter(
     if dimension.source == "overdue":  # values ["true"], or ["30"]: overdue by more than 30 days
         days = int(values[0]) if values and values[0].isdigit() else 0
         return and_(t.c.status.in_(OPEN), t.c.due_date < as_of - timedelta(days=days))
+    if dimension.source == "counterparty.role":  # 付给供应商: the other side's kind of company
+        others = select(ent.c.id).where(ent.c.role.in_(values))
+        return t.c[str(metric.counterparty)].in_(others)
     column = _dimension_columns(dim, metric, t, ent, catalogue)[0]
     if dimension.match == "contains":
         return or_(*(column.contains(v, autoescape=True) for v in values))
