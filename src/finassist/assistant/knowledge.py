@@ -183,8 +183,11 @@ def _web(turn: TurnInput, retriever: Retriever) -> list[str]:
     return lines
 
 
-def answer_from_sources(turn: TurnInput, *, fallback: str | None = None) -> Answer:
-    """Knowledge base first; the web only when enabled and the knowledge base has nothing."""
+def answer_from_sources(
+    turn: TurnInput, *, fallback: str | None = None, web: bool = True
+) -> Answer:
+    """Knowledge base first; the web (unless ``web`` is off) only when enabled and the knowledge
+    base has nothing."""
     retriever = turn.retriever
     has_kb = retriever is not None and retriever.has_kb
     if has_kb:
@@ -192,7 +195,7 @@ def answer_from_sources(turn: TurnInput, *, fallback: str | None = None) -> Answ
         picked = relevant(retriever, turn.text, found)
         if picked:
             return Answer([*compose_passages(turn, picked, HEAD), FOOTER])
-    if retriever is not None and retriever.has_web:
+    if web and retriever is not None and retriever.has_web:
         lines = _web(turn, retriever)
         if lines:
             return Answer(lines)
@@ -217,13 +220,7 @@ def kb_fallback(turn: TurnInput) -> Answer:
 def customer_service(turn: TurnInput) -> Answer:
     """账户、App 与个人信用卡/贷款的办理类问题：知识库（如导入的客服手册）里有就引用原文；没有
     就说明助手不能查看或办理个人账户、该去哪里办理。不查网络：别家机构的办理方式会误导客户。"""
-    retriever = turn.retriever
-    if retriever is not None and retriever.has_kb:
-        found = retriever.passages(turn.text, top_k=TOP_K)
-        picked = relevant(retriever, turn.text, found)
-        if picked:
-            return Answer([*compose_passages(turn, picked, HEAD), FOOTER])
-    return Answer([template("customer_service")])
+    return answer_from_sources(turn, fallback=template("customer_service"), web=False)
 
 
 @handler("product_info")
