@@ -120,6 +120,13 @@ def test_bad_questions_get_a_chinese_message(question: str, message: str) -> Non
         calculate(question)
 
 
+def test_a_ratio_it_cannot_read_is_declined_in_words_not_placeholders() -> None:
+    with pytest.raises(InvalidInput) as raised:
+        calculate("某公司的息税前利润为600万元，利息费用为150万元，利息保障倍数是多少？")
+    message = str(raised.value)
+    assert "没看出是哪两项相比" in message and "“?”" not in message
+
+
 @pytest.mark.parametrize("expr", ["__import__('os')", "a.b", "a ** 2", "[1]", "f(1)"])
 def test_the_evaluator_runs_arithmetic_only(expr: str) -> None:
     with pytest.raises(InvalidInput):

@@ -30,6 +30,7 @@ from finassist.finance.calc.quantities import (
 )
 
 MAX_TEXT_CHARS = 5000
+UNNAMED = "?"  # the measure of a compared item the question does not name
 _ASK = re.compile(r"多少|几|是否|怎么算|如何计算|计算|算一下|算算|求|[？?]|什么水平")
 _ASK_UNIT = re.compile(
     r"多少\s*(万亿|亿|千万|百万|万|千)?\s*(美元|港元|欧元|日元|英镑|元|人次|人|户|家|辆|吨|件|笔|个)"
@@ -274,6 +275,8 @@ class Binder:
 
     def _describe(self, spec: dict[str, Any], verb: str) -> str:
         measure = self.measures.get(spec.get("measure", ""), ("", None))[0]
+        if measure == UNNAMED:
+            measure = ""
         return f"{verb}“{measure}”的{spec['label']}" if measure else f"{verb}{spec['label']}"
 
     @staticmethod
@@ -382,14 +385,14 @@ def _measures(
         pattern = {"difference": _VERSUS, "multiple": _TIMES, "total_sum": _SUM}[formula]
         m = pattern.match(clause)
         if not m:
-            return {"first": ("?", None), "second": ("?", None)}
+            return {"first": (UNNAMED, None), "second": (UNNAMED, None)}
         first, second = m.group(1), m.group(2)
         first_words, second_words = measure_of(first, body), measure_of(second, body)
         if not second_words and first_words:
             second_words = first_words  # 2024年出口比2023年多多少
         return {
-            "first": (first_words or "?", _year(first)),
-            "second": (second_words or "?", _year(second)),
+            "first": (first_words or UNNAMED, _year(first)),
+            "second": (second_words or UNNAMED, _year(second)),
         }
     return {"target": (measure_of(clause, body) or measure_of(question, body), None)}
 
@@ -440,6 +443,8 @@ def bind_question(question: str, context: str | None = None) -> Calculation:
             absent = [m[2:] for m in missing if m.startswith("缺少")]
             other = [m for m in missing if not m.startswith("缺少")]
             parts = ([f"题中没有找到{'、'.join(absent)}"] if absent else []) + other
+            if any(words == UNNAMED for words, _ in binder.measures.values()):
+                parts.append("没看出是哪两项相比，请写成“甲是乙的几倍”或“甲比乙多多少”")
             problems.append(f"计算{body['name']}：" + "；".join(parts))
             continue
         constants = (

@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from finassist.finance.calc.binding import (
+    UNNAMED,
     Binder,
     _cue,
     _measures,
@@ -111,7 +112,7 @@ def verify(calculation: dict[str, Any], question: str, texts: list[str]) -> list
             problems.append(f"{label}：原文“{source}”说的不是{spec['label']}")
             continue
         words = binder.measures.get(spec.get("measure", ""), ("", None))[0]
-        if words and words != "?" and not match_score(words, q.subject):
+        if words and words != UNNAMED and not match_score(words, q.subject):
             problems.append(f"{label}：“{q.source or q.text}”不是问句所问的“{words}”")
             continue
         better = binder.candidates(name, spec, {b.start for b in bound.values()})
