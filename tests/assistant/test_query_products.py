@@ -123,8 +123,8 @@ def test_a_product_figure_that_could_be_balance_or_amount_is_asked(
 @pytest.mark.parametrize(
     ("question", "name"),
     [
-        # 做过 is ever: every record up to the data's date, not the last 12 months
-        ("华东汽车做过反向保理吗", "华东汽车集团股份有限公司"),  # none: 0.00, not a description
+        # 做过 is ever: every record up to the data's date, not the last 12 months; a core
+        # enterprise's (华东汽车) is the financing under it: test_query_core_financing.py
         ("宁波润磊做过反向保理吗", "宁波润磊汽车电子有限公司"),
     ],
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +31,7 @@ from finassist.finance.evidence import (
     ROLE,
     SEVERITY,
 )
+from finassist.finance.query.compiler import ALL_RECORDS
 from finassist.report.build import HIGH_TOP1_SHARE
 
 MAX_LISTED = 5
@@ -454,11 +456,64 @@ def risk(turn: TurnInput) -> Answer:
     return Answer(lines)
 
 
+def _core_chain_financing(turn: TurnInput, own_cite: str) -> Answer | None:
+    """A core enterprise applies for no chain financing: its suppliers and dealers do, with it
+    as the core. "暂无融资记录" would be true and misleading, so say what there is under it
+    (the caller's clients only, as every query is)."""
+    entry = (
+        turn.directory.get(turn.enterprise_id) if turn.directory and turn.enterprise_id else None
+    )
+    if entry is None or entry.role != "core":
+        return None
+    result = turn.call(
+        "query_data",
+        metrics=["financing_count", "financing_balance"],
+        filters=[{"dimension": "counterparty", "values": [entry.id]}],
+        period={"start": date.min, "end": turn.tools.as_of, "label": ALL_RECORDS},
+    )
+    rows = result.data["rows"]
+    if not rows or not rows[0]["financing_count"]:
+        return None
+    overdue = turn.call(
+        "query_data",
+        metrics=["financing_count"],
+        filters=[
+            {"dimension": "counterparty", "values": [entry.id]},
+            {"dimension": "status", "values": ["overdue"]},
+        ],
+        period={"start": date.min, "end": turn.tools.as_of, "label": ALL_RECORDS},
+    )
+    late = overdue.data["rows"][0]["financing_count"] if overdue.data["rows"] else 0
+    return Answer(
+        [
+            _fmt(
+                "post_loan.core",
+                name=turn.name,
+                own=own_cite,
+                count=count(rows[0]["financing_count"]),
+                balance=money(Decimal(str(rows[0]["financing_balance"]))),
+                cite=turn.book.cite_records(_rows(result)),
+                overdue=count(late),
+                cite2=turn.book.cite_records(_rows(overdue)) or turn.book.cite_tool(overdue),
+            )
+        ]
+    )
+
+
+def _rows(result: ToolResult) -> list[Any]:
+    """The records of a query_data result that state its rows (not the query itself)."""
+    query = result.records[0].id if result.records else ""
+    return [r for r in result.records if r.id.startswith(f"{query}:")]
+
+
 @handler("post_loan")
 def post_loan(turn: TurnInput) -> Answer:
     result = turn.call("get_financing_history", enterprise_id=turn.enterprise_id)
     d = result.data
     if not d["count"]:
+        chain = _core_chain_financing(turn, turn.book.cite_tool(result))
+        if chain is not None:
+            return chain
         return Answer([_fmt("post_loan.none", name=turn.name, cite=turn.book.cite_tool(result))])
     lines = [
         _fmt(

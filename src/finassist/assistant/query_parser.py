@@ -98,6 +98,7 @@ NOT_A_NAME = re.compile(
     r"各家|每家|合计|总额|总计|汇总|加起来|总和|大于|小于|超过|不到|以上|以下|排名|排行|哪家|哪些|谁|里|中"
 )
 MIN_UNKNOWN_NAME = 3
+FINANCING_TABLE = "financing"  # chain financing: applied for by suppliers/dealers, a core named
 TOP_BUYERS = re.compile(r"大客户|客户占比|客户集中")
 SHARES = re.compile(
     r"占比|比重|份额|集中度|占多少|占.{0,10}(?:比例|百分之几|几成)"
@@ -863,6 +864,33 @@ def _parse(
     ):
         reading.counter_roles, reading.roles = reading.roles, []
     query = _build(reading, metrics, enterprise["id"] if enterprise else None, catalogue)
+    notes: list[str] = []
+    if (
+        named is not None
+        and enterprise is not None
+        and named.role == "core"
+        and len(ids) == 1
+        and partner is None
+        and not buyers
+        and all(catalogue.metrics[m].table == FINANCING_TABLE for m in query.metrics)
+    ):
+        # 华东汽车的融资余额: chain financing is applied for by a core enterprise's suppliers and
+        # dealers, with the core named on it; the core's own figure would be a true, useless 0.
+        query = query.with_filter("enterprise", []).with_filter("counterparty", [named.id])
+        kinds = query.filter_values("counterparty_role")
+        if kinds:  # 华东汽车下面的供应商: the applicants' kind, not the core's
+            query = query.with_filter("counterparty_role", []).with_filter("role", kinds)
+        if reading.portfolio and not query.group_by:  # 哪家供应商融资余额最大
+            query = query.model_copy(update={
+                "group_by": ["enterprise"],
+                "limit": reading.limit or (
+                    _top_limit(reading) if reading.superlative else DEFAULT_SCREEN_LIMIT
+                ),
+            })  # fmt: skip
+        notes.append(
+            f"{named.name}是核心企业，供应链融资由其上下游企业申请；以上为以它为核心企业、"
+            "由您名下客户申请的融资"
+        )
     if partner is not None or buyers:
         if not all("counterparty" in catalogue.metrics[m].allowed(catalogue) for m in metrics):
             return Parsed()
@@ -880,7 +908,6 @@ def _parse(
     without = bool(WITHOUT.search(text)) and enterprise is None and "enterprise" in query.group_by
     if without:
         query = query.model_copy(update={"limit": None, "thresholds": []})
-    notes: list[str] = []
     if len(ids) > 1 and enterprise and named and not between and _joined(text, reading.enterprises):
         # 华东汽车和远航汽配三季度的开票金额: each company's own figures, side by side.
         listed = list(dict.fromkeys(m.id for m in reading.enterprises))
