@@ -33,7 +33,9 @@ from finassist.finance.query.model import PeriodSpec, Query, Threshold
 from finassist.finance.query.periods import (
     Period,
     TimeReading,
+    ahead_default,
     last_months,
+    read_ahead,
     read_time,
     strip_time,
 )
@@ -69,6 +71,7 @@ OPS = {
     "至少": ">=", "达到": ">=", "低于": "<", "少于": "<", "小于": "<", "不超过": "<=",
     "不高于": "<=", "不到": "<", "以上": ">=", "以下": "<=",
 }  # fmt: skip
+FLIPPED = {">": "<", ">=": "<=", "<": ">", "<=": ">="}  # the same bound on the negated value
 # 最近一笔回款 / 上次开票 / 最早的三张发票: the records themselves, newest (oldest) first.
 PICK = re.compile(
     rf"(?P<word>最近|最新|最后|最早|第)的?\s*(?P<n>{_NUM}|几)?\s*(?:笔|次|张)(?!数)|"
@@ -98,6 +101,12 @@ NOT_A_NAME = re.compile(
     r"各家|每家|合计|总额|总计|汇总|加起来|总和|大于|小于|超过|不到|以上|以下|排名|排行|哪家|哪些|谁|里|中"
 )
 MIN_UNKNOWN_NAME = 3
+NET_OUTFLOW = "净流出"
+MATURING = re.compile(r"(?<![未逾])到期")
+MATURING_METRICS = ("maturing_amount", "maturing_count")
+WHEN = re.compile(r"什么时候|何时|哪天|哪一天|几号|到期日|日期")
+LOAN_WORDS = re.compile(r"融资|贷款|借款|放款|保理")
+INVOICE_WORDS = re.compile(r"发票|应收|票据|汇票|账款")
 FINANCING_TABLE = "financing"  # chain financing: applied for by suppliers/dealers, a core named
 TOP_BUYERS = re.compile(r"大客户|客户占比|客户集中")
 SHARES = re.compile(
@@ -450,6 +459,24 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
         metrics = list(dict.fromkeys(metrics))
     if NET in metrics and "含税" not in rest_no_group.replace("不含税", ""):
         metrics = [m for m in metrics if m != GROSS]  # 开票金额（不含税）: one metric
+    if (
+        MATURING.search(rest)
+        and LOAN_WORDS.search(text)
+        and not INVOICE_WORDS.search(text)
+        and not WHEN.search(text)  # 贷款什么时候到期: each loan's dates (the post-loan answer)
+    ):
+        # 哪些客户的融资下个月到期: financing by its end date, the period read forward
+        metrics, ambiguous = list(MATURING_METRICS), None
+        ahead = read_ahead(text, as_of)
+        if ahead is not None or time.period is None:
+            time = replace(time, period=ahead or ahead_default(as_of), compare=None)
+            if ahead is not None:
+                rest = _blank(rest, [ahead.span])
+    ascending = bool(ASCENDING.search(rest))
+    if NET_OUTFLOW in rest and metrics[:1] == ["net_flow"]:
+        # net_flow is 净流入: 净流出最多 is the lowest, 净流出超过100万 is below −100万
+        ascending = not ascending
+        thresholds = [(FLIPPED[op], -value) for op, value in thresholds]
     products = list(dict.fromkeys(v for _, _, v in product_hits))
     roles = list(dict.fromkeys(v for _, _, v in _find_words(_blank(rest, product_spans), w.roles)))
     industries = [i for i in vocab.industries if i in rest]
@@ -466,7 +493,7 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
         group_by=list(dict.fromkeys(group_by)),
         thresholds=thresholds,
         limit=limit,
-        ascending=bool(ASCENDING.search(rest)),
+        ascending=ascending,
         superlative=bool(SUPERLATIVE.search(rest)),
         invoice_list=bool(
             INVOICE_LIST.search(text)
@@ -977,7 +1004,11 @@ def _unscoped(text: str, reading: Reading, product: bool = False) -> bool:
         and not (reading.portfolio or reading.roles or reading.industries or reading.regions)
         and not (reading.thresholds or reading.group_by or reading.client_list)
         and not reading.pronoun
-        and (product or (period is not None and not period.relative))
+        and (
+            product
+            or (period is not None and not period.relative)
+            or any(m in MATURING_METRICS for m in reading.metrics)  # no other composer has them
+        )
         and not GIVEN.search(text)
     )
 

@@ -357,6 +357,68 @@ def last_months(months: int, as_of: date) -> Period:
     return _last_months(months, as_of)
 
 
+# -- the coming period of a question about maturities (下个月到期, 未来30天内到期) -----------------
+
+AHEAD_DEFAULT_DAYS = 30  # 快到期 with no period: the next 30 days, and the label says so
+_PAST = r"(?<!近)(?<!过去)(?<!最近)(?<!前)"  # 近3个月 looks back, not ahead
+_AHEAD_DAYS = re.compile(rf"(?:未来|接下来|今后|之后|往后)?{_PAST}{_N}\s*(?:天|日)(?:之?内|以内)?")
+_AHEAD_MONTHS = re.compile(rf"(?:未来|接下来|今后|之后|往后)?{_PAST}{_N}\s*个月(?:之?内|以内)?")
+_AHEAD_NEXT = re.compile(r"下个?(月|季度)")
+_AHEAD_THIS_MONTH = re.compile(r"本月|这个月|月底前|月内|当月")
+_AHEAD_REST_OF_YEAR = re.compile(r"年底前|年末前|今年剩下|今年剩余")
+_AHEAD_THIS_YEAR = re.compile(r"今年内?|年内")
+_AHEAD_MONTH = re.compile(rf"(?:(\d{{4}})年)?{_MONTH_N}月")
+
+
+def read_ahead(text: str, as_of: date) -> Period | None:
+    """The period a question about what falls due names, read forward from the as-of date: 下个月,
+    下季度, 未来N天 / N天内, N个月内, 年底前 (the rest of the year), 本月 / 今年 (the whole month or
+    year), or a calendar month (its next occurrence: 12月 is this December, 3月 next March). None
+    when it names none."""
+    day = as_of + timedelta(days=1)
+    m = _AHEAD_DAYS.search(text)
+    if m and (n := _number(m.group(1))):
+        n = min(n, MAX_DAYS)
+        return Period(day, as_of + timedelta(days=n), f"未来{n}天", span=m.span())
+    m = _AHEAD_MONTHS.search(text)
+    if m and (n := _number(m.group(1))):
+        end = _month_end(_from_index(_month_index(as_of) + min(n, MAX_MONTHS)))
+        return Period(day, end, f"未来{n}个月", span=m.span())
+    m = _AHEAD_NEXT.search(text)
+    if m:
+        if m.group(1) == "月":
+            start = _from_index(_month_index(as_of) + 1)
+            return Period(start, _month_end(start), f"{start.year}年{start.month}月", span=m.span())
+        q = (as_of.month - 1) // 3 + 1
+        year, q = (as_of.year + 1, 1) if q == 4 else (as_of.year, q + 1)
+        start = date(year, 3 * q - 2, 1)
+        end = _month_end(date(year, 3 * q, 1))
+        return Period(start, end, f"{year}年第{q}季度", span=m.span())
+    m = _AHEAD_MONTH.search(text)
+    if m and (month := _number(m.group(2))) and 1 <= month <= 12:
+        year = int(m.group(1)) if m.group(1) else as_of.year + (month < as_of.month)
+        start = date(year, month, 1)
+        return Period(start, _month_end(start), f"{year}年{month}月", span=m.span())
+    m = _AHEAD_REST_OF_YEAR.search(text)
+    if m and as_of < date(as_of.year, 12, 31):
+        return Period(day, date(as_of.year, 12, 31), f"{as_of.year}年剩余", span=m.span())
+    m = _AHEAD_THIS_MONTH.search(text)
+    if m:  # the whole month: what fell due in it and what still will
+        start = date(as_of.year, as_of.month, 1)
+        return Period(start, _month_end(start), f"{as_of.year}年{as_of.month}月", span=m.span())
+    m = _AHEAD_THIS_YEAR.search(text)
+    if m:
+        start = date(as_of.year, 1, 1)
+        return Period(start, date(as_of.year, 12, 31), f"{as_of.year}年", span=m.span())
+    return None
+
+
+def ahead_default(as_of: date) -> Period:
+    """The next :data:`AHEAD_DEFAULT_DAYS` days after ``as_of``."""
+    days = AHEAD_DEFAULT_DAYS
+    return Period(as_of + timedelta(days=1), as_of + timedelta(days=days), f"未来{days}天")
+
+
 _COMPARE = re.compile(r"(同比|去年同期|上年同期|环比|较上月|比上月|较上期|比上期)")
 
 

@@ -79,6 +79,7 @@ TIME_LABEL = {
     "issue_date": "开票日",
     "paid_date": "付款日",
     "start_date": "起始日",
+    "end_date": "到期日",
     "order_date": "下单日",
     "event_date": "事件日期",
 }
@@ -158,6 +159,7 @@ class QueryData(Tool):
         "overdue_amount 逾期应收金额、overdue_count 逾期发票张数、avg_collection_days 平均回款天数、"
         "dso 应收账款周转天数、inflow 资金流入、outflow 资金流出、net_flow 净流入、"
         "early_payment_requests 提前回款申请次数、financing_amount 融资发生额、financing_count 融资笔数、"
+        "maturing_amount 到期融资金额、maturing_count 到期融资笔数（按到期日统计，period 可在数据日期之后）、"
         "financing_balance 融资余额、order_amount 订单金额、order_count 订单笔数、"
         "risk_event_count 风险事件数、top_customer_share 第一大客户占比、client_count 客户家数、overdue_rate 逾期率、received_order_amount 接单金额、received_order_count 接单笔数。"
         "purchase_invoice_amount 采购发票金额（含税，该企业作为购方）。"
