@@ -122,7 +122,7 @@ def test_bad_questions_get_a_chinese_message(question: str, message: str) -> Non
 
 def test_a_ratio_it_cannot_read_is_declined_in_words_not_placeholders() -> None:
     with pytest.raises(InvalidInput) as raised:
-        calculate("某公司的息税前利润为600万元，利息费用为150万元，利息保障倍数是多少？")
+        calculate("某公司营业收入为600万元，研发投入为150万元，研发强度倍数是多少？")
     message = str(raised.value)
     assert "没看出是哪两项相比" in message and "“?”" not in message
 
@@ -143,3 +143,44 @@ def test_calculate_is_a_tool_a_model_can_call(sample_db: Database) -> None:
     assert "27.30亿元" in result.records[0].text
     with pytest.raises(InvalidInput, match="calculate 的参数有误"):
         tool.run(ctx, {"question": "x", "script": "rm -rf /"})
+
+
+@pytest.mark.parametrize(
+    ("question", "formula", "result"),
+    [
+        (
+            "某公司的息税前利润为600万元，利息费用为150万元，利息保障倍数是多少？",
+            "interest_coverage",
+            "4.00倍",
+        ),
+        ("某公司股价为15元，每股净资产为5元，市净率是多少？", "pb_ratio", "3.00倍"),
+        ("某行贷款总额5000亿元，存款总额6500亿元，存贷比是多少", "loan_deposit_ratio", "76.92%"),
+        # the other way round: a side from the ratio and the other side
+        (
+            "一个企业的流动资产为700万，其流动比率为2，请问该企业的流动负债是多少万元？",
+            "current_ratio__denominator",
+            "350.00万元",
+        ),
+        (
+            "某公司资产总额300万元，流动资产比率为50%，流动资产是多少万元？",
+            "current_assets_ratio__numerator",
+            "150.00万元",
+        ),
+        (
+            "销售收入750万元，流动资产周转率为7.5次，平均流动资产应为多少万元？",
+            "current_asset_turnover__denominator",
+            "100.00万元",
+        ),
+    ],
+)
+def test_named_ratios_both_ways(question: str, formula: str, result: str) -> None:
+    calc = calculate(question)
+    assert (calc.formula, calc.result_text) == (formula, result)
+
+
+def test_a_quantity_that_sums_two_things_is_neither_of_them() -> None:
+    # 900万 is 负债 + 股东权益, not 负债: binding it as 负债 gave 600万 where the answer is 360万
+    with pytest.raises(InvalidInput):
+        calculate(
+            "公司的产权比率为1.5，已知其总负债和股东权益的和为900万元，求公司的股东权益是多少万元？"
+        )

@@ -51,6 +51,7 @@ _SHARE_ASK = re.compile(r"(.*?)占(.*?)(?:的)?(?:比重|比例|份额|百分之
 _VERSUS = re.compile(r"(.*?)比(.+?)(?:多|少|高|低|大|小)")
 _TIMES = re.compile(r"(.*?)是(.+?)的(?:多少|几)倍")
 _SUM = re.compile(r"(.*?)(?:和|与|加上|及)(.+?)(?:合计|一共|总共|之和|加起来|共计|总计|加总)")
+_SUM_OF = re.compile(r"[和与及].{1,16}?(?:的和|之和|的总和|合计|加总|加起来)")
 _BASIS = re.compile(r"(?:按|一年按?|计息基础为?|年计息天数为?|每年按?)\s*(360|365)\s*天")
 
 
@@ -156,8 +157,13 @@ def _roles(spec: dict[str, Any]) -> list[str]:
     return role if isinstance(role, list) else [role]
 
 
+RATIO_VALUE_KINDS = ("ratio", "times", "number")  # 流动比率为2 / 资产负债率为60% / 市盈率20倍
+
+
 def _eligible(spec: dict[str, Any], q: Quantity) -> bool:
     kind = spec["kind"]
+    if kind == "value":  # a named ratio's value: bound by the ratio's words, whatever its role
+        return q.kind in RATIO_VALUE_KINDS
     if kind == "amount" and q.kind != "amount":
         return False
     if kind in ("ratio", "pp", "duration") and q.kind != kind:
@@ -170,8 +176,11 @@ def _eligible(spec: dict[str, Any], q: Quantity) -> bool:
 
 
 def _cue(spec: dict[str, Any], q: Quantity, asked: str = "") -> int:
-    """Cue length (x10), plus how much of the quantity's name the question repeats."""
+    """Cue length (x10), plus how much of the quantity's name the question repeats. A quantity
+    that sums two things (总负债和股东权益的和) is neither of them: no cue matches it."""
     words = q.label + q.subject
+    if _SUM_OF.search(words):
+        return 0
     cue = max((len(c) for c in spec.get("cues", []) if c in words), default=0)
     if not cue:
         return 0
@@ -343,10 +352,18 @@ def operand(name: str, label: str, q: Quantity) -> Operand:
 # -- choosing the formula ---------------------------------------------------------------------------
 
 
+def _named(body: dict[str, Any], text: str) -> bool:
+    """Whether ``text`` names what the formula needs named (a ratio's words, to find a side of
+    it from the ratio: 人均营业收入 is no question about 营业利润率)."""
+    return not body.get("requires") or any(w in text for w in body["requires"])
+
+
 def formula_fits(formula: str, question: str, text: str) -> bool:
     """Whether the question asks for what ``formula`` computes (its words or patterns)."""
     body = formulas()[formula]
     ask = ask_of(question)
+    if not _named(body, text):
+        return False
     return _score(body, ask) > 0 or (
         any(k in text for k in body.get("context_keywords", []))
         and body.get("asks") in (ask.kind, "any")
@@ -412,7 +429,8 @@ def bind_question(question: str, context: str | None = None) -> Calculation:
     ask = ask_of(question or text)
     catalogue = formulas()
     scored = sorted(
-        ((s, n) for n, b in catalogue.items() if (s := _score(b, ask)) > 0), key=lambda p: -p[0]
+        ((s, n) for n, b in catalogue.items() if _named(b, text) and (s := _score(b, ask)) > 0),
+        key=lambda p: -p[0],
     )
     if not scored:
         scored = sorted(

@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from finassist.finance.calc.binding import (
+    RATIO_VALUE_KINDS,
     UNNAMED,
     Binder,
     _cue,
@@ -100,13 +101,16 @@ def verify(calculation: dict[str, Any], question: str, texts: list[str]) -> list
             problems.append(f"{label}：原文单位是“{q.text}”，单位不符")
             continue
         if (
-            spec["kind"] != "duration"
+            spec["kind"] not in ("duration", "value")
             and (q.role not in _roles(spec))
             and not (spec["kind"] == q.kind and "level" in _roles(spec) and q.role == "level")
         ):
             problems.append(
                 f"{label}：“{q.text}”在原文中是{_ROLE_NAMES.get(q.role, q.role)}，不能作为{spec['label']}"
             )
+            continue
+        if spec["kind"] == "value" and q.kind not in RATIO_VALUE_KINDS:
+            problems.append(f"{label}：“{q.text}”不是比率或倍数，不能作为{spec['label']}")
             continue
         if spec.get("cues") and spec["kind"] != "duration" and not _cue(spec, q):
             problems.append(f"{label}：原文“{source}”说的不是{spec['label']}")

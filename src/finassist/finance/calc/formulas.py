@@ -28,9 +28,66 @@ _SHOW_OPS = {"+": " + ", "-": " − ", "*": " × ", "/": " ÷ "}
 
 @lru_cache(maxsize=1)
 def formulas() -> dict[str, dict[str, Any]]:
-    """The formula catalogue, parsed once."""
+    """The formula catalogue, parsed once: the written formulas, then three per named ratio
+    (see :func:`ratio_formulas`)."""
     text = resources.files("finassist.finance").joinpath("data/formulas.yaml").read_text("utf-8")
-    return yaml.safe_load(text)["formulas"]
+    data = yaml.safe_load(text)
+    catalogue: dict[str, dict[str, Any]] = dict(data["formulas"])
+    for name, ratio in (data.get("ratios") or {}).items():
+        for key, body in ratio_formulas(name, ratio).items():
+            if key in catalogue:
+                raise ValueError(f"formulas.yaml: 比率 {name} 展开的公式 {key} 与已有公式重名")
+            catalogue[key] = body
+    return catalogue
+
+
+RATIO_ASKS = {"ratio": "ratio", "times": "times", "number": "times"}  # 周转率 is asked as a 率
+
+
+def ratio_formulas(name: str, ratio: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A named ratio (numerator / denominator) as three formulas: the ratio from both sides,
+    the numerator from the ratio and the denominator, the denominator from the ratio and the
+    numerator. Each side binds by its cues; the ratio's value (``kind: value``: 50%, 2倍 or a
+    bare 0.6) by the ratio's words."""
+    num, den, kind, label = ratio["numerator"], ratio["denominator"], ratio["kind"], ratio["name"]
+
+    def side(part: dict[str, Any]) -> dict[str, Any]:
+        return {"label": part["label"], "kind": "amount", "role": "level", "cues": part["cues"]}
+
+    value = {"label": label, "kind": "value", "cues": ratio["words"]}
+    out: dict[str, dict[str, Any]] = {}
+    if ratio.get("forward", True):
+        out[name] = {
+            "name": label,
+            "keywords": ratio["words"],
+            "asks": RATIO_ASKS[kind],
+            "inputs": {"numerator": side(num), "denominator": side(den)},
+            "steps": [{"id": "value", "label": label, "kind": kind,
+                       "expr": "numerator / denominator"}],
+            "result": "value",
+        }  # fmt: skip
+    # the amount comes first: the answer states amounts in its unit (see target_of)
+    out[f"{name}__numerator"] = {
+        "name": f"由{label}求{num['label']}",
+        "keywords": num["cues"],
+        "requires": ratio["words"],
+        "asks": "amount",
+        "inputs": {"denominator": side(den), "value": value},
+        "steps": [{"id": "numerator", "label": num["label"], "kind": "amount",
+                   "expr": "value * denominator"}],
+        "result": "numerator",
+    }  # fmt: skip
+    out[f"{name}__denominator"] = {
+        "name": f"由{label}求{den['label']}",
+        "keywords": den["cues"],
+        "requires": ratio["words"],
+        "asks": "amount",
+        "inputs": {"numerator": side(num), "value": value},
+        "steps": [{"id": "denominator", "label": den["label"], "kind": "amount",
+                   "expr": "numerator / value"}],
+        "result": "denominator",
+    }  # fmt: skip
+    return out
 
 
 def _root(value: Decimal, n: Decimal) -> Decimal:
