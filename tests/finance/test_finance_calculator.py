@@ -184,3 +184,36 @@ def test_a_quantity_that_sums_two_things_is_neither_of_them() -> None:
         calculate(
             "公司的产权比率为1.5，已知其总负债和股东权益的和为900万元，求公司的股东权益是多少万元？"
         )
+
+
+@pytest.mark.parametrize(
+    ("question", "formula", "result"),
+    [
+        ("把10万元存3年定期，年利率2.75%，到期利息是多少？", "deposit_interest", "8,250.00元"),
+        (
+            "陈先生将100000元存入银行，年利率为1.5%，2年后他能拿到多少利息？",
+            "deposit_interest",
+            "3,000.00元",
+        ),
+        (
+            "本金20万元，年利率5%，期限3年，按年复利计算到期本息合计多少？",
+            "compound_amount",
+            "23.15万元",
+        ),
+        (
+            "如果想在8年后拿到20万元，年收益率为5%，现在需要一次性投入多少？",
+            "present_value",
+            "13.54万元",
+        ),
+    ],
+)
+def test_deposit_interest_compound_amount_and_present_value(
+    question: str, formula: str, result: str
+) -> None:
+    calc = calculate(question)
+    assert (calc.formula, calc.result_text) == (formula, result)
+
+
+def test_two_sums_of_money_for_one_principal_is_declined() -> None:
+    with pytest.raises(InvalidInput, match="无法确定本金"):
+        calculate("张三存了5万元，李四存了3万元，年利率2%，3年后张三的利息是多少？")

@@ -326,6 +326,8 @@ def run(
     """Evaluate ``formula`` over bound ``operands`` and show the working."""
     body = formulas()[formula]
     target = target_of(operands, asked)
+    if asked is None and body.get("in_base_unit"):  # 利息 8,250.00元, not 0.83万元
+        target = Target(Decimal(1), target.base, target.per)
     names: dict[str, Decimal] = {
         k: Decimal(str(v)) for k, v in (body.get("constants") or {}).items()
     }
