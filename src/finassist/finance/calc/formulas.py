@@ -66,27 +66,20 @@ def ratio_formulas(name: str, ratio: dict[str, Any]) -> dict[str, dict[str, Any]
                        "expr": "numerator / denominator"}],
             "result": "value",
         }  # fmt: skip
-    # the amount comes first: the answer states amounts in its unit (see target_of)
-    out[f"{name}__numerator"] = {
-        "name": f"由{label}求{num['label']}",
-        "keywords": num["cues"],
-        "requires": ratio["words"],
-        "asks": "amount",
-        "inputs": {"denominator": side(den), "value": value},
-        "steps": [{"id": "numerator", "label": num["label"], "kind": "amount",
-                   "expr": "value * denominator"}],
-        "result": "numerator",
-    }  # fmt: skip
-    out[f"{name}__denominator"] = {
-        "name": f"由{label}求{den['label']}",
-        "keywords": den["cues"],
-        "requires": ratio["words"],
-        "asks": "amount",
-        "inputs": {"numerator": side(num), "value": value},
-        "steps": [{"id": "denominator", "label": den["label"], "kind": "amount",
-                   "expr": "numerator / value"}],
-        "result": "denominator",
-    }  # fmt: skip
+    solved = (("numerator", "denominator", "value * denominator"),
+              ("denominator", "numerator", "numerator / value"))  # fmt: skip
+    for asked_name, given_name, expr in solved:
+        asked = ratio[asked_name]
+        out[f"{name}__{asked_name}"] = {
+            "name": f"由{label}求{asked['label']}",
+            "keywords": asked["cues"],
+            "requires": ratio["words"],
+            "asks": "amount",
+            # the amount comes first: the answer states amounts in its unit (see target_of)
+            "inputs": {given_name: side(ratio[given_name]), "value": value},
+            "steps": [{"id": asked_name, "label": asked["label"], "kind": "amount", "expr": expr}],
+            "result": asked_name,
+        }
     return out
 
 
