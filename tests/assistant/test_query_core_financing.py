@@ -133,3 +133,20 @@ def test_a_core_enterprises_financing_records_describe_the_financing_under_it(
     assert f"融资累计 {ever} 笔" in reply.text, reply.text
     assert f"当前融资余额 {Decimal(balance) / 100:,.2f} 元[" in reply.text, reply.text
     assert f"其中逾期 {late} 笔[" in reply.text, reply.text
+
+
+def test_after_a_core_another_company_is_its_own_financing(
+    assistant: Assistant, seeded_backend: Database
+) -> None:
+    first = assistant.ask("华东汽车的融资余额是多少", manager_id=ME)
+    then = assistant.ask("那恒泰精密呢", manager_id=ME, session_id=first.session_id)
+    own = scalar(
+        seeded_backend,
+        "SELECT SUM(f.amount) FROM financing f JOIN enterprises e ON e.id = f.applicant_id "
+        "WHERE e.name = '苏州恒泰精密机械有限公司' AND f.status IN ('active', 'overdue')",
+    )
+    assert own > 0
+    assert "交易对手" not in then.text, then.text
+    assert f"苏州恒泰精密机械有限公司：融资余额 {Decimal(own) / 100:,.2f} 元[" in then.text
+    later = assistant.ask("那今年新增了多少", manager_id=ME, session_id=first.session_id)
+    assert "未找到企业" not in later.text, later.text

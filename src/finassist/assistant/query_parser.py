@@ -1044,6 +1044,7 @@ def _counted(query: Query) -> Query:
 _NAME_BEFORE_RELATION = re.compile(
     r"([^\s的，,。？?！!：:；;、]{2,16})的?(?:上游|下游)?(?:供应商|经销商|客户|买方|购方)"
 )
+_ASKING = re.compile(r"多少|几[个笔张家天次]|怎么|什么|如何|吗|是否|有没有")
 _SWITCH_TO = re.compile(r"^(?:那|那么|换成|换|再看看|再看|看看)(.{2,20}?)(?:呢|的呢)?[？?。]*$")
 
 
@@ -1068,7 +1069,7 @@ def _unknown_company(text: str, reading: Reading, vocab: Vocabulary, as_of: date
         if not any(s <= match.start(1) < e or s < match.end(1) <= e for s, e in known):
             candidates.append((match.group(1), MIN_UNKNOWN_NAME))
     switch = _SWITCH_TO.match(text.strip())
-    if switch and not known:
+    if switch and not known and not _ASKING.search(switch.group(1)):  # 那今年新增了多少: no name
         candidates.append((switch.group(1), 2))  # 那华信呢: all it says is a name
     for candidate, shortest in candidates:
         rest = PORTFOLIO.sub(" ", strip_time(candidate, as_of))
@@ -1277,7 +1278,20 @@ def _follow_up(
         if last.order_by is None and "order_by" not in update:
             update["order_by"] = update.get("metrics", last.metrics)[0]  # 前三: a ranking
     query = query.model_copy(update=update)
-    if reading.enterprises and enterprise:
+    under_core = (
+        len(last.filter_values("counterparty")) == 1
+        and not last.filter_values("enterprise")
+        and all(catalogue.metrics[m].table == FINANCING_TABLE for m in last.metrics)
+    )
+    if reading.enterprises and enterprise and under_core:
+        # 华东汽车的融资余额 -> 那远航汽配呢: a supplier's own financing; 那华北重工呢: under that core
+        if reading.enterprises[0].role == "core":
+            query = query.with_filter("counterparty", [enterprise["id"]])
+        else:
+            query = query.with_filter("counterparty", []).with_filter(
+                "enterprise", [enterprise["id"]]
+            )
+    elif reading.enterprises and enterprise:
         query = query.with_filter("enterprise", [enterprise["id"]])
         if "enterprise" in query.group_by:
             query = query.model_copy(
