@@ -7,12 +7,15 @@ M001), on every backend."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import text
 
 from finassist.assistant import Assistant
+from finassist.finance.base import Caller, ToolContext
+from finassist.report.build import build_report
 from finassist.store import Database
 
 ME = "M001"
@@ -149,4 +152,26 @@ def test_after_a_core_another_company_is_its_own_financing(
     assert "交易对手" not in then.text, then.text
     assert f"苏州恒泰精密机械有限公司：融资余额 {Decimal(own) / 100:,.2f} 元[" in then.text
     later = assistant.ask("那今年新增了多少", manager_id=ME, session_id=first.session_id)
-    assert "未找到企业" not in later.text, later.text
+    added = scalar(
+        seeded_backend,
+        "SELECT SUM(f.amount) FROM financing f JOIN enterprises e ON e.id = f.applicant_id "
+        "WHERE e.name = '苏州恒泰精密机械有限公司' AND f.status NOT IN ('applied', 'rejected') "
+        "AND f.start_date BETWEEN '2026-01-01' AND '2026-10-31'",
+    )
+    # 新增 after a balance is what was added in the period, not a balance
+    assert f"融资发生额 {Decimal(added) / 100:,.2f} 元[" in later.text, later.text
+
+
+def test_a_core_enterprises_report_shows_the_financing_under_it(seeded_backend: Database) -> None:
+    ctx = ToolContext(seeded_backend, Caller(ME), date(2026, 10, 31))
+    report = build_report(ctx, CORE, charts=False)
+    history = next(s for s in report.sections if s.title == "六、融资记录")
+    shown = {f.label: f.shown for f in history.figures}
+    under = scalar(
+        seeded_backend,
+        "SELECT SUM(f.amount) FROM financing f WHERE f.core_id = :e "
+        f"AND f.status IN ('active', 'overdue') AND {MINE}",
+        e=CORE,
+    )
+    assert shown["以其为核心企业的融资余额"] == f"{Decimal(under) / 100:,.2f} 元"
+    assert all(f.cites for f in history.figures)

@@ -107,6 +107,8 @@ MATURING_METRICS = ("maturing_amount", "maturing_count")
 WHEN = re.compile(r"什么时候|何时|哪天|哪一天|几号|到期日|日期")
 LOAN_WORDS = re.compile(r"融资|贷款|借款|放款|保理")
 INVOICE_WORDS = re.compile(r"发票|应收|票据|汇票|账款")
+NEW_WORDS = re.compile(r"新增|新发生|新放款?|新开")
+FLOW_OF = {"financing_balance": "financing_amount", "open_amount": "invoice_amount"}
 FINANCING_TABLE = "financing"  # chain financing: applied for by suppliers/dealers, a core named
 TOP_BUYERS = re.compile(r"大客户|客户占比|客户集中")
 SHARES = re.compile(
@@ -1246,6 +1248,10 @@ def _follow_up(
     notes: list[str] = []
     query = last
     switched = [m for m in reading.metrics if not (reading.only_overdue and m == "overdue_amount")]
+    if not switched and NEW_WORDS.search(reading.time_text):
+        # 融资余额 -> 那今年新增了多少: what was added in the period, not a balance
+        flows = [FLOW_OF.get(m, m) for m in last.metrics]
+        switched = flows if flows != last.metrics else []
     if switched:
         # Only the metric changes: the companies the last screen kept (超过500万) stay the
         # ones shown, so its thresholds stay on their own metric, shown beside the new one.

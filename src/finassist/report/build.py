@@ -24,6 +24,7 @@ from finassist.finance.base import Record, ToolContext, ToolResult, get_tool
 from finassist.finance.charts import Company, FontMissing, plan_chart, render, resolve
 from finassist.finance.evidence import EVENT_STATUS, FINANCING_STATUS, RISK_KIND
 from finassist.finance.figures import days, money, percent, unit_value
+from finassist.finance.query.compiler import ALL_RECORDS
 
 MONTHS = 12
 MAX_EVENTS = 10
@@ -160,6 +161,31 @@ def _figure(
     return Figure(label, shown, value, c.metric(result, eid, key))
 
 
+def _chain_financing(ctx: ToolContext, c: _Citations, core_id: str) -> list[Figure]:
+    """A core enterprise applies for no chain financing: the financing under it (its suppliers'
+    and dealers', the caller's clients only), so the section does not read as "none"."""
+    query = get_tool("query_data")
+    everything = {"start": date.min, "end": ctx.as_of, "label": ALL_RECORDS}
+    under = [{"dimension": "counterparty", "values": [core_id]}]
+    total = query.run(ctx, {"metrics": ["financing_count", "financing_balance"], "filters": under,
+                            "period": everything})  # fmt: skip
+    late = query.run(ctx, {"metrics": ["financing_count"], "period": everything,
+                           "filters": [*under, {"dimension": "status", "values": ["overdue"]}]})  # fmt: skip
+    if not total.data["rows"] or not total.data["rows"][0]["financing_count"]:
+        return []
+    row, overdue = total.data["rows"][0], (late.data["rows"] or [{"financing_count": 0}])[0]
+    cites = c.cite([r for r in total.records if r.kind == "metric"])
+    late_cites = c.cite([r for r in late.records if r.kind == "metric"])
+    balance = Decimal(str(row["financing_balance"]))
+    return [
+        Figure("以其为核心企业的融资笔数（名下客户申请）", f"{row['financing_count']} 笔",
+               row["financing_count"], cites),
+        Figure("以其为核心企业的融资余额", money(balance), balance, cites),
+        Figure("其中逾期笔数", f"{overdue['financing_count']} 笔", overdue["financing_count"],
+               late_cites),
+    ]  # fmt: skip
+
+
 def _draw(ctx: ToolContext, company: Company, view: str) -> Chart:
     spec = plan_chart("", [company], {"months": MONTHS}, view=view)
     data = resolve(spec, ctx)
@@ -260,6 +286,8 @@ def build_report(ctx: ToolContext, enterprise_id: str, *, charts: bool = True) -
         _figure(c, financing, eid, "financing_active_amount", "在贷余额", money(fd["active_amount"]), fd["active_amount"]),
         _figure(c, financing, eid, "financing_overdue_count", "逾期笔数", f"{fd['overdue_count']} 笔", fd["overdue_count"]),
     ]  # fmt: skip
+    if not fd["count"] and ent["role"] == "core":
+        history.figures += _chain_financing(ctx, c, eid)
     if fd["items"]:
         history.rows = [["产品", "银行", "金额", "利率", "起止日期", "状态"]] + [
             [i["product_name"], i["bank"], money(i["amount"]), f"{i['rate']}%",
