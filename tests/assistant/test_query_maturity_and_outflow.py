@@ -120,3 +120,20 @@ def test_net_outflow_above_a_bound_is_net_inflow_below_its_negative(
     assert "净流入<-10,000,000.00 元" in reply.text and f"共 {len(out)} 项" in reply.text, (
         reply.text
     )
+
+
+def test_how_many_invoices_overdue_beyond_n_days_is_a_count(
+    assistant: Assistant, seeded_backend: Database
+) -> None:
+    with seeded_backend.read() as conn:
+        count, amount = conn.execute(
+            text(
+                "SELECT COUNT(*), SUM(i.amount + i.tax - i.paid_amount) FROM invoices i "
+                "JOIN enterprises e ON e.id = i.seller_id WHERE e.name = :n "
+                "AND i.status IN ('unpaid', 'partial') AND i.due_date < :d"
+            ),
+            {"n": "无锡顺达橡塑制品有限公司", "d": "2026-09-01"},  # 60 days before 2026-10-31
+        ).one()
+    assert count > 0
+    reply = assistant.ask("顺达橡塑有多少张逾期超过60天的发票", manager_id=ME)
+    assert f"逾期发票张数 {count} 张，逾期应收金额 {yuan(int(amount))}[" in reply.text, reply.text

@@ -107,6 +107,7 @@ MATURING_METRICS = ("maturing_amount", "maturing_count")
 WHEN = re.compile(r"什么时候|何时|哪天|哪一天|几号|到期日|日期")
 LOAN_WORDS = re.compile(r"融资|贷款|借款|放款|保理")
 INVOICE_WORDS = re.compile(r"发票|应收|票据|汇票|账款")
+HOW_MANY_INVOICES = re.compile(r"多少张|几张")
 NEW_WORDS = re.compile(r"新增|新发生|新放款?|新开")
 FLOW_OF = {"financing_balance": "financing_amount", "open_amount": "invoice_amount"}
 FINANCING_TABLE = "financing"  # chain financing: applied for by suppliers/dealers, a core named
@@ -811,7 +812,9 @@ def _parse(
             whole_book = reading.total = True  # no company anywhere: the caller's whole book
     metrics = reading.metrics
     if reading.overdue_days and not metrics:
-        metrics = ["overdue_amount"]
+        # 有多少张逾期超过60天的发票: the number of invoices (and their amount), not only the amount
+        counted = HOW_MANY_INVOICES.search(text)
+        metrics = ["overdue_count", "overdue_amount"] if counted else ["overdue_amount"]
     if not metrics and reading.invoice_list:
         metrics = ["invoice_amount"]
     if not metrics and partner is not None:  # 华东汽车最大的供应商: by what they sell it
