@@ -107,6 +107,7 @@ MATURING_METRICS = ("maturing_amount", "maturing_count")
 WHEN = re.compile(r"什么时候|何时|哪天|哪一天|几号|到期日|日期")
 LOAN_WORDS = re.compile(r"融资|贷款|借款|放款|保理")
 INVOICE_WORDS = re.compile(r"发票|应收|票据|汇票|账款")
+NEVER = re.compile(r"从来|从未|从没|一直|做过|办过|用过|申请过")
 HOW_MANY_INVOICES = re.compile(r"多少张|几张")
 NEW_WORDS = re.compile(r"新增|新发生|新放款?|新开")
 FLOW_OF = {"financing_balance": "financing_amount", "open_amount": "invoice_amount"}
@@ -126,7 +127,7 @@ GROWTH = re.compile(
 )
 # 哪些供应商今年没有开票: the companies with none of it (not a ranking of those with some).
 WITHOUT = re.compile(
-    r"(?:没有|没|未|无)(?:任何|过)?(?:开票|开过票|开过发票|回款|收款|订单|下单|融资|逾期|风险)"
+    r"(?:没有|没|未|无)(?:任何|过|做过|办过|用过|申请过)?(?:开票|开过票|开过发票|回款|收款|订单|下单|融资|贷款|逾期|风险)"
 )
 # 营业收入5亿元 / 某行 / 甲公司: figures or a company the question itself supplies (a calculation).
 GIVEN = re.compile(r"\d\s*(?:万亿|亿|万)?元|\d\s*%|某|甲|乙|丙|假设|如果")
@@ -137,8 +138,9 @@ TRADE = re.compile(r"卖给|卖|买|之间|往来|交易|对|向|给|从|销往|
 BETWEEN = re.compile(r"之间|相互|互相|双方|彼此|两家的往来|两家往来|来往")
 # Each pair: the first company selling to (or paid by) the second, then the other way round.
 MIRRORED = [("invoice_amount", "purchase_invoice_amount"), ("inflow", "outflow"),
+            ("invoice_count", "purchase_invoice_count"),
             ("received_order_amount", "order_amount"), ("received_order_count", "order_count")]  # fmt: skip
-MIRROR_OF = {"sales_amount": "invoice_amount", "invoice_count": "invoice_amount"}
+MIRROR_OF = {"sales_amount": "invoice_amount"}
 # 9月份比8月份多还是少 / 两个季度对比: a question naming two periods asks for both, compared.
 COMPARED = re.compile(
     r"比.{0,12}(?:多|少|高|低|增|减|好|差|快|慢)|相比|对比|哪个(?:多|高|大)|差(?:了)?多少|变化"
@@ -475,6 +477,11 @@ def read(text: str, directory: EnterpriseDirectory, vocab: Vocabulary, as_of: da
             time = replace(time, period=ahead or ahead_default(as_of), compare=None)
             if ahead is not None:
                 rest = _blank(rest, [ahead.span])
+    if ambiguous and WITHOUT.search(text):
+        # 哪些客户从来没有做过融资: the clients with no financing, not "balance or amount?"
+        metrics, ambiguous = ["financing_count"], None
+        if time.period is None and NEVER.search(text):
+            time = replace(time, period=Period(date.min, as_of, ALL_RECORDS))
     ascending = bool(ASCENDING.search(rest))
     if NET_OUTFLOW in rest and metrics[:1] == ["net_flow"]:
         # net_flow is 净流入: 净流出最多 is the lowest, 净流出超过100万 is below −100万

@@ -454,6 +454,7 @@ def _picked(result: QueryResult, subject: str, catalogue: QueryCatalogue) -> str
 BOTH_WAYS = {
     ("invoice_amount", "purchase_invoice_amount"): ("开票金额（含税）", "{a} 开给 {b}", "{b} 开给 {a}"),
     ("inflow", "outflow"): ("付款金额", "{b} 付给 {a}", "{a} 付给 {b}"),
+    ("invoice_count", "purchase_invoice_count"): ("发票张数", "{a} 开给 {b}", "{b} 开给 {a}"),
     ("received_order_amount", "order_amount"): ("订单金额", "{b} 向 {a} 下单", "{a} 向 {b} 下单"),
     ("received_order_count", "order_count"): ("订单笔数", "{b} 向 {a} 下单", "{a} 向 {b} 下单"),
 }  # fmt: skip

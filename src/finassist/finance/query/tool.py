@@ -162,7 +162,7 @@ class QueryData(Tool):
         "maturing_amount 到期融资金额、maturing_count 到期融资笔数（按到期日统计，period 可在数据日期之后）、"
         "financing_balance 融资余额、order_amount 订单金额、order_count 订单笔数、"
         "risk_event_count 风险事件数、top_customer_share 第一大客户占比、client_count 客户家数、overdue_rate 逾期率、received_order_amount 接单金额、received_order_count 接单笔数。"
-        "purchase_invoice_amount 采购发票金额（含税，该企业作为购方）。"
+        "purchase_invoice_amount 采购发票金额（含税，该企业作为购方）、purchase_invoice_count 采购发票张数。"
         "维度：enterprise（企业编号）、counterparty、role（core/supplier/distributor）、"
         "counterparty_role（交易对手的企业类型，仅筛选，如核心企业付给供应商的款）、industry、"
         "region、product、status、risk_kind、invoice（逐张发票）、payment（逐笔付款，资金流入/流出）、"
