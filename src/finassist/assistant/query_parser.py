@@ -893,6 +893,7 @@ def _parse(
         and not between
         and not side_by_side
         and not _needs_query_layer(reading, metrics)
+        and not _trading(text, reading.enterprises)  # 华东汽车给远航汽配付了多少钱
     ):
         return Parsed()
     if (
@@ -1003,6 +1004,16 @@ def _joined(text: str, companies: list[Match]) -> bool:
     ordered = sorted(companies, key=lambda m: m.start)
     between = [text[a.end : b.start].strip() for a, b in pairwise(ordered)]
     return all(CONJUNCTION.fullmatch(gap) for gap in between) and not TRADE.search(text)
+
+
+def _trading(text: str, companies: list[Match]) -> bool:
+    """Two companies with a trade word between them (华东汽车给远航汽配付了, 远航汽配开给华东汽车):
+    one's figures with the other as counterparty, which only the query layer answers."""
+    ordered = sorted(companies, key=lambda m: m.start)
+    if len({m.id for m in ordered}) != 2:
+        return False
+    gap = text[ordered[0].end : ordered[-1].start]
+    return bool(TRADE.search(gap)) and not CONJUNCTION.search(gap)
 
 
 def _unscoped(text: str, reading: Reading, product: bool = False) -> bool:

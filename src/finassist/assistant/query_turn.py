@@ -173,6 +173,16 @@ class QueryLayer:
         notes = list(parsed.notes) if parsed else []
         if parsed is not None and parsed.whole_book:
             notes.append(f"问题没有点名企业，以上按{scope}合计；要看某一家请说出企业名称")
+        if (
+            query.compare
+            and result.snapshot
+            and any(t.metric.endswith("__change") for t in query.thresholds)
+        ):
+            # 哪些客户的逾期金额比上月增加了: a screen on how a balance changed, which the data
+            # cannot give (no balance history); a list would answer another question
+            labels = "、".join(self.catalogue.metrics[m].label for m in query.metrics)
+            text = template("balance_change").format(labels=labels)
+            return Reply(session.id, text, INTENT, clarification=True)
         if query.compare and result.compare_period is None:
             labels = "、".join(self.catalogue.metrics[m].label for m in query.metrics)
             notes.append(f"{labels}是截至数据日期的余额，不能做同比或环比")

@@ -419,17 +419,23 @@ def ahead_default(as_of: date) -> Period:
     return Period(as_of + timedelta(days=1), as_of + timedelta(days=days), f"未来{days}天")
 
 
-_COMPARE = re.compile(r"(同比|去年同期|上年同期|环比|较上月|比上月|较上期|比上期)")
+_COMPARE = re.compile(
+    r"(同比|去年同期|上年同期|环比|较上个?月|比上个?月|较上个?季度|比上个?季度|较上期|比上期)"
+)
+# 比上个月增加了多少 with no period named: this month against the last, not 12 months against 12
+_IMPLIED = {"月": "本月", "季度": "本季度"}
 
 
 def read_time(text: str, as_of: date) -> TimeReading:
     """The period and the comparison a message names (either may be absent)."""
     spans: list[tuple[int, int]] = []
     compare = None
+    compare_word = ""
     masked = text
     for match in _COMPARE.finditer(text):
         word = match.group(1)
         compare = "year_ago" if ("同" in word) else "previous"
+        compare_word = word
         spans.append(match.span())
         masked = masked[: match.start()] + "　" * len(word) + masked[match.end() :]
     periods: list[Period] = []
@@ -442,6 +448,11 @@ def read_time(text: str, as_of: date) -> TimeReading:
         spans.append(found.span)
         if all((p.start, p.end) != (found.start, found.end) for p in periods):
             periods.append(found)
+    implied = next((w for unit, w in _IMPLIED.items() if compare_word.endswith(unit)), None)
+    if not periods and implied is not None:
+        period = _first_period(implied, as_of)
+        if period is not None:
+            periods.append(Period(period.start, period.end, period.label, period.relative))
     first = periods[0] if periods else None
     return TimeReading(first, compare, sorted(spans), periods[1:])
 
