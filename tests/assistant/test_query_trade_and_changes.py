@@ -73,3 +73,41 @@ def test_one_company_paying_another(assistant: Assistant, seeded_backend: Databa
 def test_fastest_to_be_paid_is_the_fewest_days(assistant: Assistant) -> None:
     reply = assistant.ask("哪家供应商回款最快", manager_id=ME)
     assert "按平均回款天数从低到高排列" in reply.text and "资金流入" not in reply.text, reply.text
+
+
+def test_this_quarter_against_the_last_is_the_whole_previous_quarter(
+    assistant: Assistant, seeded_backend: Database
+) -> None:
+    with seeded_backend.read() as conn:
+        q3 = conn.execute(
+            text(
+                "SELECT SUM(amount) FROM payments WHERE payee_id = 'E0005' "
+                "AND paid_date BETWEEN '2026-07-01' AND '2026-09-30'"
+            )
+        ).scalar_one()
+    reply = assistant.ask("恒泰精密这个季度的回款比上季度怎么样", manager_id=ME)
+    assert "上一季度（2026-07-01 至 2026-09-30）" in reply.text, reply.text
+    assert f"对比期资金流入 {yuan(int(q3))}" in reply.text and "还不完整" in reply.text
+
+
+def test_the_largest_invoice_of_the_book_names_its_issuer(
+    assistant: Assistant, seeded_backend: Database
+) -> None:
+    with seeded_backend.read() as conn:
+        top = conn.execute(
+            text(
+                "SELECT e.name, i.invoice_no, i.amount + i.tax AS gross FROM invoices i "
+                "JOIN enterprises e ON e.id = i.seller_id JOIN manager_clients mc "
+                "ON mc.enterprise_id = i.seller_id AND mc.manager_id = :m WHERE i.status <> 'void' "
+                "AND i.issue_date BETWEEN '2026-09-01' AND '2026-09-30' ORDER BY gross DESC"
+            ),
+            {"m": ME},
+        ).first()
+    assert top is not None
+    reply = assistant.ask("上个月开票金额最大的发票是哪张", manager_id=ME)
+    assert f"| 1 | {top.name} | {top.invoice_no} |" in reply.text, reply.text
+
+
+def test_a_company_with_nothing_is_named_when_two_are_compared(assistant: Assistant) -> None:
+    reply = assistant.ask("恒泰精密和华信精工谁的逾期多", manager_id=ME)
+    assert "苏州恒泰精密机械有限公司在统计范围内没有逾期应收金额" in reply.text, reply.text

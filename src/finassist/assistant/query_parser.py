@@ -565,11 +565,13 @@ def _build(
     limit = reading.limit
     if reading.overdue_days:
         filters.append({"dimension": "overdue", "values": [str(reading.overdue_days)]})
-    if reading.invoice_list and enterprise_id:
+    ranked_invoices = (reading.superlative or reading.limit) and not group_by
+    if reading.invoice_list and (enterprise_id or ranked_invoices):
+        # 华东汽车9月份金额最大的三张发票; 上个月开票金额最大的发票是哪张 (the caller's book)
         unpaid = reading.overdue_days or {"open_amount", "overdue_amount"} & set(metrics)
         metrics = ["open_amount" if unpaid else "invoice_amount"]
-        group_by = ["invoice"]
-        limit = limit or DEFAULT_LIST_LIMIT
+        group_by = ["invoice"] if enterprise_id else ["enterprise", "invoice"]  # who issued it
+        limit = limit or (_top_limit(reading) if reading.superlative else DEFAULT_LIST_LIMIT)
     elif not enterprise_id and not group_by and not reading.total:
         group_by = ["enterprise"]  # a screen lists companies; 按行业 lists industries
     if (

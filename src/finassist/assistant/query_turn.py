@@ -186,6 +186,22 @@ class QueryLayer:
         if query.compare and result.compare_period is None:
             labels = "、".join(self.catalogue.metrics[m].label for m in query.metrics)
             notes.append(f"{labels}是截至数据日期的余额，不能做同比或环比")
+        elif (
+            result.compare_period is not None
+            and result.period is not None
+            and result.period.days != result.compare_period.days
+        ):  # 本季度（截至10月31日）比上季度: one month against three, and the answer says so
+            notes.append("本期到数据日期为止还不完整，比对比期短，增减只反映本期已过去的部分")
+        named = query.filter_values("enterprise")
+        if len(named) > 1 and "enterprise" in query.group_by:
+            # 恒泰精密和华信精工谁的逾期多: a company with nothing is no row, but it was asked about
+            shown = {row.get("enterprise") for row in result.rows}
+            labels = "、".join(self.catalogue.metrics[m].label for m in query.metrics)
+            notes += [
+                f"{result.names.get(e, e)}在统计范围内没有{labels}（为零），表中未列出"
+                for e in named
+                if e not in shown
+            ]
         counted = bool(parsed and parsed.count) or query.metrics == [COUNT_METRIC]
         shares = bool(parsed and parsed.shares)
         text = compose(

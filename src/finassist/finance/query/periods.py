@@ -59,6 +59,10 @@ class Period:
         if how == "year_ago":
             start, end = _minus_year(self.start), _minus_year(self.end)
             return Period(start, end, "去年同期")
+        if "季度" in self.label and self.start.day == 1 and self.start.month % 3 == 1:
+            # 本季度 (to date) against 上季度: the whole calendar quarter before
+            start = _from_index(_month_index(self.start) - 3)
+            return Period(start, _month_end(_from_index(_month_index(start) + 2)), "上一季度")
         if _whole_months(self):
             months = _month_index(self.end) - _month_index(self.start) + 1
             start = _from_index(_month_index(self.start) - months)
