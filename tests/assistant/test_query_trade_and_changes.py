@@ -111,3 +111,27 @@ def test_the_largest_invoice_of_the_book_names_its_issuer(
 def test_a_company_with_nothing_is_named_when_two_are_compared(assistant: Assistant) -> None:
     reply = assistant.ask("恒泰精密和华信精工谁的逾期多", manager_id=ME)
     assert "苏州恒泰精密机械有限公司在统计范围内没有逾期应收金额" in reply.text, reply.text
+
+
+def test_a_supplier_paying_its_suppliers_is_screened_on_the_payees(
+    assistant: Assistant, seeded_backend: Database
+) -> None:
+    with seeded_backend.read() as conn:
+        paid = conn.execute(
+            text(
+                "SELECT SUM(p.amount) FROM payments p JOIN enterprises o ON o.id = p.payee_id "
+                "JOIN enterprises e ON e.id = p.payer_id WHERE e.name = '襄阳耀科电机有限公司' "
+                "AND o.role = 'supplier' AND p.paid_date BETWEEN '2026-09-01' AND '2026-09-30'"
+            )
+        ).scalar_one()
+    reply = assistant.ask("耀科电机上个月付了多少钱给供应商", manager_id=ME)
+    assert "交易对手类型：供应商" in reply.text, reply.text
+    assert f"资金流出 {yuan(int(paid))}[" in reply.text, reply.text
+
+
+def test_a_clients_financing_rate_is_its_records_not_the_knowledge_base(
+    assistant: Assistant,
+) -> None:
+    reply = assistant.ask("宁波润磊的融资利率是多少", manager_id=ME)
+    assert reply.enterprise_id is not None and "知识库中没有找到" not in reply.text, reply.text
+    assert "利率 5.79%" in reply.text, reply.text

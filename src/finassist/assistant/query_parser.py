@@ -107,6 +107,11 @@ MATURING_METRICS = ("maturing_amount", "maturing_count")
 WHEN = re.compile(r"什么时候|何时|哪天|哪一天|几号|到期日|日期")
 LOAN_WORDS = re.compile(r"融资|贷款|借款|放款|保理")
 INVOICE_WORDS = re.compile(r"发票|应收|票据|汇票|账款")
+# 付给供应商 / 从经销商收到: a kind of company after a trade word is the counterparty's kind
+TO_KIND = re.compile(
+    r"(?:付给|开给|卖给|给|向|从|对|收到)(?:它的|他们的|其|自己的)?"
+    r"(?:供应商|经销商|分销商|核心企业|核心厂商|主机厂)"
+)
 NEVER = re.compile(r"从来|从未|从没|一直|做过|办过|用过|申请过")
 HOW_MANY_INVOICES = re.compile(r"多少张|几张")
 NEW_WORDS = re.compile(r"新增|新发生|新放款?|新开")
@@ -902,8 +907,9 @@ def _parse(
         named is not None
         and enterprise is not None
         and reading.roles
-        and named.role not in reading.roles
+        and (named.role not in reading.roles or TO_KIND.search(text))
     ):
+        # 华东汽车付给供应商的钱; 耀科电机（itself a supplier）付了多少钱给供应商: the other side
         reading.counter_roles, reading.roles = reading.roles, []
     query = _build(reading, metrics, enterprise["id"] if enterprise else None, catalogue)
     notes: list[str] = []

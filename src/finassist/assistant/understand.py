@@ -50,6 +50,7 @@ CLARIFY = "clarify"
 NOT_FOUND = "not_found"
 NO_DATA = "no_data"
 KNOWLEDGE = "knowledge"
+MAX_POSSESSOR = 12  # characters before 的 that may name a company
 
 
 @dataclass
@@ -185,7 +186,10 @@ def _understand(
     # questions: a knowledge question or a client's data we do not hold reads as such first.
     unanswered = intent.name in (UNKNOWN, "wealth_product", "customer_service")
     if (unanswered or (spec is not None and spec.needs_enterprise)) and (
-        is_knowledge_question(text) and not has_pronoun(text) and not directory.scan(text)
+        is_knowledge_question(text)
+        and not has_pronoun(text)
+        and not directory.scan(text)
+        and not _possessor(text, directory)
     ):  # 质押率一般多少: a term, not a company named 质押率
         return Understanding(intent=KNOWLEDGE)
     if unanswered and (term := missing_data_term(text)) and (mentions := directory.scan(text)):
@@ -239,6 +243,15 @@ def _understand(
 
 
 @lru_cache(maxsize=1)
+def _possessor(text: str, directory: EnterpriseDirectory) -> bool:
+    """Whether the words before the first 的 are one company, by a short or loose name
+    (宁波润磊的融资利率是多少: the client's own rate, not the term 融资利率)."""
+    head, found, _ = text.partition("的")
+    if not found or not 2 <= len(head.strip()) <= MAX_POSSESSOR:
+        return False
+    return len(directory.search(head.strip(), limit=2)) == 1
+
+
 def _knowledge_words() -> dict[str, list[str]]:
     path = resources.files("finassist.assistant").joinpath("data/knowledge_words.yaml")
     return yaml.safe_load(path.read_text("utf-8"))
