@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -31,7 +30,7 @@ from finassist.finance.evidence import (
     ROLE,
     SEVERITY,
 )
-from finassist.finance.query.compiler import ALL_RECORDS
+from finassist.finance.query.tool import chain_financing_queries, row_records
 from finassist.report.build import HIGH_TOP1_SHARE
 
 MAX_LISTED = 5
@@ -465,24 +464,12 @@ def _core_chain_financing(turn: TurnInput, own_cite: str) -> Answer | None:
     )
     if entry is None or entry.role != "core":
         return None
-    result = turn.call(
-        "query_data",
-        metrics=["financing_count", "financing_balance"],
-        filters=[{"dimension": "counterparty", "values": [entry.id]}],
-        period={"start": date.min, "end": turn.tools.as_of, "label": ALL_RECORDS},
-    )
+    total_args, late_args = chain_financing_queries(entry.id, turn.tools.as_of)
+    result = turn.call("query_data", **total_args)
     rows = result.data["rows"]
     if not rows or not rows[0]["financing_count"]:
         return None
-    overdue = turn.call(
-        "query_data",
-        metrics=["financing_count"],
-        filters=[
-            {"dimension": "counterparty", "values": [entry.id]},
-            {"dimension": "status", "values": ["overdue"]},
-        ],
-        period={"start": date.min, "end": turn.tools.as_of, "label": ALL_RECORDS},
-    )
+    overdue = turn.call("query_data", **late_args)
     late = overdue.data["rows"][0]["financing_count"] if overdue.data["rows"] else 0
     return Answer(
         [
@@ -492,18 +479,12 @@ def _core_chain_financing(turn: TurnInput, own_cite: str) -> Answer | None:
                 own=own_cite,
                 count=count(rows[0]["financing_count"]),
                 balance=money(Decimal(str(rows[0]["financing_balance"]))),
-                cite=turn.book.cite_records(_rows(result)),
+                cite=turn.book.cite_records(row_records(result)),
                 overdue=count(late),
-                cite2=turn.book.cite_records(_rows(overdue)) or turn.book.cite_tool(overdue),
+                cite2=turn.book.cite_records(row_records(overdue)) or turn.book.cite_tool(overdue),
             )
         ]
     )
-
-
-def _rows(result: ToolResult) -> list[Any]:
-    """The records of a query_data result that state its rows (not the query itself)."""
-    query = result.records[0].id if result.records else ""
-    return [r for r in result.records if r.id.startswith(f"{query}:")]
 
 
 @handler("post_loan")

@@ -920,7 +920,7 @@ def _parse(
         and len(ids) == 1
         and partner is None
         and not buyers
-        and all(catalogue.metrics[m].table == FINANCING_TABLE for m in query.metrics)
+        and _financing_only(query.metrics, catalogue)
     ):
         # 华东汽车的融资余额: chain financing is applied for by a core enterprise's suppliers and
         # dealers, with the core named on it; the core's own figure would be a true, useless 0.
@@ -1012,6 +1012,11 @@ def _joined(text: str, companies: list[Match]) -> bool:
     ordered = sorted(companies, key=lambda m: m.start)
     between = [text[a.end : b.start].strip() for a, b in pairwise(ordered)]
     return all(CONJUNCTION.fullmatch(gap) for gap in between) and not TRADE.search(text)
+
+
+def _financing_only(metrics: list[str], catalogue: QueryCatalogue) -> bool:
+    """Every metric counts chain financing (applied for by suppliers and dealers, a core named)."""
+    return all(catalogue.metrics[m].table == FINANCING_TABLE for m in metrics)
 
 
 def _trading(text: str, companies: list[Match]) -> bool:
@@ -1316,7 +1321,7 @@ def _follow_up(
     under_core = (
         len(last.filter_values("counterparty")) == 1
         and not last.filter_values("enterprise")
-        and all(catalogue.metrics[m].table == FINANCING_TABLE for m in last.metrics)
+        and _financing_only(last.metrics, catalogue)
     )
     if reading.enterprises and enterprise and under_core:
         # 华东汽车的融资余额 -> 那远航汽配呢: a supplier's own financing; 那华北重工呢: under that core

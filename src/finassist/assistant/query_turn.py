@@ -171,6 +171,7 @@ class QueryLayer:
         if parsed is not None and parsed.without:
             return self._without(query, result, book, scope, session, tools)
         notes = list(parsed.notes) if parsed else []
+        labels = "、".join(self.catalogue.metrics[m].label for m in query.metrics)
         if parsed is not None and parsed.whole_book:
             notes.append(f"问题没有点名企业，以上按{scope}合计；要看某一家请说出企业名称")
         if (
@@ -180,11 +181,9 @@ class QueryLayer:
         ):
             # 哪些客户的逾期金额比上月增加了: a screen on how a balance changed, which the data
             # cannot give (no balance history); a list would answer another question
-            labels = "、".join(self.catalogue.metrics[m].label for m in query.metrics)
             text = template("balance_change").format(labels=labels)
             return Reply(session.id, text, INTENT, clarification=True)
         if query.compare and result.compare_period is None:
-            labels = "、".join(self.catalogue.metrics[m].label for m in query.metrics)
             notes.append(f"{labels}是截至数据日期的余额，不能做同比或环比")
         elif (
             result.compare_period is not None
@@ -196,7 +195,6 @@ class QueryLayer:
         if len(named) > 1 and "enterprise" in query.group_by:
             # 恒泰精密和华信精工谁的逾期多: a company with nothing is no row, but it was asked about
             shown = {row.get("enterprise") for row in result.rows}
-            labels = "、".join(self.catalogue.metrics[m].label for m in query.metrics)
             notes += [
                 f"{result.names.get(e, e)}在统计范围内没有{labels}（为零），表中未列出"
                 for e in named

@@ -242,7 +242,6 @@ def _understand(
     return result
 
 
-@lru_cache(maxsize=1)
 def _possessor(text: str, directory: EnterpriseDirectory) -> bool:
     """Whether the words before the first 的 are one company, by a short or loose name
     (宁波润磊的融资利率是多少: the client's own rate, not the term 融资利率)."""
@@ -252,6 +251,7 @@ def _possessor(text: str, directory: EnterpriseDirectory) -> bool:
     return len(directory.search(head.strip(), limit=2)) == 1
 
 
+@lru_cache(maxsize=1)
 def _knowledge_words() -> dict[str, list[str]]:
     path = resources.files("finassist.assistant").joinpath("data/knowledge_words.yaml")
     return yaml.safe_load(path.read_text("utf-8"))

@@ -24,7 +24,7 @@ from finassist.finance.base import Record, ToolContext, ToolResult, get_tool
 from finassist.finance.charts import Company, FontMissing, plan_chart, render, resolve
 from finassist.finance.evidence import EVENT_STATUS, FINANCING_STATUS, RISK_KIND
 from finassist.finance.figures import days, money, percent, unit_value
-from finassist.finance.query.compiler import ALL_RECORDS
+from finassist.finance.query.tool import chain_financing_queries
 
 MONTHS = 12
 MAX_EVENTS = 10
@@ -165,14 +165,11 @@ def _chain_financing(ctx: ToolContext, c: _Citations, core_id: str) -> list[Figu
     """A core enterprise applies for no chain financing: the financing under it (its suppliers'
     and dealers', the caller's clients only), so the section does not read as "none"."""
     query = get_tool("query_data")
-    everything = {"start": date.min, "end": ctx.as_of, "label": ALL_RECORDS}
-    under = [{"dimension": "counterparty", "values": [core_id]}]
-    total = query.run(ctx, {"metrics": ["financing_count", "financing_balance"], "filters": under,
-                            "period": everything})  # fmt: skip
-    late = query.run(ctx, {"metrics": ["financing_count"], "period": everything,
-                           "filters": [*under, {"dimension": "status", "values": ["overdue"]}]})  # fmt: skip
+    total_args, late_args = chain_financing_queries(core_id, ctx.as_of)
+    total = query.run(ctx, total_args)
     if not total.data["rows"] or not total.data["rows"][0]["financing_count"]:
         return []
+    late = query.run(ctx, late_args)
     row, overdue = total.data["rows"][0], (late.data["rows"] or [{"financing_count": 0}])[0]
     cites = c.cite([r for r in total.records if r.kind == "metric"])
     late_cites = c.cite([r for r in late.records if r.kind == "metric"])

@@ -19,7 +19,7 @@ from finassist.errors import InvalidInput
 from finassist.finance.base import Record, Tool, ToolContext, ToolResult, jsonable, register
 from finassist.finance.evidence import fmt_value
 from finassist.finance.query.catalogue import QueryCatalogue, load_query_catalogue
-from finassist.finance.query.compiler import QueryResult, run_query
+from finassist.finance.query.compiler import ALL_RECORDS, QueryResult, run_query
 from finassist.finance.query.model import PeriodSpec, Query
 from finassist.finance.query.periods import parse_period
 
@@ -99,6 +99,24 @@ def period_text(result: QueryResult, catalogue: QueryCatalogue | None = None) ->
         label = TIME_LABEL.get(str(catalogue.metrics[field].time), "日期")
         when += f"，{label}在{result.period.text}"
     return when
+
+
+def chain_financing_queries(core_id: str, as_of: date) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``query_data`` arguments for the financing under a core enterprise (its suppliers'
+    and dealers', every record to the data's date): its count and balance, then how many are
+    overdue. A core applies for none itself; the post-loan answer and the report show these."""
+    ever = {"start": date.min, "end": as_of, "label": ALL_RECORDS}
+    under = [{"dimension": "counterparty", "values": [core_id]}]
+    total = {"metrics": ["financing_count", "financing_balance"], "filters": under, "period": ever}
+    late = {"metrics": ["financing_count"], "period": ever,
+            "filters": [*under, {"dimension": "status", "values": ["overdue"]}]}  # fmt: skip
+    return total, late
+
+
+def row_records(result: ToolResult) -> list[Record]:
+    """The records of a ``query_data`` result that state its rows (not the query itself)."""
+    query = result.records[0].id if result.records else ""
+    return [r for r in result.records if r.id.startswith(f"{query}:")]
 
 
 def records(
