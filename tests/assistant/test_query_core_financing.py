@@ -175,3 +175,18 @@ def test_a_core_enterprises_report_shows_the_financing_under_it(seeded_backend: 
     )
     assert shown["以其为核心企业的融资余额"] == f"{Decimal(under) / 100:,.2f} 元"
     assert all(f.cites for f in history.figures)
+
+
+def test_after_a_supplier_a_core_enterprise_is_the_financing_under_it(
+    assistant: Assistant, seeded_backend: Database
+) -> None:
+    first = assistant.ask("恒泰精密的融资余额是多少", manager_id=ME)
+    then = assistant.ask("那华东汽车呢", manager_id=ME, session_id=first.session_id)
+    under = scalar(
+        seeded_backend,
+        "SELECT SUM(f.amount) FROM financing f WHERE f.core_id = :e "
+        f"AND f.status IN ('active', 'overdue') AND {MINE}",
+        e=CORE,
+    )
+    assert "华东汽车集团股份有限公司是核心企业" in then.text, then.text
+    assert f"融资余额 {Decimal(under) / 100:,.2f} 元[" in then.text, then.text

@@ -935,10 +935,7 @@ def _parse(
                     _top_limit(reading) if reading.superlative else DEFAULT_SCREEN_LIMIT
                 ),
             })  # fmt: skip
-        notes.append(
-            f"{named.name}是核心企业，供应链融资由其上下游企业申请；以上为以它为核心企业、"
-            "由您名下客户申请的融资"
-        )
+        notes.append(_core_note(named.name))
     if partner is not None or buyers:
         if not all("counterparty" in catalogue.metrics[m].allowed(catalogue) for m in metrics):
             return Parsed()
@@ -1012,6 +1009,10 @@ def _joined(text: str, companies: list[Match]) -> bool:
     ordered = sorted(companies, key=lambda m: m.start)
     between = [text[a.end : b.start].strip() for a, b in pairwise(ordered)]
     return all(CONJUNCTION.fullmatch(gap) for gap in between) and not TRADE.search(text)
+
+
+def _core_note(name: str) -> str:
+    return f"{name}是核心企业，供应链融资由其上下游企业申请；以上为以它为核心企业、由您名下客户申请的融资"
 
 
 def _financing_only(metrics: list[str], catalogue: QueryCatalogue) -> bool:
@@ -1318,19 +1319,22 @@ def _follow_up(
         if last.order_by is None and "order_by" not in update:
             update["order_by"] = update.get("metrics", last.metrics)[0]  # 前三: a ranking
     query = query.model_copy(update=update)
+    financing = _financing_only(query.metrics, catalogue)
     under_core = (
-        len(last.filter_values("counterparty")) == 1
+        financing
+        and len(last.filter_values("counterparty")) == 1
         and not last.filter_values("enterprise")
-        and _financing_only(last.metrics, catalogue)
     )
-    if reading.enterprises and enterprise and under_core:
-        # 华东汽车的融资余额 -> 那远航汽配呢: a supplier's own financing; 那华北重工呢: under that core
-        if reading.enterprises[0].role == "core":
+    to_core = financing and bool(reading.enterprises) and reading.enterprises[0].role == "core"
+    if reading.enterprises and enterprise and (under_core or to_core):
+        # 华东汽车的融资余额 -> 那远航汽配呢: a supplier's own financing; 恒泰精密的融资余额 ->
+        # 那华东汽车呢: the financing under that core, as the first question would read it
+        query = query.with_filter("enterprise", []).with_filter("counterparty", [])
+        if to_core:
             query = query.with_filter("counterparty", [enterprise["id"]])
+            notes.append(_core_note(reading.enterprises[0].name))
         else:
-            query = query.with_filter("counterparty", []).with_filter(
-                "enterprise", [enterprise["id"]]
-            )
+            query = query.with_filter("enterprise", [enterprise["id"]])
     elif reading.enterprises and enterprise:
         query = query.with_filter("enterprise", [enterprise["id"]])
         if "enterprise" in query.group_by:
